@@ -1,0 +1,350 @@
+// Package driver is the only code in tunnelftpd that touches user files: confinement, read-only
+// mode and transfer accounting.
+//
+// An [Fs] is the afero.Fs that ftpserverlib uses as a session's ClientDriver. Every operation goes
+// through one [os.Root] opened at the user's root directory, so the kernel-assisted walk of os.Root
+// refuses "..", absolute and relative symlinks that lead out, and dangling links whose target would
+// be created outside. Nothing here may join a host path and hand it to os.Open, os.Stat or the
+// like, and nothing outside this package may open user paths at all.
+//
+// Downloads and uploads go through [Fs.GetHandle]. It returns a [*File] that embeds *os.File and
+// delegates ReadFrom/WriteTo to it, so Go's sendfile (RETR) and splice (STOR) paths stay
+// zero-copy while the bytes are counted, and it reports each finished transfer exactly once
+// through [Options.OnTransfer].
+//
+// Errors name paths relative to the root (as os.Root does) or as FTP paths, never as host paths.
+// The one exception is [New], whose error names the directory for the operator's log.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/spf13/afero"
+)
+
+// Modes given to files and directories created by clients, whatever mode the client or
+// ftpserverlib asks for (the library always asks for os.ModePerm). The process umask still applies.
+const (
+	filePerm os.FileMode = 0o644
+	dirPerm  os.FileMode = 0o755
+)
+
+// writeFlags are the open flags that can change a file; a read-only session refuses them all.
+const writeFlags = os.O_WRONLY | os.O_RDWR | os.O_CREATE | os.O_TRUNC | os.O_APPEND
+
+var (
+	errReadOnly   = fmt.Errorf("read-only session: %w", os.ErrPermission)
+	errChown      = fmt.Errorf("changing ownership is not allowed: %w", os.ErrPermission)
+	errRootDir    = fmt.Errorf("the root directory cannot be changed: %w", os.ErrPermission)
+	errNUL        = fmt.Errorf("file name contains a NUL byte: %w", os.ErrInvalid)
+	errNotRegular = errors.New("not a regular file")
+)
+
+// Compile-time checks of the interfaces ftpserverlib and afero look for.
+var (
+	_ afero.Fs                                    = (*Fs)(nil)
+	_ afero.Lstater                               = (*Fs)(nil)
+	_ ftpserver.ClientDriver                      = (*Fs)(nil)
+	_ ftpserver.ClientDriverExtentionFileTransfer = (*Fs)(nil)
+)
+
+// Options configure a confined file system.
+type Options struct {
+	// ReadOnly refuses every operation that could create, change or remove a file or directory,
+	// with an error wrapping os.ErrPermission (ftpserverlib replies 550). The zero value allows
+	// writes.
+	ReadOnly bool
+	// OnTransfer, if non-nil, is called exactly once for each file returned by GetHandle, after
+	// the file is closed. It runs on the goroutine that closes the file, before the client gets
+	// its 226 reply, so it should be quick.
+	OnTransfer func(Transfer)
+}
+
+// Fs is an afero.Fs confined to one directory with os.Root. Safe for use by one FTP session.
+//
+// Fs implements ftpserverlib's ClientDriver and ClientDriverExtentionFileTransfer, and afero's
+// Lstater. It deliberately does not implement ClientDriverExtensionSymlink: a symlink stored
+// verbatim would not be followed out by os.Root, but other programs (sftp, a shell) would.
+type Fs struct {
+	root *os.Root
+	opts Options
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu   sync.Mutex
+	open int           // files handed out by GetHandle whose Close has not finished
+	idle chan struct{} // closed whenever open == 0
+}
+
+// New opens dir (which must exist and be a directory) as the root.
+//
+// The error, unlike every other error of this package, names dir: it is meant for the
+// operator's log, not for the FTP client.
+func New(dir string, opts Options) (*Fs, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("driver: open root directory: %w", err)
+	}
+	idle := make(chan struct{})
+	close(idle)
+	return &Fs{root: root, opts: opts, idle: idle}, nil
+}
+
+// Close releases the root directory handle. Files already handed out stay usable, because
+// ftpserverlib ends a session before it closes an interrupted transfer's file. Calling Close
+// again does nothing and returns the first call's result.
+func (fs *Fs) Close() error {
+	fs.closeOnce.Do(func() {
+		if err := fs.root.Close(); err != nil {
+			fs.closeErr = fmt.Errorf("driver: close root directory: %w", err)
+		}
+	})
+	return fs.closeErr
+}
+
+// Wait blocks until every file handed out by GetHandle has been closed (and its OnTransfer has
+// returned), or ctx is done.
+//
+// The server calls it before a single-session process exits, because ftpserverlib calls
+// ClientDisconnected before an interrupted transfer's file is closed.
+func (fs *Fs) Wait(ctx context.Context) error {
+	fs.mu.Lock()
+	idle := fs.idle
+	fs.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	default:
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		fs.mu.Lock()
+		n := fs.open
+		fs.mu.Unlock()
+		return fmt.Errorf("driver: %d transfer(s) still open: %w", n, ctx.Err())
+	}
+}
+
+// OpenTransfers is the number of files handed out by GetHandle whose Close has
+// not finished: the transfers running now.
+func (fs *Fs) OpenTransfers() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.open
+}
+
+// acquire and release count the files handed out by GetHandle, for Wait.
+func (fs *Fs) acquire() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.open == 0 {
+		fs.idle = make(chan struct{})
+	}
+	fs.open++
+}
+
+func (fs *Fs) release() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.open--
+	if fs.open == 0 {
+		close(fs.idle)
+	}
+}
+
+// resolve maps an FTP path (always absolute, "/a/b") to a path relative to the root ("a/b", or
+// "." for the root itself). path.Clean of "/"+name cannot climb above "/", and it drops trailing
+// slashes, so "link/" names the link, not the directory it points to.
+func resolve(op, name string) (string, error) {
+	if strings.IndexByte(name, 0) >= 0 {
+		return "", fmt.Errorf("%s: %w", op, errNUL)
+	}
+	rel := strings.TrimPrefix(path.Clean("/"+name), "/")
+	if rel == "" {
+		rel = "."
+	}
+	return rel, nil
+}
+
+// ftpPath is the client's view of rel, used in errors and transfer records.
+func ftpPath(rel string) string {
+	if rel == "." {
+		return "/"
+	}
+	return "/" + rel
+}
+
+// writable resolves name for an operation that changes something.
+func (fs *Fs) writable(op, name string) (string, error) {
+	rel, err := resolve(op, name)
+	if err != nil {
+		return "", err
+	}
+	if fs.opts.ReadOnly {
+		return "", &os.PathError{Op: op, Path: ftpPath(rel), Err: errReadOnly}
+	}
+	return rel, nil
+}
+
+// changeable resolves name for an operation that must never apply to the root itself
+// (the root belongs to the operator's configuration, not to the user).
+func (fs *Fs) changeable(op, name string) (string, error) {
+	rel, err := fs.writable(op, name)
+	if err != nil {
+		return "", err
+	}
+	if rel == "." {
+		return "", &os.PathError{Op: op, Path: "/", Err: errRootDir}
+	}
+	return rel, nil
+}
+
+// Name returns the name of this file system type.
+func (fs *Fs) Name() string { return "tunnelftpd" }
+
+// Create creates or truncates the named file, with mode 0644 (less the umask).
+func (fs *Fs) Create(name string) (afero.File, error) {
+	return fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, filePerm)
+}
+
+// Open opens the named file or directory for reading. It returns the bare *os.File, which keeps
+// zero-copy transfers and fd-relative directory listings.
+func (fs *Fs) Open(name string) (afero.File, error) {
+	return fs.OpenFile(name, os.O_RDONLY, 0)
+}
+
+// OpenFile opens the named file with the given flags. perm is ignored: a file it creates gets
+// mode 0644 (less the umask). Flags that can change the file are refused in a read-only session.
+func (fs *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	f, err := fs.openFile("open", name, flag)
+	if err != nil {
+		return nil, err // never a typed-nil *os.File inside an afero.File
+	}
+	return f, nil
+}
+
+func (fs *Fs) openFile(op, name string, flag int) (*os.File, error) {
+	var rel string
+	var err error
+	if flag&writeFlags != 0 {
+		rel, err = fs.writable(op, name)
+	} else {
+		rel, err = resolve(op, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return fs.root.OpenFile(rel, flag, filePerm)
+}
+
+// Mkdir creates the named directory with mode 0755 (less the umask); perm is ignored.
+func (fs *Fs) Mkdir(name string, perm os.FileMode) error {
+	rel, err := fs.writable("mkdir", name)
+	if err != nil {
+		return err
+	}
+	return fs.root.Mkdir(rel, dirPerm)
+}
+
+// MkdirAll creates the named directory and any missing parents with mode 0755 (less the umask);
+// perm is ignored.
+func (fs *Fs) MkdirAll(name string, perm os.FileMode) error {
+	rel, err := fs.writable("mkdir", name)
+	if err != nil {
+		return err
+	}
+	return fs.root.MkdirAll(rel, dirPerm)
+}
+
+// Remove removes the named file or empty directory. The root itself is refused.
+func (fs *Fs) Remove(name string) error {
+	rel, err := fs.changeable("remove", name)
+	if err != nil {
+		return err
+	}
+	return fs.root.Remove(rel)
+}
+
+// RemoveAll removes the named path and everything below it (ftpserverlib's SITE RMDIR). The root
+// itself is refused. A symlink is removed, never followed.
+func (fs *Fs) RemoveAll(name string) error {
+	rel, err := fs.changeable("removeall", name)
+	if err != nil {
+		return err
+	}
+	return fs.root.RemoveAll(rel)
+}
+
+// Rename renames oldname to newname, both inside the root. Renaming the root, or over it, is
+// refused.
+func (fs *Fs) Rename(oldname, newname string) error {
+	oldRel, err := fs.changeable("rename", oldname)
+	if err != nil {
+		return err
+	}
+	newRel, err := fs.changeable("rename", newname)
+	if err != nil {
+		return err
+	}
+	return fs.root.Rename(oldRel, newRel)
+}
+
+// Stat returns a FileInfo describing the named file, following symlinks that stay in the root.
+func (fs *Fs) Stat(name string) (os.FileInfo, error) {
+	rel, err := resolve("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	return fs.root.Stat(rel)
+}
+
+// LstatIfPossible returns a FileInfo describing the named file without following a final
+// symlink. The boolean is always true.
+func (fs *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	rel, err := resolve("lstat", name)
+	if err != nil {
+		return nil, true, err
+	}
+	fi, err := fs.root.Lstat(rel)
+	return fi, true, err
+}
+
+// Chmod changes the permission bits of the named file. Only the nine permission bits of mode are
+// applied: setuid, setgid and sticky bits are dropped. The root itself is refused.
+func (fs *Fs) Chmod(name string, mode os.FileMode) error {
+	rel, err := fs.changeable("chmod", name)
+	if err != nil {
+		return err
+	}
+	return fs.root.Chmod(rel, mode.Perm())
+}
+
+// Chown is always refused with an error wrapping os.ErrPermission: clients never change
+// ownership.
+func (fs *Fs) Chown(name string, uid, gid int) error {
+	rel, err := resolve("chown", name)
+	if err != nil {
+		return err
+	}
+	return &os.PathError{Op: "chown", Path: ftpPath(rel), Err: errChown}
+}
+
+// Chtimes changes the access and modification times of the named file (MFMT).
+func (fs *Fs) Chtimes(name string, atime, mtime time.Time) error {
+	rel, err := fs.writable("chtimes", name)
+	if err != nil {
+		return err
+	}
+	return fs.root.Chtimes(rel, atime, mtime)
+}

@@ -1,0 +1,188 @@
+package driver
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+)
+
+var (
+	_ ftpserver.FileTransfer      = (*File)(nil)
+	_ ftpserver.FileTransferError = (*File)(nil)
+	_ io.WriterTo                 = (*File)(nil)
+	_ io.ReaderFrom               = (*File)(nil)
+)
+
+// Transfer describes one finished (or failed) RETR/STOR/APPE.
+type Transfer struct {
+	Path     string        // FTP path as given to GetHandle (absolute and clean, e.g. "/dir/f.bin")
+	Upload   bool          // true for STOR/APPE (file opened for writing)
+	Bytes    int64         // bytes moved over the data connection (read from the file for downloads, written to it for uploads)
+	Start    time.Time     // when GetHandle opened the file
+	Duration time.Duration // from Start until Close
+	Err      error         // nil if the transfer completed; else the error passed to TransferError, or the Close error
+}
+
+// File is the handle GetHandle returns for one transfer.
+//
+// It embeds *os.File and overrides Read, Write, WriteString, ReadFrom and WriteTo by delegating to the
+// embedded file's own methods: io.Copy(tcpConn, file) still reaches (*os.File).WriteTo and
+// sendfile, io.Copy(file, tcpConn) still reaches (*os.File).ReadFrom and splice, and every byte
+// is counted (ReadAt and WriteAt are not: ftpserverlib does not use them). Errors from these
+// methods name the FTP path, not the host path.
+type File struct {
+	*os.File
+
+	fs     *Fs
+	path   string
+	upload bool
+	start  time.Time
+	bytes  atomic.Int64
+
+	mu       sync.Mutex
+	xferErr  error // first error passed to TransferError
+	closed   bool
+	closeErr error
+}
+
+// GetHandle opens the named regular file for one transfer: os.O_RDONLY for a download,
+// os.O_WRONLY with os.O_CREATE and os.O_TRUNC or os.O_APPEND for an upload. Flags pass through
+// unchanged (O_APPEND is never added: it would disable splice). A created file gets mode 0644
+// (less the umask). offset is ignored: ftpserverlib seeks to it after GetHandle, and seeking is
+// not counted as bytes moved.
+func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	const op = "open"
+	rel, err := resolve(op, name)
+	if err != nil {
+		return nil, err
+	}
+	if flags&writeFlags != 0 && fs.opts.ReadOnly {
+		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errReadOnly}
+	}
+	// Refuse directories, FIFOs and devices before opening: opening a FIFO blocks.
+	if fi, err := fs.root.Stat(rel); err == nil && !fi.Mode().IsRegular() {
+		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errNotRegular}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	start := time.Now()
+	f, err := fs.root.OpenFile(rel, flags, filePerm)
+	if err != nil {
+		return nil, err
+	}
+	// The name may have been swapped for something else between Stat and OpenFile.
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errNotRegular}
+	}
+	fs.acquire()
+	return &File{
+		File:   f,
+		fs:     fs,
+		path:   ftpPath(rel),
+		upload: flags&(os.O_WRONLY|os.O_RDWR) != 0,
+		start:  start,
+	}, nil
+}
+
+// Name returns the FTP path of the file (never the host path).
+func (f *File) Name() string { return f.path }
+
+// Read reads from the file and counts the bytes.
+func (f *File) Read(p []byte) (int, error) {
+	n, err := f.File.Read(p)
+	f.bytes.Add(int64(n))
+	return n, f.clean(err)
+}
+
+// Write writes to the file and counts the bytes.
+func (f *File) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	f.bytes.Add(int64(n))
+	return n, f.clean(err)
+}
+
+// WriteString writes s to the file and counts the bytes. Without it, the promoted
+// (*os.File).WriteString would let io.WriteString (used by strings.Reader.WriteTo) bypass the
+// count.
+func (f *File) WriteString(s string) (int, error) {
+	n, err := f.File.WriteString(s)
+	f.bytes.Add(int64(n))
+	return n, f.clean(err)
+}
+
+// WriteTo writes the file to w through (*os.File).WriteTo, which uses sendfile when w is a TCP
+// connection, and counts the bytes.
+func (f *File) WriteTo(w io.Writer) (int64, error) {
+	n, err := f.File.WriteTo(w)
+	f.bytes.Add(n)
+	return n, f.clean(err)
+}
+
+// ReadFrom fills the file from r through (*os.File).ReadFrom, which uses splice when r is a TCP
+// connection and the file is not in append mode, and counts the bytes.
+func (f *File) ReadFrom(r io.Reader) (int64, error) {
+	n, err := f.File.ReadFrom(r)
+	f.bytes.Add(n)
+	return n, f.clean(err)
+}
+
+// Seek sets the offset for the next Read or Write (REST). It moves no bytes.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	n, err := f.File.Seek(offset, whence)
+	return n, f.clean(err)
+}
+
+// TransferError records why the transfer failed (ftpserverlib's FileTransferError). Only the
+// first error is kept; errors after Close are ignored.
+func (f *File) TransferError(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil && f.xferErr == nil && !f.closed {
+		f.xferErr = err
+	}
+}
+
+// Close closes the file, then calls Options.OnTransfer once. Later calls do nothing and return
+// the first call's result.
+func (f *File) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return f.closeErr
+	}
+	f.closed = true
+	f.closeErr = f.clean(f.File.Close())
+	t := Transfer{
+		Path:     f.path,
+		Upload:   f.upload,
+		Bytes:    f.bytes.Load(),
+		Start:    f.start,
+		Duration: time.Since(f.start),
+		Err:      f.xferErr,
+	}
+	if t.Err == nil {
+		t.Err = f.closeErr
+	}
+	f.mu.Unlock()
+
+	defer f.fs.release()
+	if cb := f.fs.opts.OnTransfer; cb != nil {
+		cb(t)
+	}
+	return f.closeErr
+}
+
+// clean rewrites an *os.PathError naming the file's host path (as *os.File errors do) to name
+// the FTP path instead, so that error replies never reveal where the root is.
+func (f *File) clean(err error) error {
+	if pe, ok := err.(*os.PathError); ok && pe.Path == f.File.Name() {
+		return &os.PathError{Op: pe.Op, Path: f.path, Err: pe.Err}
+	}
+	return err
+}

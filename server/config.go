@@ -1,0 +1,421 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/tunnelftpd/tunnelftpd/auth"
+)
+
+// DefaultConfigPath is where `tunnelftpd serve` and `tunnelftpd check` look for
+// their configuration when no -c flag is given.
+const DefaultConfigPath = "/etc/tunnelftpd/tunnelftpd.toml"
+
+// Config is the daemon's configuration, as read from TOML. Keys missing from
+// the file keep their defaults, so a loaded Config holds the effective values.
+type Config struct {
+	// Listen is the control address, host:port. Default "127.0.0.1:2121".
+	Listen string `toml:"listen"`
+	// Banner is the text of the 220 greeting.
+	Banner string `toml:"banner"`
+	// IdleTimeout closes a control connection idle for this long. Default 15m.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxSessions is the number of concurrent sessions; one more gets 421. Default 100.
+	MaxSessions int `toml:"max_sessions"`
+	// ShutdownTimeout is how long SIGTERM waits for running transfers. Default 30s.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// DataTimeout closes a data connection that moved no byte for this long. Default 2m.
+	DataTimeout Duration `toml:"data_timeout"`
+
+	Passive PassiveConfig `toml:"passive"`
+	Log     LogConfig     `toml:"log"`
+	Auth    AuthConfig    `toml:"auth"`
+	Users   []UserConfig  `toml:"users"`
+
+	// File is the path the config was read from ("" for the built-in default).
+	File string `toml:"-"`
+}
+
+// PassiveConfig is the [passive] table: the data ports an SSH tunnel forwards.
+type PassiveConfig struct {
+	// Ports is "N-M" or "N". Default "22000-22004".
+	Ports string `toml:"ports"`
+	// Address is the IPv4 literal advertised in PASV replies, or "control"
+	// for the control connection's local address. Default "127.0.0.1".
+	Address string `toml:"address"`
+	// Wait is how long PASV/EPSV waits for a free port before replying 425. Default 5s.
+	Wait Duration `toml:"wait"`
+	// AcceptTimeout is how long an advertised port waits for the client's data
+	// connection before it is released. Default 30s.
+	AcceptTimeout Duration `toml:"accept_timeout"`
+
+	// First and Last are the parsed range (filled by Load).
+	First, Last int `toml:"-"`
+}
+
+// LogConfig is the [log] table.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `toml:"level"`
+	// Format is text or json. Default text.
+	Format string `toml:"format"`
+	// Xferlog is the absolute path of a wu-ftpd format transfer log; "" is off.
+	Xferlog string `toml:"xferlog"`
+}
+
+// AuthConfig is the [auth] table.
+type AuthConfig struct {
+	// FailDelay is how long a failed login waits before its 530 reply. Default 1s.
+	FailDelay Duration `toml:"fail_delay"`
+}
+
+// UserConfig is one [[users]] entry: a virtual user.
+type UserConfig struct {
+	Name     string `toml:"name"`
+	Password string `toml:"password"`
+	Root     string `toml:"root"`
+	ReadOnly bool   `toml:"read_only"`
+}
+
+// Duration is a time.Duration written in TOML as a string such as "15m" or "5s".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write it like \"30s\", \"5m\" or \"1h\")", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText prints the duration the way time.Duration does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// ConfigError is one problem in a config file.
+type ConfigError struct {
+	File string // path of the config file
+	Line int    // 1-based line, 0 if unknown
+	Key  string // dotted key, e.g. "passive.ports"
+	Msg  string // what is wrong and how to fix it
+}
+
+func (e ConfigError) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Key == "" {
+		return loc + ": " + e.Msg
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+}
+
+// ConfigErrors is every problem found in one config file, in file order.
+type ConfigErrors []ConfigError
+
+func (es ConfigErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// defaultConfig returns a Config holding every default value. The file is
+// decoded over it, so a key written as zero stays zero and is validated.
+func defaultConfig() Config {
+	return Config{
+		Listen:          "127.0.0.1:2121",
+		Banner:          "tunnelftpd ready",
+		IdleTimeout:     Duration{15 * time.Minute},
+		MaxSessions:     100,
+		ShutdownTimeout: Duration{30 * time.Second},
+		DataTimeout:     Duration{2 * time.Minute},
+		Passive: PassiveConfig{
+			Ports:         "22000-22004",
+			Address:       "127.0.0.1",
+			Wait:          Duration{5 * time.Second},
+			AcceptTimeout: Duration{30 * time.Second},
+		},
+		Log:  LogConfig{Level: "info", Format: "text"},
+		Auth: AuthConfig{FailDelay: Duration{time.Second}},
+	}
+}
+
+// LoadConfig reads, defaults and validates the config file at path. On any
+// problem it returns ConfigErrors naming the file, line and key of each.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig is LoadConfig on data already read; name is used in errors.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	c := defaultConfig()
+	idx := indexLines(data)
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		return nil, ConfigErrors{decodeError(name, err)}
+	}
+	var errs ConfigErrors
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		lines := idx.find(key)
+		if len(lines) == 0 {
+			lines = []int{0}
+		}
+		for _, ln := range lines {
+			errs = append(errs, ConfigError{File: name, Line: ln, Key: key,
+				Msg: "unknown key (see etc/tunnelftpd.toml for the keys tunnelftpd knows)"})
+		}
+	}
+	c.File = name
+	errs = append(errs, c.validate(idx)...)
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
+	}
+	return &c, nil
+}
+
+var tomlLineRe = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\))?: (.*)$`)
+
+// decodeError turns a BurntSushi/toml error into a ConfigError.
+func decodeError(name string, err error) ConfigError {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+	}
+	if m := tomlLineRe.FindStringSubmatch(err.Error()); m != nil {
+		ln, _ := strconv.Atoi(m[1])
+		return ConfigError{File: name, Line: ln, Key: m[2], Msg: m[3]}
+	}
+	return ConfigError{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+}
+
+// validate checks every value and fills the derived fields.
+func (c *Config) validate(idx lineIndex) ConfigErrors {
+	var errs ConfigErrors
+	bad := func(key string, entry int, format string, args ...any) {
+		errs = append(errs, ConfigError{File: c.File, Line: idx.line(key, entry), Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if host, port, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", 0, "%q is not host:port (example: \"127.0.0.1:2121\")", c.Listen)
+	} else {
+		if host != "" && net.ParseIP(host) == nil {
+			bad("listen", 0, "host %q must be an IP address such as 127.0.0.1 or ::1", host)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			bad("listen", 0, "port %q must be a number from 1 to 65535", port)
+		}
+	}
+	if strings.ContainsAny(c.Banner, "\r\n") {
+		bad("banner", 0, "must be a single line")
+	}
+	if c.IdleTimeout.Duration < time.Second {
+		bad("idle_timeout", 0, "must be at least 1s")
+	}
+	if c.MaxSessions < 1 {
+		bad("max_sessions", 0, "must be at least 1")
+	}
+	if c.ShutdownTimeout.Duration < 0 {
+		bad("shutdown_timeout", 0, "must not be negative")
+	}
+	if c.DataTimeout.Duration < time.Second {
+		bad("data_timeout", 0, "must be at least 1s")
+	}
+
+	first, last, err := ParsePortRange(c.Passive.Ports)
+	if err != nil {
+		bad("passive.ports", 0, "%v", err)
+	}
+	c.Passive.First, c.Passive.Last = first, last
+	if c.Passive.Address != "control" {
+		ip := net.ParseIP(c.Passive.Address)
+		switch {
+		case ip == nil:
+			bad("passive.address", 0, "%q is neither an IPv4 address nor \"control\"", c.Passive.Address)
+		case ip.To4() == nil:
+			bad("passive.address", 0, "%q is IPv6, but PASV replies can only carry IPv4; use an IPv4 address or \"control\" (EPSV clients need no address)", c.Passive.Address)
+		}
+	}
+	if c.Passive.Wait.Duration < 0 {
+		bad("passive.wait", 0, "must not be negative")
+	} else if c.Passive.Wait.Duration >= c.IdleTimeout.Duration {
+		bad("passive.wait", 0, "must be shorter than idle_timeout (%s), or the control connection times out while waiting", c.IdleTimeout)
+	}
+	if c.Passive.AcceptTimeout.Duration < time.Second {
+		bad("passive.accept_timeout", 0, "must be at least 1s")
+	}
+
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		bad("log.level", 0, "%v", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", 0, "%q must be \"text\" or \"json\"", c.Log.Format)
+	}
+	if c.Log.Xferlog != "" {
+		if !filepath.IsAbs(c.Log.Xferlog) {
+			bad("log.xferlog", 0, "%q must be an absolute path", c.Log.Xferlog)
+		} else if st, err := os.Stat(filepath.Dir(c.Log.Xferlog)); err != nil || !st.IsDir() {
+			bad("log.xferlog", 0, "directory %q does not exist; create it or fix the path", filepath.Dir(c.Log.Xferlog))
+		}
+	}
+	if c.Auth.FailDelay.Duration < 0 || c.Auth.FailDelay.Duration > time.Minute {
+		bad("auth.fail_delay", 0, "must be between 0s and 1m")
+	}
+
+	if len(c.Users) == 0 {
+		errs = append(errs, ConfigError{File: c.File, Key: "users", Msg: "no [[users]] entry: nobody could log in; add one (see etc/tunnelftpd.toml)"})
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		who := fmt.Sprintf("user %q: ", u.Name)
+		switch {
+		case u.Name == "":
+			who = fmt.Sprintf("[[users]] entry %d: ", i+1)
+			bad("users.name", i, "%smissing name", who)
+		case seen[u.Name]:
+			bad("users.name", i, "%sdefined twice", who)
+		}
+		seen[u.Name] = true
+		if u.Password == "" {
+			bad("users.password", i, "%smissing password hash; make one with 'tunnelftpd passwd'", who)
+		} else if err := auth.CheckHash(u.Password); err != nil {
+			bad("users.password", i, "%s%v", who, err)
+		}
+		switch st, err := os.Stat(u.Root); {
+		case u.Root == "":
+			bad("users.root", i, "%smissing root directory", who)
+		case !filepath.IsAbs(u.Root):
+			bad("users.root", i, "%s%q must be an absolute path", who, u.Root)
+		case err != nil:
+			bad("users.root", i, "%sdirectory %q does not exist; create it (mkdir -p) or fix the path", who, u.Root)
+		case !st.IsDir():
+			bad("users.root", i, "%s%q is not a directory", who, u.Root)
+		}
+	}
+	return errs
+}
+
+// ParsePortRange parses "N-M" or "N" into an inclusive port range.
+func ParsePortRange(s string) (first, last int, err error) {
+	lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
+	if !isRange {
+		hi = lo
+	}
+	first, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	last, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	switch {
+	case err1 != nil || err2 != nil:
+		return 0, 0, fmt.Errorf("%q is not a port range; write \"22000-22004\" or a single port \"22000\"", s)
+	case first < 1 || last > 65535 || last < 1 || first > 65535:
+		return 0, 0, fmt.Errorf("%q: ports must be from 1 to 65535", s)
+	case first > last:
+		return 0, 0, fmt.Errorf("%q: the first port is above the last; write it as \"%d-%d\"", s, last, first)
+	}
+	return first, last, nil
+}
+
+// lineIndex maps dotted keys to the lines they are set on. Entries of
+// arrays of tables ([[users]]) are told apart by their position.
+type lineIndex map[string][]int
+
+var (
+	headerRe = regexp.MustCompile(`^\[\[?\s*([A-Za-z0-9_.-]+)\s*\]\]?`)
+	keyRe    = regexp.MustCompile(`^("[^"]*"|[A-Za-z0-9_-]+)\s*=`)
+)
+
+// indexLines records, for each simple "key = value" line, its dotted key.
+// It covers the shapes the daemon's config uses; lines it cannot read are
+// skipped, which only costs a line number in an error message.
+func indexLines(data []byte) lineIndex {
+	idx := lineIndex{}
+	table := ""
+	for n, raw := range strings.Split(string(data), "\n") {
+		line := strings.TrimSpace(raw)
+		if m := headerRe.FindStringSubmatch(line); m != nil {
+			table = m[1]
+			if strings.HasPrefix(line, "[[") {
+				idx[table] = append(idx[table], n+1)
+			}
+			continue
+		}
+		if m := keyRe.FindStringSubmatch(line); m != nil {
+			key := strings.Trim(m[1], `"`)
+			if table != "" {
+				key = table + "." + key
+			}
+			idx[key] = append(idx[key], n+1)
+		}
+	}
+	return idx
+}
+
+// find returns every line setting key.
+func (idx lineIndex) find(key string) []int { return idx[key] }
+
+// line returns the line of key in the entry-th table of an array of tables
+// (entry is ignored for plain keys), falling back to the entry's header.
+func (idx lineIndex) line(key string, entry int) int {
+	table, _, nested := strings.Cut(key, ".")
+	headers := idx[table]
+	if !nested || len(headers) == 0 {
+		if ls := idx[key]; len(ls) > 0 {
+			return ls[0]
+		}
+		return 0
+	}
+	if entry >= len(headers) {
+		return 0
+	}
+	start, end := headers[entry], int(^uint(0)>>1)
+	if entry+1 < len(headers) {
+		end = headers[entry+1]
+	}
+	for _, ln := range idx[key] {
+		if ln > start && ln < end {
+			return ln
+		}
+	}
+	return start
+}
+
+// WriteTOML prints the effective config as TOML, password hashes redacted.
+func (c *Config) WriteTOML() (string, error) {
+	out := *c
+	out.Users = make([]UserConfig, len(c.Users))
+	for i, u := range c.Users {
+		u.Password = "(hash hidden)"
+		out.Users[i] = u
+	}
+	var buf bytes.Buffer
+	if c.File != "" {
+		fmt.Fprintf(&buf, "# effective config of %s (defaults filled in)\n", c.File)
+	} else {
+		buf.WriteString("# effective config: built-in default\n")
+	}
+	enc := toml.NewEncoder(&buf)
+	enc.Indent = ""
+	if err := enc.Encode(out); err != nil {
+		return "", fmt.Errorf("encoding config: %w", err)
+	}
+	return buf.String(), nil
+}

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"bytes"
+	"net"
+	"sync"
+)
+
+// ctrlConn is the control connection as the library sees it. It changes one
+// reply: the library answers a PASV/EPSV it could not serve with 421, which
+// means "closing the control connection" and makes clients such as curl give
+// up the session. We send 425 (data connection not opened) instead, with a
+// message naming the range; the session stays usable.
+type ctrlConn struct {
+	net.Conn
+	onPasvFailure func()
+	onReply       func() // called after each reply is written
+
+	mu      sync.Mutex
+	pasvMsg string // replacement text for the next PASV failure, if known
+}
+
+// pasvFailurePrefix starts every reply of the library's handlePASV failures.
+var pasvFailurePrefix = []byte("421 Could not listen for passive connection")
+
+// expectPasvFailure sets the text of the 425 that replaces the next PASV 421.
+func (c *ctrlConn) expectPasvFailure(msg string) {
+	c.mu.Lock()
+	c.pasvMsg = msg
+	c.mu.Unlock()
+}
+
+// activeRefusals are the library's replies to PORT/EPRT with active mode
+// off: 421 would tell the client the session is over.
+var activeRefusals = [][]byte{[]byte("421 PORT command is disabled"), []byte("421 EPRT command is disabled")}
+
+const activeRefusal = "502 Active mode (PORT/EPRT) is disabled; use passive mode (EPSV/PASV)\r\n"
+
+// Write passes replies through, rewriting a PASV 421 into a 425 and the
+// active-mode 421 into a 502. The library writes and flushes each reply line
+// with one Write.
+func (c *ctrlConn) Write(b []byte) (int, error) {
+	if c.onReply != nil {
+		defer c.onReply()
+	}
+	for _, r := range activeRefusals {
+		if bytes.HasPrefix(b, r) {
+			if _, err := c.Conn.Write([]byte(activeRefusal)); err != nil {
+				return 0, err
+			}
+			return len(b), nil
+		}
+	}
+	if !bytes.HasPrefix(b, pasvFailurePrefix) {
+		return c.Conn.Write(b)
+	}
+	c.mu.Lock()
+	msg := c.pasvMsg
+	c.pasvMsg = ""
+	c.mu.Unlock()
+	if msg == "" {
+		// Another PASV failure (bind refused by another process, no IPv4
+		// address to advertise): keep the library's reason.
+		msg = string(bytes.TrimSpace(b[len("421 "):]))
+	}
+	if c.onPasvFailure != nil {
+		c.onPasvFailure()
+	}
+	if _, err := c.Conn.Write([]byte("425 " + msg + "\r\n")); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// oneShotListener is a net.Listener that returns one connection, then blocks
+// until closed. It feeds a single control connection to an FtpServer.
+type oneShotListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+	addr net.Addr
+}
+
+func newOneShotListener(c net.Conn) *oneShotListener {
+	l := &oneShotListener{ch: make(chan net.Conn, 1), done: make(chan struct{}), addr: c.LocalAddr()}
+	l.ch <- c
+	return l
+}
+
+// Accept returns the connection once; afterwards it waits for Close and then
+// returns the error the library treats as a clean stop.
+func (l *oneShotListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+	}
+}
+
+// Close makes Accept return; it does not close the connection.
+func (l *oneShotListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Addr is the connection's local address.
+func (l *oneShotListener) Addr() net.Addr { return l.addr }

@@ -1,0 +1,301 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+	"golang.org/x/crypto/bcrypt"
+)
+
+const (
+	testUser     = "alice"
+	testPassword = "correct horse"
+	roUser       = "reader"
+)
+
+var (
+	hashOnce sync.Once
+	testHash string
+)
+
+// cheapHash is a bcrypt hash of testPassword at the minimum cost, so that
+// tests log in fast.
+func cheapHash(t testing.TB) string {
+	hashOnce.Do(func() {
+		h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+		if err != nil {
+			panic(err)
+		}
+		testHash = string(h)
+	})
+	return testHash
+}
+
+// testServer is a running server on loopback with temp roots.
+type testServer struct {
+	*Server
+	Addr   string
+	Root   string // alice's root
+	RORoot string // reader's root
+	Logs   *syncBuffer
+	cfg    *Config
+}
+
+// freePortRange finds n consecutive free TCP ports.
+func freePortRange(t testing.TB, n int) (int, int) {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if first+n > 65000 {
+			continue
+		}
+		ok := true
+		for p := first; p < first+n; p++ {
+			if !bindable(p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return first, first + n - 1
+		}
+	}
+	t.Fatal("no free port range")
+	return 0, 0
+}
+
+// startServer runs a server with a config built from the defaults, two users
+// and a fresh passive range of ports ports, changed by mutate.
+func startServer(t testing.TB, ports int, mutate func(*Config)) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "alice")
+	roRoot := filepath.Join(dir, "reader")
+	for _, d := range []string{root, roRoot} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, last := freePortRange(t, ports)
+	c := defaultConfig()
+	c.File = "test.toml"
+	c.Passive.Ports = fmt.Sprintf("%d-%d", first, last)
+	c.Auth.FailDelay = Duration{10 * time.Millisecond}
+	c.Users = []UserConfig{
+		{Name: testUser, Password: cheapHash(t), Root: root},
+		{Name: roUser, Password: cheapHash(t), Root: roRoot, ReadOnly: true},
+	}
+	if mutate != nil {
+		mutate(&c)
+	}
+	if errs := c.validate(lineIndex{}); len(errs) > 0 {
+		t.Fatalf("test config invalid: %v", errs)
+	}
+	c.Listen = "127.0.0.1:0" // after validation, which wants a real port
+	logs := &syncBuffer{}
+	srv, err := New(&c, slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &testServer{Server: srv, Addr: l.Addr().String(), Root: root, RORoot: roRoot, Logs: logs, cfg: &c}
+}
+
+// testLogWriter sends server logs to the test log (shown on failure or -v).
+type testLogWriter struct{ t testing.TB }
+
+func (w testLogWriter) Write(b []byte) (int, error) {
+	w.t.Helper()
+	defer func() { recover() }() // a log line after the test ended
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// syncBuffer is a concurrency-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// login returns a logged-in jlaffaye client (passive mode, EPSV off unless epsv).
+func (ts *testServer) login(t testing.TB, user string, epsv bool) *ftp.ServerConn {
+	t.Helper()
+	c, err := ftp.Dial(ts.Addr, ftp.DialWithTimeout(10*time.Second), ftp.DialWithDisabledEPSV(!epsv))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	if err := c.Login(user, testPassword); err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	t.Cleanup(func() { c.Quit() })
+	return c
+}
+
+// rawConn is a hand-driven control connection, for checking exact replies.
+type rawConn struct {
+	t testing.TB
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc := &rawConn{t: t, c: c, r: bufio.NewReader(c)}
+	if code, msg := rc.reply(); code != 220 {
+		t.Fatalf("greeting: %d %s", code, msg)
+	}
+	return rc
+}
+
+// reply reads one (possibly multi-line) reply.
+func (rc *rawConn) reply() (int, string) {
+	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	var lines []string
+	for {
+		line, err := rc.r.ReadString('\n')
+		if err != nil {
+			rc.t.Fatalf("reading reply (after %q): %v", lines, err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		lines = append(lines, line)
+		if len(line) >= 4 && line[3] == ' ' {
+			if code, err := strconv.Atoi(line[:3]); err == nil {
+				return code, strings.Join(lines, "\n")
+			}
+		}
+	}
+}
+
+// cmd sends a command line and returns its reply.
+func (rc *rawConn) cmd(format string, args ...any) (int, string) {
+	rc.t.Helper()
+	if _, err := fmt.Fprintf(rc.c, format+"\r\n", args...); err != nil {
+		rc.t.Fatal(err)
+	}
+	return rc.reply()
+}
+
+// expect sends a command and fails the test unless the reply code is want.
+func (rc *rawConn) expect(want int, format string, args ...any) string {
+	rc.t.Helper()
+	code, msg := rc.cmd(format, args...)
+	if code != want {
+		rc.t.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), code, msg, want)
+	}
+	return msg
+}
+
+func (rc *rawConn) login(user string) {
+	rc.t.Helper()
+	rc.expect(331, "USER %s", user)
+	rc.expect(230, "PASS %s", testPassword)
+}
+
+var pasvRe = regexp.MustCompile(`\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)`)
+var epsvRe = regexp.MustCompile(`\(\|\|\|(\d+)\|\)`)
+
+// pasv sends PASV and returns the advertised address.
+func (rc *rawConn) pasv() (string, int) {
+	rc.t.Helper()
+	msg := rc.expect(227, "PASV")
+	m := pasvRe.FindStringSubmatch(msg)
+	if m == nil {
+		rc.t.Fatalf("bad PASV reply %q", msg)
+	}
+	hi, _ := strconv.Atoi(m[5])
+	lo, _ := strconv.Atoi(m[6])
+	return strings.Join(m[1:5], "."), hi*256 + lo
+}
+
+// epsv sends EPSV and returns the advertised port.
+func (rc *rawConn) epsv() int {
+	rc.t.Helper()
+	msg := rc.expect(229, "EPSV")
+	m := epsvRe.FindStringSubmatch(msg)
+	if m == nil {
+		rc.t.Fatalf("bad EPSV reply %q", msg)
+	}
+	p, _ := strconv.Atoi(m[1])
+	return p
+}
+
+// retr runs a passive RETR of name on rc and returns the data.
+func (rc *rawConn) retr(name string) []byte {
+	rc.t.Helper()
+	port := rc.epsv()
+	data, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	defer data.Close()
+	rc.expect(150, "RETR %s", name)
+	b, err := io.ReadAll(data)
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	if code, msg := rc.reply(); code != 226 {
+		rc.t.Fatalf("RETR %s: %d %s", name, code, msg)
+	}
+	return b
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,39 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// parseLevel maps a log.level value to a slog level.
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q must be one of debug, info, warn, error", s)
+}
+
+// NewLogger returns the daemon's logger for cfg, writing to w. Every line
+// carries the process id (session ids restart at 1 in per-connection
+// processes, so the pair identifies a session).
+func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfg.Log.Level) // validated by ParseConfig
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if cfg.Log.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(h).With("pid", os.Getpid())
+}

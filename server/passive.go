@@ -1,0 +1,286 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The passive-port policy. A tunnel forwards a handful of fixed ports, shared
+// by every session, so:
+//   - ports come only from the configured range, handed out round-robin;
+//   - a port is busy only from PASV until its data connection is accepted (or
+//     the accept fails, or a TTL passes): then the listener is closed and the
+//     port is free again while the transfer runs;
+//   - when every port is busy, PASV waits a bounded time for one, then 425;
+//   - data connections from peers other than the control connection's are
+//     dropped and the listener keeps waiting for the right client.
+
+// portPool hands out the ports of one range. The kernel's bind is the state
+// shared with other processes; busy records what this process holds.
+type portPool struct {
+	first, last int
+	log         *slog.Logger
+
+	mu      sync.Mutex
+	busy    []bool
+	next    int
+	changed chan struct{} // closed and replaced whenever a port is released
+}
+
+// pollInterval is how often a waiting PASV rechecks ports held by other processes.
+const pollInterval = 50 * time.Millisecond
+
+func newPortPool(first, last int, log *slog.Logger) *portPool {
+	return &portPool{
+		first:   first,
+		last:    last,
+		log:     log,
+		busy:    make([]bool, last-first+1),
+		changed: make(chan struct{}),
+	}
+}
+
+// String names the range, as "22000-22004" or "22000".
+func (p *portPool) String() string {
+	if p.first == p.last {
+		return fmt.Sprint(p.first)
+	}
+	return fmt.Sprintf("%d-%d", p.first, p.last)
+}
+
+// acquire reserves a free port, waiting up to wait for one.
+func (p *portPool) acquire(wait time.Duration) (int, bool) {
+	deadline := time.Now().Add(wait)
+	for {
+		p.mu.Lock()
+		n := len(p.busy)
+		for i := 0; i < n; i++ {
+			slot := (p.next + i) % n
+			if p.busy[slot] || !bindable(p.first+slot) {
+				continue
+			}
+			p.busy[slot] = true
+			p.next = (slot + 1) % n
+			p.mu.Unlock()
+			return p.first + slot, true
+		}
+		changed := p.changed
+		p.mu.Unlock()
+
+		left := time.Until(deadline)
+		if left <= 0 {
+			return 0, false
+		}
+		t := time.NewTimer(min(left, pollInterval))
+		select {
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// release frees a port reserved by acquire.
+func (p *portPool) release(port int) {
+	if port < p.first || port > p.last {
+		return
+	}
+	p.mu.Lock()
+	p.busy[port-p.first] = false
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// inUse counts the ports this process holds.
+func (p *portPool) inUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, b := range p.busy {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// bindable reports whether the library could bind port right now. It binds
+// the same way (wildcard, dual stack) and closes at once.
+func bindable(port int) bool {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{Port: port})
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// pasvListener wraps the library's passive listener. It implements the
+// release rules above; the library keeps setting its accept deadline on the
+// inner listener, which our Accept loop honours.
+type pasvListener struct {
+	inner   *net.TCPListener
+	port    int
+	release func(port int)
+	allow   func(remote net.Addr) bool
+	onConn  func(*net.TCPConn)
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	ttl      *time.Timer
+	released bool
+}
+
+// newPasvListener wraps inner. The port is released after ttl unless Accept
+// has started by then.
+func newPasvListener(inner *net.TCPListener, port int, ttl time.Duration, release func(int),
+	allow func(net.Addr) bool, onConn func(*net.TCPConn), log *slog.Logger) *pasvListener {
+	l := &pasvListener{inner: inner, port: port, release: release, allow: allow, onConn: onConn, log: log}
+	l.ttl = time.AfterFunc(ttl, func() {
+		l.log.Debug("passive port not used in time, released", "port", port)
+		l.Close()
+	})
+	return l
+}
+
+// Accept returns the first data connection from an allowed peer and closes
+// the listening socket, so the port is free again during the transfer.
+func (l *pasvListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.inner.Addr(), Err: net.ErrClosed}
+	}
+	l.ttl.Stop()
+	l.mu.Unlock()
+	for {
+		c, err := l.inner.AcceptTCP()
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		if !l.allow(c.RemoteAddr()) {
+			l.log.Warn("dropped data connection from a stray peer", "port", l.port, "peer", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
+		l.Close()
+		if l.onConn != nil {
+			l.onConn(c)
+		}
+		return c, nil
+	}
+}
+
+// Close closes the listening socket and releases the port; it is idempotent.
+func (l *pasvListener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.ttl.Stop()
+	l.mu.Unlock()
+	err := l.inner.Close()
+	l.release(l.port)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("closing passive listener on port %d: %w", l.port, err)
+	}
+	return nil
+}
+
+// Addr is the inner listener's address.
+func (l *pasvListener) Addr() net.Addr { return l.inner.Addr() }
+
+// pending reports whether the listener still waits for its data connection.
+func (l *pasvListener) pending() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.closed
+}
+
+// bindToLoopback makes the kernel refuse connections to l that do not arrive
+// on the loopback interface (Linux ≥ 5.7 allows it without privilege).
+func bindToLoopback(l *net.TCPListener) error {
+	raw, err := l.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("getting raw listener: %w", err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "lo")
+	}); err != nil {
+		return fmt.Errorf("controlling listener: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("setsockopt SO_BINDTODEVICE lo: %w", serr)
+	}
+	return nil
+}
+
+// sameHost reports whether two addresses have the same IP.
+func sameHost(a, b net.Addr) bool {
+	ta, ok1 := a.(*net.TCPAddr)
+	tb, ok2 := b.(*net.TCPAddr)
+	return ok1 && ok2 && ta.IP.Equal(tb.IP)
+}
+
+// watchStall closes the data connection when neither direction has moved a
+// byte for timeout. The kernel's TCP_INFO counters see progress even while
+// sendfile or splice run, so the connection itself stays unwrapped (zero-copy).
+func watchStall(c *net.TCPConn, timeout time.Duration, log *slog.Logger) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	progress := func() (uint64, error) {
+		var info *unix.TCPInfo
+		var ierr error
+		if err := raw.Control(func(fd uintptr) {
+			info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		}); err != nil {
+			return 0, err
+		}
+		if ierr != nil {
+			return 0, ierr
+		}
+		return info.Bytes_acked + info.Bytes_received, nil
+	}
+	tick := min(max(timeout/4, 10*time.Millisecond), 5*time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last, err := progress()
+	if err != nil {
+		return
+	}
+	lastMove := time.Now()
+	for range t.C {
+		cur, err := progress()
+		if err != nil {
+			return // closed: the transfer is over
+		}
+		if cur != last {
+			last, lastMove = cur, time.Now()
+			continue
+		}
+		if time.Since(lastMove) >= timeout {
+			log.Warn("data connection stalled, closing it", "peer", c.RemoteAddr().String(), "idle", timeout.String())
+			// A deadline in the past wakes the blocked sendfile/splice with a timeout error.
+			_ = c.SetDeadline(time.Unix(1, 0))
+			return
+		}
+	}
+}
+
+// isAddrInUse reports a bind failure because the port is taken.
+func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }

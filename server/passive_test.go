@@ -1,0 +1,469 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+	"golang.org/x/sys/unix"
+)
+
+func dialData(port int) (net.Conn, error) {
+	return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+}
+
+func inRange(ts *testServer, port int) bool {
+	return port >= ts.cfg.Passive.First && port <= ts.cfg.Passive.Last
+}
+
+func TestPassiveRepliesAdvertiseConfiguredAddressAndRange(t *testing.T) {
+	for _, tc := range []struct {
+		address, want string
+	}{
+		{"127.0.0.1", "127.0.0.1"},
+		{"192.0.2.7", "192.0.2.7"},
+		{"control", "127.0.0.1"},
+	} {
+		t.Run(tc.address, func(t *testing.T) {
+			ts := startServer(t, 3, func(c *Config) { c.Passive.Address = tc.address })
+			rc := dialRaw(t, ts.Addr)
+			rc.login(testUser)
+			for i := 0; i < 10; i++ {
+				host, port := rc.pasv()
+				if host != tc.want || !inRange(ts, port) {
+					t.Fatalf("PASV advertised %s:%d, want %s and a port in %s", host, port, tc.want, ts.cfg.Passive.Ports)
+				}
+				if p := rc.epsv(); !inRange(ts, p) {
+					t.Fatalf("EPSV advertised port %d outside %s", p, ts.cfg.Passive.Ports)
+				}
+			}
+			// A PASV gives up the session's previous unused port: never more than one held.
+			if n := ts.PassivePortsBusy(); n != 1 {
+				t.Errorf("%d passive ports held by one session, want 1", n)
+			}
+		})
+	}
+}
+
+// TestOnePortTwentyClients: with a single passive port, 20 clients that each
+// log in, PASV and RETR at the same moment all succeed.
+func TestOnePortTwentyClients(t *testing.T) {
+	ts := startServer(t, 1, nil)
+	payload := bytes.Repeat([]byte("tunnel"), 100_000)
+	os.WriteFile(filepath.Join(ts.Root, "f.bin"), payload, 0o644)
+
+	const clients = 20
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := ftp.Dial(ts.Addr, ftp.DialWithTimeout(20*time.Second), ftp.DialWithDisabledEPSV(true))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Quit()
+			if err := c.Login(testUser, testPassword); err != nil {
+				errs <- err
+				return
+			}
+			<-start
+			r, err := c.Retr("f.bin")
+			if err != nil {
+				errs <- fmt.Errorf("RETR: %w", err)
+				return
+			}
+			got, err := io.ReadAll(r)
+			r.Close()
+			if err != nil || !bytes.Equal(got, payload) {
+				errs <- fmt.Errorf("RETR got %d bytes, %v", len(got), err)
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // let the logins happen; start all RETRs together
+	close(start)
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		failed++
+		t.Error(err)
+	}
+	t.Logf("1 port, %d clients: %d succeeded, %d failed", clients, clients-failed, failed)
+	waitFor(t, 5*time.Second, "passive port release", func() bool { return ts.PassivePortsBusy() == 0 })
+}
+
+// TestExhaustionGives425AndSessionSurvives: when the range is full, PASV waits
+// passive.wait, replies 425 naming the range, and the session stays usable.
+func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
+	ts := startServer(t, 1, func(c *Config) { c.Passive.Wait = Duration{300 * time.Millisecond} })
+	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
+	a := dialRaw(t, ts.Addr)
+	a.login(testUser)
+	aPort := a.epsv() // holds the only port
+
+	b := dialRaw(t, ts.Addr)
+	b.login(testUser)
+	for _, cmd := range []string{"PASV", "EPSV"} {
+		start := time.Now()
+		code, msg := b.cmd(cmd)
+		if code != 425 || !strings.Contains(msg, ts.cfg.Passive.Ports) {
+			t.Fatalf("%s with the range full: %d %q, want 425 naming %s", cmd, code, msg, ts.cfg.Passive.Ports)
+		}
+		if d := time.Since(start); d < 300*time.Millisecond {
+			t.Errorf("%s gave up after %v, before passive.wait", cmd, d)
+		}
+	}
+	b.expect(200, "NOOP")
+	if !strings.Contains(ts.Logs.String(), "passive port range exhausted") {
+		t.Error("the log does not say the range is exhausted")
+	}
+
+	// A finishes its transfer; the port is B's again.
+	data, err := dialData(aPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.expect(150, "RETR f")
+	io.ReadAll(data)
+	data.Close()
+	if code, msg := a.reply(); code != 226 {
+		t.Fatalf("A's RETR: %d %s", code, msg)
+	}
+	if got := b.retr("f"); string(got) != "data" {
+		t.Errorf("B after A finished: %q", got)
+	}
+}
+
+// TestPassiveWaitSucceedsWhenPortFrees: a PASV that waits gets the port as
+// soon as another session's data connection is accepted.
+func TestPassiveWaitSucceedsWhenPortFrees(t *testing.T) {
+	ts := startServer(t, 1, func(c *Config) { c.Passive.Wait = Duration{5 * time.Second} })
+	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
+	a := dialRaw(t, ts.Addr)
+	a.login(testUser)
+	aPort := a.epsv()
+	b := dialRaw(t, ts.Addr)
+	b.login(testUser)
+	got := make(chan int, 1)
+	go func() {
+		code, _ := b.cmd("EPSV")
+		got <- code
+	}()
+	time.Sleep(100 * time.Millisecond)
+	data, err := dialData(aPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	a.expect(150, "RETR f")
+	select {
+	case code := <-got:
+		if code != 229 {
+			t.Fatalf("B's EPSV: %d", code)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("B's EPSV still waiting after A's data connection was accepted")
+	}
+}
+
+// TestStrayPeerThenClient: a connection from 127.0.0.2 to the advertised
+// port is dropped; the client's own transfer then succeeds.
+func TestStrayPeerThenClient(t *testing.T) {
+	ts := startServer(t, 1, nil)
+	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("the goods"), 0o644)
+	rc := dialRaw(t, ts.Addr)
+	rc.login(testUser)
+	port := rc.epsv()
+
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
+	thief, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("stray connect: %v", err)
+	}
+	defer thief.Close()
+	time.Sleep(50 * time.Millisecond) // the thief is queued before the RETR
+	if _, err := fmt.Fprintf(rc.c, "RETR f\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	thief.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, _ := io.ReadAll(thief); len(b) != 0 {
+		t.Fatalf("stray peer received %q", b)
+	}
+	data, err := dialData(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := rc.reply(); code != 150 {
+		t.Fatalf("RETR: %d %s", code, msg)
+	}
+	b, _ := io.ReadAll(data)
+	data.Close()
+	if code, msg := rc.reply(); code != 226 || string(b) != "the goods" {
+		t.Fatalf("RETR: %d %s, data %q", code, msg, b)
+	}
+	if !strings.Contains(ts.Logs.String(), "dropped data connection from a stray peer") {
+		t.Error("stray peer not logged")
+	}
+	// The rejected connection is not reused by a second transfer.
+	if got := rc.retr("f"); string(got) != "the goods" {
+		t.Errorf("second RETR: %q", got)
+	}
+}
+
+// TestFailedTransfersFreeThePort: after a 550 (no such file) or a 425 (the
+// client never connected), the port is usable again at once.
+func TestFailedTransfersFreeThePort(t *testing.T) {
+	ts := startServer(t, 1, func(c *Config) {
+		c.Passive.AcceptTimeout = Duration{time.Second}
+		c.Passive.Wait = Duration{0}
+	})
+	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("ok"), 0o644)
+	a := dialRaw(t, ts.Addr)
+	a.login(testUser)
+	b := dialRaw(t, ts.Addr)
+	b.login(testUser)
+
+	a.epsv()
+	a.expect(550, "RETR nope")
+	// The library keeps a failed transfer's listener; we released the port
+	// at once? Not before the accept timeout: the 550 comes before any accept.
+	// B must get the port no later than accept_timeout.
+	waitFor(t, 3*time.Second, "port release after 550", func() bool { return ts.PassivePortsBusy() == 0 })
+	if got := b.retr("f"); string(got) != "ok" {
+		t.Errorf("B after A's 550: %q", got)
+	}
+
+	a.epsv()
+	a.expect(425, "RETR f") // never connects: accept times out
+	if ts.PassivePortsBusy() != 0 {
+		t.Error("port still held after the 425")
+	}
+	if got := b.retr("f"); string(got) != "ok" {
+		t.Errorf("B after A's 425: %q", got)
+	}
+	if got := a.retr("f"); string(got) != "ok" {
+		t.Errorf("A after its own 425: %q", got)
+	}
+}
+
+// TestUnusedPortReleasedAfterTTL: a PASV nobody uses frees the port after
+// accept_timeout.
+func TestUnusedPortReleasedAfterTTL(t *testing.T) {
+	ts := startServer(t, 1, func(c *Config) { c.Passive.AcceptTimeout = Duration{time.Second} })
+	rc := dialRaw(t, ts.Addr)
+	rc.login(testUser)
+	rc.pasv()
+	if ts.PassivePortsBusy() != 1 {
+		t.Fatal("PASV did not reserve a port")
+	}
+	waitFor(t, 3*time.Second, "TTL release", func() bool { return ts.PassivePortsBusy() == 0 })
+	if bindable(ts.cfg.Passive.First) == false {
+		t.Error("port still bound after the TTL")
+	}
+}
+
+// TestPortFreeDuringTransfer: once A's data connection is accepted, the only
+// port is free for B while A's transfer still runs.
+func TestPortFreeDuringTransfer(t *testing.T) {
+	ts := startServer(t, 1, nil)
+	big := bytes.Repeat([]byte("x"), 32<<20)
+	os.WriteFile(filepath.Join(ts.Root, "big"), big, 0o644)
+	os.WriteFile(filepath.Join(ts.Root, "small"), []byte("s"), 0o644)
+	a := dialRaw(t, ts.Addr)
+	a.login(testUser)
+	port := a.epsv()
+	data, err := dialData(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.expect(150, "RETR big")
+	buf := make([]byte, 64<<10)
+	io.ReadFull(data, buf) // A is mid-transfer and pauses
+
+	b := dialRaw(t, ts.Addr)
+	b.login(testUser)
+	if got := b.retr("small"); string(got) != "s" {
+		t.Errorf("B during A's transfer: %q", got)
+	}
+	rest, _ := io.ReadAll(data)
+	data.Close()
+	if code, _ := a.reply(); code != 226 || len(rest)+len(buf) != len(big) {
+		t.Errorf("A: %d, %d bytes", code, len(rest)+len(buf))
+	}
+}
+
+func TestBindToLoopback(t *testing.T) {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := bindToLoopback(l); err != nil {
+		t.Fatalf("bindToLoopback: %v", err)
+	}
+	raw, _ := l.SyscallConn()
+	var dev string
+	raw.Control(func(fd uintptr) { dev, err = unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE) })
+	if err != nil || strings.TrimRight(dev, "\x00") != "lo" {
+		t.Fatalf("SO_BINDTODEVICE = %q, %v", dev, err)
+	}
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatalf("loopback connect refused: %v", err)
+	}
+	c.Close()
+}
+
+// TestDataStallWatchdog: a client that stops reading is cut off after
+// data_timeout; the transfer is logged as incomplete.
+func TestDataStallWatchdog(t *testing.T) {
+	xfer := filepath.Join(t.TempDir(), "xferlog")
+	ts := startServer(t, 1, func(c *Config) {
+		c.DataTimeout = Duration{time.Second}
+		c.Log.Xferlog = xfer
+	})
+	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("y"), 64<<20), 0o644)
+	rc := dialRaw(t, ts.Addr)
+	rc.login(testUser)
+	data, err := dialData(rc.epsv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	start := time.Now()
+	rc.expect(150, "RETR big")
+	// never read
+	code, msg := rc.reply()
+	if code < 400 {
+		t.Fatalf("stalled RETR ended with %d %s", code, msg)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("stall detected after %v", d)
+	}
+	rc.expect(200, "NOOP")
+	waitFor(t, 2*time.Second, "xferlog line", func() bool {
+		b, _ := os.ReadFile(xfer)
+		return len(b) > 0
+	})
+	line := readFile(t, xfer)
+	if !strings.HasSuffix(strings.TrimSpace(line), " i") {
+		t.Errorf("stalled transfer logged as %q, want status i", line)
+	}
+}
+
+func TestMaxSessions(t *testing.T) {
+	ts := startServer(t, 1, func(c *Config) { c.MaxSessions = 2 })
+	dialRaw(t, ts.Addr)
+	dialRaw(t, ts.Addr)
+	c, err := net.Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(b), "421 ") || !strings.Contains(string(b), "max_sessions") {
+		t.Errorf("third session got %q, want 421 naming max_sessions", b)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	ts := startServer(t, 1, func(c *Config) {
+		c.IdleTimeout = Duration{time.Second}
+		c.Passive.Wait = Duration{0}
+	})
+	rc := dialRaw(t, ts.Addr)
+	code, msg := rc.reply()
+	if code != 421 {
+		t.Errorf("idle session got %d %s, want 421", code, msg)
+	}
+}
+
+func TestXferlog(t *testing.T) {
+	xfer := filepath.Join(t.TempDir(), "xferlog")
+	ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+	c := ts.login(t, testUser, true)
+	if err := c.Stor("my file.txt", strings.NewReader("12345")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Retr("my file.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(r)
+	r.Close()
+	waitFor(t, 2*time.Second, "two xferlog lines", func() bool {
+		b, _ := os.ReadFile(xfer)
+		return strings.Count(string(b), "\n") == 2
+	})
+	lines := strings.Split(strings.TrimSpace(readFile(t, xfer)), "\n")
+	for i, dir := range []string{"i", "o"} {
+		f := strings.Fields(lines[i])
+		// 5 time fields, then transfer-time host size name type flag dir mode user service auth uid status
+		if len(f) != 18 {
+			t.Fatalf("xferlog line has %d fields: %q", len(f), lines[i])
+		}
+		want := []string{"127.0.0.1", "5", "/my_file.txt", "b", "_", dir, "r", testUser, "ftp", "0", "*", "c"}
+		if got := f[6:]; strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("xferlog line %d: %q, want fields %q", i, lines[i], want)
+		}
+		if _, err := time.Parse("Mon Jan _2 15:04:05 2006", strings.Join(f[:5], " ")); err != nil {
+			t.Errorf("xferlog time: %v", err)
+		}
+	}
+}
+
+// TestShutdownLetsTransferFinish: Shutdown closes idle sessions at once and
+// lets a running transfer end with 226.
+func TestShutdownLetsTransferFinish(t *testing.T) {
+	ts := startServer(t, 1, nil)
+	size := 8 << 20
+	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("z"), size), 0o644)
+	idle := dialRaw(t, ts.Addr)
+	idle.login(testUser)
+	a := dialRaw(t, ts.Addr)
+	a.login(testUser)
+	data, err := dialData(a.epsv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.expect(150, "RETR big")
+	buf := make([]byte, 1<<20)
+	io.ReadFull(data, buf)
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- ts.Shutdown(ctx)
+	}()
+	idle.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.r.ReadString('\n'); err == nil {
+		// a 421 is fine too; then EOF must follow
+		if _, err := idle.r.ReadString('\n'); err == nil {
+			t.Error("idle session still open during shutdown")
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	rest, _ := io.ReadAll(data)
+	data.Close()
+	if code, msg := a.reply(); code != 226 || len(rest)+len(buf) != size {
+		t.Errorf("transfer during shutdown: %d %s, %d bytes", code, msg, len(rest)+len(buf))
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}

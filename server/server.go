@@ -1,0 +1,272 @@
+// Package server runs the FTP daemon: it loads and validates the config,
+// accepts control connections from any launch mode (a plain listener, an
+// inherited socket, a single connected socket), and applies the tunnel's
+// passive-port policy, limits and logging. It never opens user files itself:
+// every file operation goes through package driver, every login through
+// package auth.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/tunnelftpd/tunnelftpd/auth"
+)
+
+// runtime is a validated config with what is derived from it. Sessions keep
+// the runtime they started with.
+type runtime struct {
+	cfg     *Config
+	users   *auth.Virtual
+	pool    *portPool
+	xferlog *xferLog
+}
+
+// Server is the FTP daemon. Create it with New, then call Serve with a
+// listener or ServeConn with a single connection; Shutdown stops it.
+type Server struct {
+	log *slog.Logger
+	rt  atomic.Pointer[runtime]
+
+	nextID   atomic.Uint64
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	listener net.Listener
+	draining bool
+	drained  chan struct{} // closed when draining and no session is left
+
+	warned sync.Map // keys of warnings already logged once
+}
+
+// New builds a server from a loaded config. log receives every log line; the
+// server adds the session id to each.
+func New(cfg *Config, log *slog.Logger) (*Server, error) {
+	s := &Server{log: log, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+	rt, err := s.newRuntime(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.rt.Store(rt)
+	return s, nil
+}
+
+// newRuntime derives a runtime from cfg. The passive pool is kept from old
+// when the range is unchanged, so the busy ports stay accounted.
+func (s *Server) newRuntime(cfg *Config, old *runtime) (*runtime, error) {
+	accounts := make([]auth.Account, len(cfg.Users))
+	for i, u := range cfg.Users {
+		accounts[i] = auth.Account{Name: u.Name, Hash: u.Password, Root: u.Root, ReadOnly: u.ReadOnly}
+	}
+	users, err := auth.NewVirtual(accounts)
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	rt := &runtime{cfg: cfg, users: users}
+	if old != nil && old.pool.first == cfg.Passive.First && old.pool.last == cfg.Passive.Last {
+		rt.pool = old.pool
+	} else {
+		rt.pool = newPortPool(cfg.Passive.First, cfg.Passive.Last, s.log)
+	}
+	if cfg.Log.Xferlog != "" {
+		if old != nil && old.xferlog != nil && old.xferlog.path == cfg.Log.Xferlog {
+			rt.xferlog = old.xferlog
+		} else if rt.xferlog, err = openXferLog(cfg.Log.Xferlog); err != nil {
+			return nil, err
+		}
+	}
+	return rt, nil
+}
+
+// Reload puts cfg in force for new sessions; running sessions keep theirs.
+// On error the current config stays in force.
+func (s *Server) Reload(cfg *Config) error {
+	rt, err := s.newRuntime(cfg, s.rt.Load())
+	if err != nil {
+		return err
+	}
+	s.rt.Store(rt)
+	return nil
+}
+
+// Config returns the config in force for new sessions.
+func (s *Server) Config() *Config { return s.rt.Load().cfg }
+
+// Serve accepts control connections on l until Shutdown or an accept error.
+// It returns nil after Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return errors.New("server is shutting down")
+	}
+	s.listener = l
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			draining := s.draining
+			s.mu.Unlock()
+			if draining || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: back off, keep serving.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed, retrying", "err", err, "delay", delay.String())
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accepting control connections: %w", err)
+		}
+		delay = 0
+		go s.ServeConn(c)
+	}
+}
+
+// ServeConn runs one session on an accepted control connection and returns
+// when it has ended and its files are closed.
+func (s *Server) ServeConn(c net.Conn) {
+	rt := s.rt.Load()
+	id := s.nextID.Add(1)
+	log := s.log.With("session", id)
+	sess := &session{srv: s, rt: rt, id: id, log: log}
+	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onReply: func() { sess.awaitReply.Store(false) }}
+	if !s.admit(sess) {
+		log.Warn("session refused: max_sessions reached", "from", c.RemoteAddr().String(), "max_sessions", rt.cfg.MaxSessions)
+		fmt.Fprintf(c, "421 Too many sessions (max_sessions=%d); try again later\r\n", rt.cfg.MaxSessions)
+		c.Close()
+		return
+	}
+	defer s.depart(sess)
+
+	sess.ln = newOneShotListener(sess.conn)
+	sess.ftp = ftpserver.NewFtpServer(sess)
+	sess.ftp.Logger = slog.New(libraryHandler{log.Handler()})
+	if err := sess.ftp.Listen(); err != nil {
+		log.Error("cannot start session", "err", err)
+		c.Close()
+		return
+	}
+	if err := sess.ftp.Serve(); err != nil {
+		log.Error("session ended with an error", "err", err)
+	}
+	sess.finish()
+}
+
+// admit registers a session unless the limit is reached or we are draining.
+func (s *Server) admit(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining || len(s.sessions) >= sess.rt.cfg.MaxSessions {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) depart(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
+	if s.draining && len(s.sessions) == 0 {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+}
+
+// Sessions is the number of running sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// PassivePortsBusy is the number of passive ports this process holds.
+func (s *Server) PassivePortsBusy() int { return s.rt.Load().pool.inUse() }
+
+// Shutdown stops accepting, disconnects idle sessions, lets running transfers
+// finish until ctx is done, then disconnects everyone left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	if len(s.sessions) == 0 {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+	s.mu.Unlock()
+
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		for sess := range s.sessions {
+			if !sess.busy() {
+				sess.close()
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.drained:
+			return nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			n := len(s.sessions)
+			for sess := range s.sessions {
+				sess.close()
+			}
+			s.mu.Unlock()
+			s.log.Warn("shutdown timeout: closed sessions with running transfers", "sessions", n)
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// warnOnce logs a warning the first time key is seen.
+func (s *Server) warnOnce(key, msg string, args ...any) {
+	if _, seen := s.warned.LoadOrStore(key, true); !seen {
+		s.log.Warn(msg, args...)
+	}
+}
+
+// isTemporary reports accept errors worth retrying (EMFILE, ECONNABORTED…).
+func isTemporary(err error) bool {
+	var ne interface{ Temporary() bool }
+	return errors.As(err, &ne) && ne.Temporary()
+}
+
+// libraryHandler passes on the library's own log records at warn level and
+// above only: below that it is chatty, and at debug it would log commands.
+type libraryHandler struct{ slog.Handler }
+
+func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h libraryHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return libraryHandler{h.Handler.WithAttrs(a)}
+}
+
+func (h libraryHandler) WithGroup(n string) slog.Handler {
+	return libraryHandler{h.Handler.WithGroup(n)}
+}

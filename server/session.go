@@ -1,0 +1,322 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/tunnelftpd/tunnelftpd/auth"
+	"github.com/tunnelftpd/tunnelftpd/driver"
+)
+
+// session is one control connection. It is the ftpserverlib MainDriver of a
+// one-connection FtpServer, so everything it holds (config snapshot, passive
+// state, user) belongs to that connection alone.
+type session struct {
+	srv  *Server
+	rt   *runtime // config in force when the session started
+	id   uint64
+	conn *ctrlConn
+	log  *slog.Logger
+	ftp  *ftpserver.FtpServer
+	ln   *oneShotListener
+
+	mu     sync.Mutex
+	cc     ftpserver.ClientContext
+	user   *auth.User
+	fs     *driver.Fs
+	closed bool
+
+	// awaitReply is set when a transfer's file is closed and cleared when
+	// the next reply (its 226/426) is written: a draining shutdown must not
+	// cut the session in between.
+	awaitReply atomic.Bool
+
+	// Passive state. The library calls FetchNext, binds, then calls
+	// WrapPassiveListener, all on this session's command goroutine.
+	pasvMu       sync.Mutex
+	pasvHanded   bool          // FetchNext returned a port this round
+	pasvReserved int           // port reserved but not yet wrapped (0 = none)
+	pasvCurrent  *pasvListener // latest passive listener
+}
+
+var (
+	_ ftpserver.MainDriver                        = (*session)(nil)
+	_ ftpserver.MainDriverExtensionPassiveWrapper = (*session)(nil)
+	_ ftpserver.MainDriverExtensionPostAuthMessage = (*session)(nil)
+	_ ftpserver.PasvPortGetter                    = (*session)(nil)
+)
+
+// GetSettings gives the library this session's settings, with the safe
+// defaults set explicitly (see DESIGN.md point 4).
+func (s *session) GetSettings() (*ftpserver.Settings, error) {
+	cfg := s.rt.cfg
+	st := &ftpserver.Settings{
+		Listener:                 s.ln,
+		Banner:                   cfg.Banner,
+		PassiveTransferPortRange: s,
+		IdleTimeout:              int(max(cfg.IdleTimeout.Seconds(), 1)),
+		ConnectionTimeout:        int(max(cfg.Passive.AcceptTimeout.Seconds(), 1)),
+		DisableActiveMode:        true,
+		DisableSite:              true,
+		DefaultTransferType:      ftpserver.TransferTypeBinary,
+		DisableASCIIConversion:   true,
+		PasvConnectionsCheck:     ftpserver.IPMatchRequired,
+		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,
+	}
+	if cfg.Passive.Address == "control" {
+		st.PublicIPResolver = s.controlAddress
+	} else {
+		st.PublicHost = cfg.Passive.Address
+	}
+	return st, nil
+}
+
+// controlAddress is the PASV address in "control" mode: the local address the
+// client reached us on.
+func (s *session) controlAddress(ftpserver.ClientContext) (string, error) {
+	if a, ok := s.conn.LocalAddr().(*net.TCPAddr); ok {
+		if ip4 := a.IP.To4(); ip4 != nil {
+			return ip4.String(), nil
+		}
+	}
+	return "", fmt.Errorf("the control connection is IPv6 (%s); PASV needs IPv4, use EPSV", s.conn.LocalAddr())
+}
+
+// GetTLSConfig: TLS is not offered; the SSH tunnel encrypts.
+func (s *session) GetTLSConfig() (*tls.Config, error) {
+	return nil, errors.New("TLS is not supported: tunnelftpd runs behind an SSH tunnel")
+}
+
+// ClientConnected returns the banner.
+func (s *session) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+	s.mu.Lock()
+	s.cc = cc
+	s.mu.Unlock()
+	s.log.Info("session started", "from", s.conn.RemoteAddr().String())
+	return s.rt.cfg.Banner, nil
+}
+
+// ClientDisconnected ends the session: passive ports are released, and once
+// open files are closed (the library calls this before an interrupted
+// transfer's file is closed) the root is released.
+func (s *session) ClientDisconnected(ftpserver.ClientContext) {
+	s.pasvMu.Lock()
+	s.releaseReservedLocked()
+	if s.pasvCurrent != nil {
+		s.pasvCurrent.Close()
+	}
+	s.pasvMu.Unlock()
+	s.ln.Close()
+}
+
+// finish waits for the session's files and logs its end; it runs after the
+// one-connection server has stopped.
+func (s *session) finish() {
+	s.mu.Lock()
+	fs, user := s.fs, s.user
+	s.mu.Unlock()
+	if fs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := fs.Wait(ctx); err != nil {
+			s.log.Warn("open files did not close in time", "err", err)
+		}
+		cancel()
+		fs.Close()
+	}
+	attrs := []any{}
+	if user != nil {
+		attrs = append(attrs, "user", user.Name)
+	}
+	s.log.Info("session ended", attrs...)
+}
+
+// AuthUser checks a login. A failure waits auth.fail_delay, is logged with the
+// user and peer (never the password), and gets a generic 530.
+func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
+	from := s.conn.RemoteAddr().String()
+	u, err := s.rt.users.Authenticate(name, pass)
+	if err != nil {
+		time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
+		// Fixed field order (user, from first) for fail2ban; see etc/.
+		s.srv.log.Warn("login failed", "user", logSafe(name), "from", from, "session", s.id)
+		return nil, auth.ErrAuthFailed
+	}
+	fs, err := driver.New(u.Root, driver.Options{ReadOnly: u.ReadOnly, OnTransfer: s.transferDone})
+	if err != nil {
+		s.log.Error("login refused: cannot open the user's root", "user", u.Name, "err", err)
+		return nil, errors.New("home directory unavailable")
+	}
+	s.mu.Lock()
+	s.user, s.fs = u, fs
+	s.mu.Unlock()
+	s.srv.log.Info("login", "user", u.Name, "from", from, "session", s.id, "read_only", u.ReadOnly)
+	return fs, nil
+}
+
+// PostAuthMessage keeps driver error text out of the 530 reply.
+func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error) string {
+	if err == nil {
+		return "Login successful"
+	}
+	if errors.Is(err, auth.ErrAuthFailed) {
+		return "Login incorrect"
+	}
+	return "Login refused: " + err.Error()
+}
+
+// transferDone logs a finished transfer and writes its xferlog line.
+func (s *session) transferDone(t driver.Transfer) {
+	s.awaitReply.Store(true)
+	s.mu.Lock()
+	user := s.user
+	s.mu.Unlock()
+	status := "complete"
+	attrs := []any{"user", user.Name, "path", logSafe(t.Path), "bytes", t.Bytes,
+		"seconds", fmt.Sprintf("%.3f", t.Duration.Seconds())}
+	if t.Err != nil {
+		status = "incomplete"
+		attrs = append(attrs, "err", t.Err.Error())
+	}
+	dir := "download"
+	if t.Upload {
+		dir = "upload"
+	}
+	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
+	if s.rt.xferlog != nil {
+		s.rt.xferlog.write(t, s.conn.RemoteAddr(), user.Name)
+	}
+}
+
+// FetchNext is the session's PasvPortGetter. The library calls it in a loop
+// to collect candidates; we answer once per PASV with a reserved free port
+// (waiting passive.wait for one), then end the loop with ok=false.
+func (s *session) FetchNext() (int, int, bool) {
+	s.pasvMu.Lock()
+	defer s.pasvMu.Unlock()
+	if s.pasvHanded {
+		s.pasvHanded = false
+		return 0, 0, false
+	}
+	// One passive port per session: a new PASV gives up the previous,
+	// unused one before waiting for a port (with a one-port range it is
+	// the very port this session will get).
+	s.releaseReservedLocked()
+	if s.pasvCurrent != nil && s.pasvCurrent.pending() {
+		s.pasvCurrent.Close()
+	}
+	start := time.Now()
+	port, ok := s.rt.pool.acquire(s.rt.cfg.Passive.Wait.Duration)
+	if !ok {
+		s.log.Warn("passive port range exhausted", "range", s.rt.cfg.Passive.Ports,
+			"waited", time.Since(start).Round(time.Millisecond).String())
+		s.conn.expectPasvFailure(fmt.Sprintf("No free passive port in range %s after waiting %s; try again",
+			s.rt.cfg.Passive.Ports, s.rt.cfg.Passive.Wait))
+		return 0, 0, false
+	}
+	s.pasvReserved = port
+	s.pasvHanded = true
+	return port, port, true
+}
+
+// NumberAttempts: see FetchNext.
+func (s *session) NumberAttempts() int { return 1 }
+
+// releaseReservedLocked frees a port FetchNext reserved that the library
+// never bound (its bind failed). pasvMu must be held.
+func (s *session) releaseReservedLocked() {
+	if s.pasvReserved != 0 {
+		s.rt.pool.release(s.pasvReserved)
+		s.pasvReserved = 0
+	}
+}
+
+// pasvFailed is called when the library reports a PASV failure.
+func (s *session) pasvFailed() {
+	s.pasvMu.Lock()
+	s.pasvHanded = false
+	s.releaseReservedLocked()
+	s.pasvMu.Unlock()
+}
+
+// WrapPassiveListener applies the passive policy to the library's listener.
+func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
+	tl, ok := l.(*net.TCPListener)
+	if !ok {
+		return l, nil
+	}
+	port := tl.Addr().(*net.TCPAddr).Port
+	if s.advertisesLoopback() {
+		if err := bindToLoopback(tl); err != nil {
+			s.srv.warnOnce("bindtodevice", "cannot restrict passive ports to the loopback interface; stray peers are still dropped by address", "err", err)
+		}
+	}
+	control := s.conn.RemoteAddr()
+	allow := func(peer net.Addr) bool { return sameHost(peer, control) }
+	timeout := s.rt.cfg.DataTimeout.Duration
+	onConn := func(c *net.TCPConn) { go watchStall(c, timeout, s.log) }
+
+	s.pasvMu.Lock()
+	defer s.pasvMu.Unlock()
+	s.pasvHanded = false
+	if s.pasvReserved != port {
+		// Not a port we reserved (cannot happen with our getter); keep the
+		// accounting right anyway.
+		s.releaseReservedLocked()
+	}
+	s.pasvReserved = 0
+	s.pasvCurrent = newPasvListener(tl, port, s.rt.cfg.Passive.AcceptTimeout.Duration, s.rt.pool.release, allow, onConn, s.log)
+	return s.pasvCurrent, nil
+}
+
+// advertisesLoopback reports whether PASV/EPSV point clients at loopback, in
+// which case data connections can only legitimately arrive on lo.
+func (s *session) advertisesLoopback() bool {
+	if s.rt.cfg.Passive.Address == "control" {
+		a, ok := s.conn.LocalAddr().(*net.TCPAddr)
+		return ok && a.IP.IsLoopback()
+	}
+	ip := net.ParseIP(s.rt.cfg.Passive.Address)
+	return ip != nil && ip.IsLoopback()
+}
+
+// busy reports whether a file transfer is running or its final reply is
+// still to be written.
+func (s *session) busy() bool {
+	s.mu.Lock()
+	fs := s.fs
+	s.mu.Unlock()
+	return s.awaitReply.Load() || fs != nil && fs.OpenTransfers() > 0
+}
+
+// close disconnects the client.
+func (s *session) close() {
+	s.mu.Lock()
+	cc := s.cc
+	s.closed = true
+	s.mu.Unlock()
+	if cc != nil {
+		cc.Close()
+	} else {
+		s.conn.Close()
+	}
+}
+
+// logSafe bounds and escapes client-supplied text for the log.
+func logSafe(s string) string {
+	const maxLen = 256
+	if len(s) > maxLen {
+		s = s[:maxLen]
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
