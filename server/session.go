@@ -50,10 +50,10 @@ type session struct {
 }
 
 var (
-	_ ftpserver.MainDriver                        = (*session)(nil)
-	_ ftpserver.MainDriverExtensionPassiveWrapper = (*session)(nil)
+	_ ftpserver.MainDriver                         = (*session)(nil)
+	_ ftpserver.MainDriverExtensionPassiveWrapper  = (*session)(nil)
 	_ ftpserver.MainDriverExtensionPostAuthMessage = (*session)(nil)
-	_ ftpserver.PasvPortGetter                    = (*session)(nil)
+	_ ftpserver.PasvPortGetter                     = (*session)(nil)
 )
 
 // GetSettings gives the library this session's settings, with the safe

@@ -37,6 +37,9 @@ Usage:
   tunnelftpd serve [-c FILE]    run the daemon in the foreground
   tunnelftpd check [-c FILE]    validate the config, print the effective config
   tunnelftpd passwd             read a password, print its hash for the config
+  tunnelftpd tunnel [-c FILE] --host [user@]server [--format ssh|ssh-config|sshd-match|putty] [--local-port N]
+                                print the SSH client command (or config) that forwards
+                                the control port and every passive port
   tunnelftpd version            print the version
 
 Without -c, the config is ` + server.DefaultConfigPath + `; if that file does not
@@ -60,6 +63,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "passwd":
 		return cmdPasswd(stdin, stdout, stderr)
+	case "tunnel":
+		return cmdTunnel(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tunnelftpd", versionString())
 		return 0
