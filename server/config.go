@@ -37,6 +37,12 @@ type Config struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	// DataTimeout closes a data connection that moved no byte for this long. Default 2m.
 	DataTimeout Duration `toml:"data_timeout"`
+	// TunnelOnly refuses control connections that do not come from an sshd
+	// session process (needs the privilege to read other processes' fds).
+	TunnelOnly bool `toml:"tunnel_only"`
+	// MaxSessionsPerSSHUser limits sessions per owner of the peer socket
+	// (the SSH user behind ssh -L); 0 = no limit.
+	MaxSessionsPerSSHUser int `toml:"max_sessions_per_ssh_user"`
 
 	Passive PassiveConfig `toml:"passive"`
 	Log     LogConfig     `toml:"log"`
@@ -59,6 +65,10 @@ type PassiveConfig struct {
 	// AcceptTimeout is how long an advertised port waits for the client's data
 	// connection before it is released. Default 30s.
 	AcceptTimeout Duration `toml:"accept_timeout"`
+	// SameOwner accepts a data connection only if its peer socket has the
+	// same owner (and sshd process, where known) as the control
+	// connection's. Default true.
+	SameOwner bool `toml:"same_owner"`
 
 	// First and Last are the parsed range (filled by Load).
 	First, Last int `toml:"-"`
@@ -72,6 +82,9 @@ type LogConfig struct {
 	Format string `toml:"format"`
 	// Xferlog is the absolute path of a wu-ftpd format transfer log; "" is off.
 	Xferlog string `toml:"xferlog"`
+	// Output is where log lines go: "auto" (standard error, or syslog in
+	// --inetd mode), "stderr", "syslog", or an absolute file path. Default "auto".
+	Output string `toml:"output"`
 }
 
 // AuthConfig is the [auth] table.
@@ -86,6 +99,10 @@ type UserConfig struct {
 	Password string `toml:"password"`
 	Root     string `toml:"root"`
 	ReadOnly bool   `toml:"read_only"`
+	// RequireSSHUser: the login succeeds only through an SSH tunnel of the
+	// system user SSHUser (default: the same name).
+	RequireSSHUser bool   `toml:"require_ssh_user"`
+	SSHUser        string `toml:"ssh_user"`
 }
 
 // Duration is a time.Duration written in TOML as a string such as "15m" or "5s".
@@ -149,8 +166,9 @@ func defaultConfig() Config {
 			Address:       "127.0.0.1",
 			Wait:          Duration{5 * time.Second},
 			AcceptTimeout: Duration{30 * time.Second},
+			SameOwner:     true,
 		},
-		Log:  LogConfig{Level: "info", Format: "text"},
+		Log:  LogConfig{Level: "info", Format: "text", Output: "auto"},
 		Auth: AuthConfig{FailDelay: Duration{time.Second}},
 	}
 }
@@ -241,6 +259,9 @@ func (c *Config) validate(idx lineIndex) ConfigErrors {
 	if c.DataTimeout.Duration < time.Second {
 		bad("data_timeout", 0, "must be at least 1s")
 	}
+	if c.MaxSessionsPerSSHUser < 0 {
+		bad("max_sessions_per_ssh_user", 0, "must be 0 (no limit) or more")
+	}
 
 	first, last, err := ParsePortRange(c.Passive.Ports)
 	if err != nil {
@@ -278,6 +299,19 @@ func (c *Config) validate(idx lineIndex) ConfigErrors {
 			bad("log.xferlog", 0, "directory %q does not exist; create it or fix the path", filepath.Dir(c.Log.Xferlog))
 		}
 	}
+	switch out := c.Log.Output; {
+	case out == "auto" || out == "stderr" || out == "syslog":
+	case !filepath.IsAbs(out):
+		bad("log.output", 0, "%q must be \"auto\", \"stderr\", \"syslog\" or an absolute file path", out)
+	case out == c.Log.Xferlog:
+		bad("log.output", 0, "%q is also log.xferlog; the two logs need different files", out)
+	default:
+		if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
+			bad("log.output", 0, "directory %q does not exist; create it or fix the path", filepath.Dir(out))
+		} else if st, err := os.Stat(out); err == nil && !st.Mode().IsRegular() {
+			bad("log.output", 0, "%q exists and is not a regular file", out)
+		}
+	}
 	if c.Auth.FailDelay.Duration < 0 || c.Auth.FailDelay.Duration > time.Minute {
 		bad("auth.fail_delay", 0, "must be between 0s and 1m")
 	}
@@ -296,6 +330,9 @@ func (c *Config) validate(idx lineIndex) ConfigErrors {
 			bad("users.name", i, "%sdefined twice", who)
 		}
 		seen[u.Name] = true
+		if u.SSHUser != "" && !u.RequireSSHUser {
+			bad("users.ssh_user", i, "%sssh_user is only used with require_ssh_user = true; set that too, or remove ssh_user", who)
+		}
 		if u.Password == "" {
 			bad("users.password", i, "%smissing password hash; make one with 'tunnelftpd passwd'", who)
 		} else if err := auth.CheckHash(u.Password); err != nil {

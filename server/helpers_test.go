@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -111,7 +110,9 @@ func startServer(t testing.TB, ports int, mutate func(*Config)) *testServer {
 	}
 	c.Listen = "127.0.0.1:0" // after validation, which wants a real port
 	logs := &syncBuffer{}
-	srv, err := New(&c, slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	c.Log.Level = "debug"
+	// The production logger, so tests see the real log lines.
+	srv, err := New(&c, NewLogger(&c, io.MultiWriter(logs, testLogWriter{t})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,5 +36,23 @@ func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
 	} else {
 		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(h).With("pid", os.Getpid())
+	return slog.New(pidHandler{h, os.Getpid()})
 }
+
+// pidHandler appends pid= as the last attribute of every record, so that the
+// event's own fields (user=… from=…) keep a fixed place for log matchers.
+type pidHandler struct {
+	slog.Handler
+	pid int
+}
+
+func (h pidHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.AddAttrs(slog.Int("pid", h.pid))
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h pidHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return pidHandler{h.Handler.WithAttrs(a), h.pid}
+}
+
+func (h pidHandler) WithGroup(n string) slog.Handler { return pidHandler{h.Handler.WithGroup(n), h.pid} }

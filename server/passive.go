@@ -130,7 +130,7 @@ type pasvListener struct {
 	inner   *net.TCPListener
 	port    int
 	release func(port int)
-	allow   func(remote net.Addr) bool
+	allow   func(net.Conn) bool
 	onConn  func(*net.TCPConn)
 	log     *slog.Logger
 
@@ -143,7 +143,7 @@ type pasvListener struct {
 // newPasvListener wraps inner. The port is released after ttl unless Accept
 // has started by then.
 func newPasvListener(inner *net.TCPListener, port int, ttl time.Duration, release func(int),
-	allow func(net.Addr) bool, onConn func(*net.TCPConn), log *slog.Logger) *pasvListener {
+	allow func(net.Conn) bool, onConn func(*net.TCPConn), log *slog.Logger) *pasvListener {
 	l := &pasvListener{inner: inner, port: port, release: release, allow: allow, onConn: onConn, log: log}
 	l.ttl = time.AfterFunc(ttl, func() {
 		l.log.Debug("passive port not used in time, released", "port", port)
@@ -168,7 +168,7 @@ func (l *pasvListener) Accept() (net.Conn, error) {
 			l.Close()
 			return nil, err
 		}
-		if !l.allow(c.RemoteAddr()) {
+		if !l.allow(c) {
 			l.log.Warn("dropped data connection from a stray peer", "port", l.port, "peer", c.RemoteAddr().String())
 			c.Close()
 			continue

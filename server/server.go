@@ -19,6 +19,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
+	"github.com/tunnelftpd/tunnelftpd/ident"
 )
 
 // runtime is a validated config with what is derived from it. Sessions keep
@@ -26,6 +27,7 @@ import (
 type runtime struct {
 	cfg     *Config
 	users   *auth.Virtual
+	byName  map[string]UserConfig
 	pool    *portPool
 	xferlog *xferLog
 }
@@ -69,7 +71,10 @@ func (s *Server) newRuntime(cfg *Config, old *runtime) (*runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	rt := &runtime{cfg: cfg, users: users}
+	rt := &runtime{cfg: cfg, users: users, byName: map[string]UserConfig{}}
+	for _, u := range cfg.Users {
+		rt.byName[u.Name] = u
+	}
 	if old != nil && old.pool.first == cfg.Passive.First && old.pool.last == cfg.Passive.Last {
 		rt.pool = old.pool
 	} else {
@@ -139,12 +144,13 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) ServeConn(c net.Conn) {
 	rt := s.rt.Load()
 	id := s.nextID.Add(1)
-	log := s.log.With("session", id)
-	sess := &session{srv: s, rt: rt, id: id, log: log}
+	defer recoverSession(s.log.With("session", id), c)
+	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c)}
+	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
 	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onReply: func() { sess.awaitReply.Store(false) }}
-	if !s.admit(sess) {
-		log.Warn("session refused: max_sessions reached", "from", c.RemoteAddr().String(), "max_sessions", rt.cfg.MaxSessions)
-		fmt.Fprintf(c, "421 Too many sessions (max_sessions=%d); try again later\r\n", rt.cfg.MaxSessions)
+	if reason := s.admit(sess); reason != "" {
+		sess.log.Warn("session refused", append([]any{"reason", reason, "from", c.RemoteAddr().String()}, sess.peerAttrs()...)...)
+		fmt.Fprintf(c, "421 %s\r\n", reason)
 		c.Close()
 		return
 	}
@@ -152,27 +158,63 @@ func (s *Server) ServeConn(c net.Conn) {
 
 	sess.ln = newOneShotListener(sess.conn)
 	sess.ftp = ftpserver.NewFtpServer(sess)
-	sess.ftp.Logger = slog.New(libraryHandler{log.Handler()})
+	sess.ftp.Logger = slog.New(libraryHandler{sess.log.Handler()})
 	if err := sess.ftp.Listen(); err != nil {
-		log.Error("cannot start session", "err", err)
+		sess.log.Error("cannot start session", "err", err)
 		c.Close()
 		return
 	}
 	if err := sess.ftp.Serve(); err != nil {
-		log.Error("session ended with an error", "err", err)
+		sess.log.Error("session ended with an error", "err", err)
 	}
 	sess.finish()
 }
 
-// admit registers a session unless the limit is reached or we are draining.
-func (s *Server) admit(sess *session) bool {
+// identify finds who is behind a loopback control connection (nil if the
+// peer is not on loopback or cannot be identified; the reason is logged once).
+func (s *Server) identify(c net.Conn) *ident.Peer {
+	ra, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok || !ra.IP.IsLoopback() {
+		return nil
+	}
+	p, err := ident.Lookup(c.LocalAddr(), c.RemoteAddr())
+	if err != nil {
+		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
+		return nil
+	}
+	if p.PID == 0 {
+		s.warnOnce("ident-pid", "cannot read other processes' sockets (run as root, or grant CAP_SYS_PTRACE): SSH client addresses are unknown and tunnel_only refuses every connection")
+	}
+	return p
+}
+
+// admit registers a session, or returns why it is refused.
+func (s *Server) admit(sess *session) string {
+	cfg := sess.rt.cfg
+	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
+		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining || len(s.sessions) >= sess.rt.cfg.MaxSessions {
-		return false
+	if s.draining {
+		return "Server shutting down"
+	}
+	if len(s.sessions) >= cfg.MaxSessions {
+		return fmt.Sprintf("Too many sessions (max_sessions=%d); try again later", cfg.MaxSessions)
+	}
+	if limit := cfg.MaxSessionsPerSSHUser; limit > 0 {
+		n := 0
+		for other := range s.sessions {
+			if other.ownerKey() == sess.ownerKey() {
+				n++
+			}
+		}
+		if n >= limit {
+			return fmt.Sprintf("Too many sessions for SSH user %s (max_sessions_per_ssh_user=%d)", sess.ownerName(), limit)
+		}
 	}
 	s.sessions[sess] = struct{}{}
-	return true
+	return ""
 }
 
 func (s *Server) depart(sess *session) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
+	"github.com/tunnelftpd/tunnelftpd/ident"
 )
 
 // session is one control connection. It is the ftpserverlib MainDriver of a
@@ -25,6 +26,7 @@ type session struct {
 	srv  *Server
 	rt   *runtime // config in force when the session started
 	id   uint64
+	peer *ident.Peer // who is behind a loopback control connection (nil = unknown)
 	conn *ctrlConn
 	log  *slog.Logger
 	ftp  *ftpserver.FtpServer
@@ -148,8 +150,20 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (ftpser
 	if err != nil {
 		time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
 		// Fixed field order (user, from first) for fail2ban; see etc/.
-		s.srv.log.Warn("login failed", "user", logSafe(name), "from", from, "session", s.id)
+		s.srv.log.Warn("login failed", append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)...)
 		return nil, auth.ErrAuthFailed
+	}
+	if uc := s.rt.byName[u.Name]; uc.RequireSSHUser {
+		want := uc.SSHUser
+		if want == "" {
+			want = uc.Name
+		}
+		if s.peer == nil || s.peer.User != want {
+			time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
+			s.srv.log.Warn("login failed", append([]any{"user", logSafe(name), "from", from},
+				append(s.peerAttrs(), "session", s.id, "reason", "not tunnelled by SSH user "+want+" (require_ssh_user)")...)...)
+			return nil, auth.ErrAuthFailed
+		}
 	}
 	fs, err := driver.New(u.Root, driver.Options{ReadOnly: u.ReadOnly, OnTransfer: s.transferDone})
 	if err != nil {
@@ -159,7 +173,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (ftpser
 	s.mu.Lock()
 	s.user, s.fs = u, fs
 	s.mu.Unlock()
-	s.srv.log.Info("login", "user", u.Name, "from", from, "session", s.id, "read_only", u.ReadOnly)
+	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from}, append(s.peerAttrs(), "session", s.id, "read_only", u.ReadOnly)...)...)
 	return fs, nil
 }
 
@@ -193,7 +207,7 @@ func (s *session) transferDone(t driver.Transfer) {
 	}
 	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
 	if s.rt.xferlog != nil {
-		s.rt.xferlog.write(t, s.conn.RemoteAddr(), user.Name)
+		s.rt.xferlog.write(t, s.remoteHost(), user.Name)
 	}
 }
 
@@ -260,8 +274,6 @@ func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 			s.srv.warnOnce("bindtodevice", "cannot restrict passive ports to the loopback interface; stray peers are still dropped by address", "err", err)
 		}
 	}
-	control := s.conn.RemoteAddr()
-	allow := func(peer net.Addr) bool { return sameHost(peer, control) }
 	timeout := s.rt.cfg.DataTimeout.Duration
 	onConn := func(c *net.TCPConn) { go watchStall(c, timeout, s.log) }
 
@@ -274,7 +286,7 @@ func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 		s.releaseReservedLocked()
 	}
 	s.pasvReserved = 0
-	s.pasvCurrent = newPasvListener(tl, port, s.rt.cfg.Passive.AcceptTimeout.Duration, s.rt.pool.release, allow, onConn, s.log)
+	s.pasvCurrent = newPasvListener(tl, port, s.rt.cfg.Passive.AcceptTimeout.Duration, s.rt.pool.release, s.allowData, onConn, s.log)
 	return s.pasvCurrent, nil
 }
 
@@ -319,4 +331,73 @@ func logSafe(s string) string {
 	}
 	q := strconv.Quote(s)
 	return q[1 : len(q)-1]
+}
+
+// peerAttrs are the log attributes naming the tunnel user and, when known,
+// the SSH client's real address (what fail2ban should ban).
+func (s *session) peerAttrs() []any {
+	if s.peer == nil {
+		return nil
+	}
+	attrs := []any{"ssh_user", s.ownerName()}
+	if s.peer.Client != "" {
+		attrs = append(attrs, "client", s.peer.Client)
+	}
+	return attrs
+}
+
+// ownerName names the owner of the control connection's peer socket.
+func (s *session) ownerName() string {
+	switch {
+	case s.peer == nil:
+		return "unknown"
+	case s.peer.User != "":
+		return s.peer.User
+	}
+	return strconv.Itoa(s.peer.UID)
+}
+
+// ownerKey groups sessions by tunnel user for max_sessions_per_ssh_user;
+// unidentified peers share one group.
+func (s *session) ownerKey() int {
+	if s.peer == nil {
+		return -1
+	}
+	return s.peer.UID
+}
+
+// remoteHost is the client's address for logs: the SSH client's real
+// address when known, else the control connection's peer.
+func (s *session) remoteHost() string {
+	if s.peer != nil && s.peer.Client != "" {
+		host, _, _ := net.SplitHostPort(s.peer.Client)
+		return host
+	}
+	if a, ok := s.conn.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return s.conn.RemoteAddr().String()
+}
+
+// allowData decides whether a data connection from peer belongs to this
+// session: same IP as the control connection and, with passive.same_owner,
+// the same owner (and sshd process, where both are known).
+func (s *session) allowData(c net.Conn) bool {
+	if !sameHost(c.RemoteAddr(), s.conn.RemoteAddr()) {
+		return false
+	}
+	if !s.rt.cfg.Passive.SameOwner || s.peer == nil {
+		return true
+	}
+	p, err := ident.Lookup(c.LocalAddr(), c.RemoteAddr())
+	if err != nil {
+		s.log.Warn("dropped data connection: cannot identify its owner", "peer", c.RemoteAddr().String(), "err", err)
+		return false
+	}
+	if p.UID != s.peer.UID || (p.PID != 0 && s.peer.PID != 0 && p.PID != s.peer.PID) {
+		s.log.Warn("dropped data connection from another owner", "peer", c.RemoteAddr().String(),
+			"uid", p.UID, "pid", p.PID, "want_uid", s.peer.UID, "want_pid", s.peer.PID)
+		return false
+	}
+	return true
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -33,11 +32,7 @@ func openXferLog(path string) (*xferLog, error) {
 
 // xferLine formats one xferlog line. Transfers are always binary (the daemon
 // does no ASCII conversion); status is c only for a transfer that completed.
-func xferLine(t driver.Transfer, remote net.Addr, user string, now time.Time) string {
-	host := remote.String()
-	if a, ok := remote.(*net.TCPAddr); ok {
-		host = a.IP.String()
-	}
+func xferLine(t driver.Transfer, host string, user string, now time.Time) string {
 	dir, status := "o", "c"
 	if t.Upload {
 		dir = "i"
@@ -61,8 +56,8 @@ func xferField(s string) string {
 	}, s)
 }
 
-func (x *xferLog) write(t driver.Transfer, remote net.Addr, user string) {
-	line := xferLine(t, remote, user, time.Now())
+func (x *xferLog) write(t driver.Transfer, host string, user string) {
+	line := xferLine(t, host, user, time.Now())
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.f.WriteString(line) //nolint:errcheck // a full disk must not fail the transfer

@@ -1,0 +1,277 @@
+// Package ident finds who is at the other end of a loopback TCP connection:
+// the owner uid of the peer socket (from /proc/net/tcp*, no privilege needed)
+// and, where /proc/PID/fd of other users can be read (root, or
+// CAP_SYS_PTRACE), the process holding it and, for an sshd session process,
+// the SSH client's real address. Behind `ssh -L` every FTP connection comes
+// from 127.0.0.1; this tells tunnel users apart. Linux only; it knows nothing
+// about FTP.
+package ident
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Peer is what is known about the owner of a peer socket.
+type Peer struct {
+	UID   int    // owner uid of the peer socket
+	User  string // name of UID ("" if it has none)
+	Inode uint64 // the peer socket's inode
+
+	// Filled only where other processes' fds can be read.
+	PID    int    // process holding the peer socket (0 = unknown)
+	Comm   string // its command name (/proc/PID/comm)
+	SSH    bool   // the process is an sshd session process
+	Client string // for an sshd session: the SSH client's real "ip:port" ("" = unknown)
+}
+
+// ErrNotFound means no socket on this host (in this network namespace)
+// matches: the peer is remote, in another namespace, or already gone.
+var ErrNotFound = errors.New("peer socket not found")
+
+// ProcRoot is where /proc is mounted; tests may change it.
+var ProcRoot = "/proc"
+
+// Lookup finds the owner of the socket at the other end of a connection
+// whose own end is local and whose peer is remote.
+func Lookup(local, remote net.Addr) (*Peer, error) {
+	l, ok1 := local.(*net.TCPAddr)
+	r, ok2 := remote.(*net.TCPAddr)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("ident: not TCP addresses: %v %v", local, remote)
+	}
+	// The peer socket's local address is our remote one, and vice versa.
+	ent, err := findSocket(r, l)
+	if err != nil {
+		return nil, err
+	}
+	p := &Peer{UID: ent.uid, Inode: ent.inode}
+	if u, err := user.LookupId(strconv.Itoa(ent.uid)); err == nil {
+		p.User = u.Username
+	}
+	if ent.inode == 0 {
+		return p, nil
+	}
+	pid, err := findProcess(ent.inode, ent.uid)
+	if err != nil || pid == 0 {
+		return p, nil
+	}
+	p.PID = pid
+	comm, _ := os.ReadFile(filepath.Join(ProcRoot, strconv.Itoa(pid), "comm"))
+	p.Comm = strings.TrimSpace(string(comm))
+	p.SSH = p.Comm == "sshd" || p.Comm == "sshd-session"
+	if p.SSH {
+		p.Client = sshClient(pid)
+	}
+	return p, nil
+}
+
+// entry is one line of /proc/net/tcp or tcp6.
+type entry struct {
+	local, remote *net.TCPAddr
+	state         int
+	uid           int
+	inode         uint64
+}
+
+// tcpStateListen and tcpStateEstablished are kernel TCP states.
+const (
+	tcpStateEstablished = 0x01
+	tcpStateListen      = 0x0A
+)
+
+// readTable parses /proc/net/tcp and /proc/net/tcp6 (of our network
+// namespace), calling fn for each entry until it returns false.
+func readTable(fn func(entry) bool) error {
+	found := false
+	for _, name := range []string{"tcp", "tcp6"} {
+		f, err := os.Open(filepath.Join(ProcRoot, "net", name))
+		if err != nil {
+			continue
+		}
+		found = true
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			e, ok := parseLine(sc.Text())
+			if ok && !fn(e) {
+				f.Close()
+				return nil
+			}
+		}
+		f.Close()
+	}
+	if !found {
+		return fmt.Errorf("ident: cannot read %s/net/tcp: not Linux, or /proc not mounted", ProcRoot)
+	}
+	return nil
+}
+
+// parseLine parses "sl local rem st tx:rx tr:when retr uid timeout inode ...".
+func parseLine(line string) (entry, bool) {
+	f := strings.Fields(line)
+	if len(f) < 10 {
+		return entry{}, false
+	}
+	local, err1 := parseAddr(f[1])
+	remote, err2 := parseAddr(f[2])
+	st, err3 := strconv.ParseUint(f[3], 16, 8)
+	uid, err4 := strconv.Atoi(f[7])
+	inode, err5 := strconv.ParseUint(f[9], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil {
+		return entry{}, false
+	}
+	return entry{local: local, remote: remote, state: int(st), uid: uid, inode: inode}, true
+}
+
+// parseAddr parses the kernel's "HEXIP:HEXPORT"; the IP is in host byte
+// order per 32-bit word (little-endian on the machines we run on).
+func parseAddr(s string) (*net.TCPAddr, error) {
+	ipHex, portHex, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, fmt.Errorf("bad address %q", s)
+	}
+	raw, err := hex.DecodeString(ipHex)
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return nil, fmt.Errorf("bad address %q", s)
+	}
+	ip := make(net.IP, len(raw))
+	for w := 0; w < len(raw); w += 4 {
+		ip[w], ip[w+1], ip[w+2], ip[w+3] = raw[w+3], raw[w+2], raw[w+1], raw[w]
+	}
+	port, err := strconv.ParseUint(portHex, 16, 16)
+	if err != nil {
+		return nil, fmt.Errorf("bad port in %q", s)
+	}
+	return &net.TCPAddr{IP: ip, Port: int(port)}, nil
+}
+
+func sameAddr(a, b *net.TCPAddr) bool { return a.Port == b.Port && a.IP.Equal(b.IP) }
+
+// findSocket finds the socket whose local address is local and remote is remote.
+func findSocket(local, remote *net.TCPAddr) (entry, error) {
+	var hit entry
+	found := false
+	err := readTable(func(e entry) bool {
+		if e.state != tcpStateListen && sameAddr(e.local, local) && sameAddr(e.remote, remote) {
+			hit, found = e, true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return entry{}, err
+	}
+	if !found {
+		return entry{}, ErrNotFound
+	}
+	return hit, nil
+}
+
+// findProcess returns the pid of a process holding socket inode, or 0 when
+// none can be seen (other users' fds need privilege). Only processes running
+// as the socket's owner uid are searched first; the socket's owner is its
+// creator, which passes sockets on only rarely, so the rest come after.
+func findProcess(inode uint64, uid int) (int, error) {
+	want := fmt.Sprintf("socket:[%d]", inode)
+	procs, err := os.ReadDir(ProcRoot)
+	if err != nil {
+		return 0, fmt.Errorf("ident: reading %s: %w", ProcRoot, err)
+	}
+	var others []int
+	for _, d := range procs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(ProcRoot, d.Name())); err == nil {
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != uid {
+				others = append(others, pid)
+				continue
+			}
+		}
+		if hasSocket(pid, want) {
+			return pid, nil
+		}
+	}
+	for _, pid := range others {
+		if hasSocket(pid, want) {
+			return pid, nil
+		}
+	}
+	return 0, nil
+}
+
+func hasSocket(pid int, want string) bool {
+	dir := filepath.Join(ProcRoot, strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && l == want {
+			return true
+		}
+	}
+	return false
+}
+
+// socketInodes lists the socket inodes a process holds.
+func socketInodes(pid int) map[uint64]bool {
+	dir := filepath.Join(ProcRoot, strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	inodes := map[uint64]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if err != nil || !strings.HasPrefix(l, "socket:[") {
+			continue
+		}
+		if n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]"), 10, 64); err == nil {
+			inodes[n] = true
+		}
+	}
+	return inodes
+}
+
+// sshClient finds the SSH client's address of an sshd session process: among
+// its established TCP sockets, the one accepted on a listening port (the
+// forwarded connections it opens to us are outbound, from ephemeral ports).
+func sshClient(pid int) string {
+	inodes := socketInodes(pid)
+	if len(inodes) == 0 {
+		return ""
+	}
+	listening := map[int]bool{}
+	var mine []entry
+	readTable(func(e entry) bool {
+		switch {
+		case e.state == tcpStateListen:
+			listening[e.local.Port] = true
+		case e.state == tcpStateEstablished && inodes[e.inode]:
+			mine = append(mine, e)
+		}
+		return true
+	})
+	for _, e := range mine {
+		if listening[e.local.Port] {
+			ip := e.remote.IP
+			if v4 := ip.To4(); v4 != nil {
+				ip = v4
+			}
+			return net.JoinHostPort(ip.String(), strconv.Itoa(e.remote.Port))
+		}
+	}
+	return ""
+}

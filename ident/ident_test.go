@@ -1,0 +1,120 @@
+package ident
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"0100007F:0850", "127.0.0.1:2128"},
+		{"0200007F:1F90", "127.0.0.2:8080"},
+		{"0000000000000000FFFF00000100007F:0016", "127.0.0.1:22"},
+		{"00000000000000000000000001000000:0016", "[::1]:22"},
+	} {
+		a, err := parseAddr(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := net.ResolveTCPAddr("tcp", tc.want)
+		if !sameAddr(a, want) {
+			t.Errorf("parseAddr(%s) = %v, want %v", tc.in, a, tc.want)
+		}
+	}
+}
+
+// accepted returns both ends of a fresh loopback connection.
+func accepted(t *testing.T, network, addr string) (server, client net.Conn) {
+	t.Helper()
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	defer l.Close()
+	client, err = net.Dial(network, l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+func TestLookupOwnConnection(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{
+		{"tcp4", "127.0.0.1:0"},
+		{"tcp6", "[::1]:0"},
+		{"tcp", "[::]:0"}, // dual stack, v4 peer shows as v4-mapped
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			srv, _ := accepted(t, tc.network, tc.addr)
+			p, err := Lookup(srv.LocalAddr(), srv.RemoteAddr())
+			if err != nil {
+				t.Fatalf("Lookup: %v", err)
+			}
+			if p.UID != os.Getuid() || p.Inode == 0 {
+				t.Errorf("uid %d inode %d, want uid %d", p.UID, p.Inode, os.Getuid())
+			}
+			if p.PID != os.Getpid() {
+				t.Errorf("pid %d, want ours %d", p.PID, os.Getpid())
+			}
+			if p.SSH {
+				t.Error("a test process taken for sshd")
+			}
+		})
+	}
+}
+
+func TestLookupUnknownPeer(t *testing.T) {
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2}
+	if _, err := Lookup(local, remote); err != ErrNotFound {
+		t.Errorf("got %v, want ErrNotFound", err)
+	}
+}
+
+// TestLookupOtherUser: a connection made by a process of another user is
+// attributed to that user and process.
+func TestLookupOtherUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to start a process as nobody")
+	}
+	py := "/usr/bin/python3" // Debian's, runnable by nobody (a pyenv shim may not be)
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("python3 (Debian package) not installed")
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command(py, "-c", "import socket,time; s=socket.create_connection(('127.0.0.1',"+strconv.Itoa(port)+")); time.sleep(30)")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	l.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := Lookup(c.LocalAddr(), c.RemoteAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.UID != 65534 || p.PID != cmd.Process.Pid || !strings.HasPrefix(p.Comm, "python") {
+		t.Errorf("got %+v, want uid 65534 pid %d", p, cmd.Process.Pid)
+	}
+}

@@ -1,0 +1,190 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests need root: the test process owns the client sockets (uid 0)
+// and starts a "thief" as another user.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root (to run a process as another user and read its sockets)")
+	}
+}
+
+// startThief runs, as user nobody, a process that connects to port on
+// 127.0.0.1 and prints whatever it receives.
+func startThief(t *testing.T, port int) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("python3 (Debian package) not installed")
+	}
+	out := &syncBuffer{}
+	cmd := exec.Command(py, "-c", `
+import socket, sys
+s = socket.create_connection(("127.0.0.1", `+strconv.Itoa(port)+`))
+print("connected", flush=True)
+s.settimeout(15)
+data = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        data += b
+except Exception as e:
+    pass
+print("got", len(data), flush=True)
+`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 10*time.Second, "thief connected", func() bool { return strings.Contains(out.String(), "connected") })
+	return cmd, out
+}
+
+// TestSameOwnerDropsOtherLocalUser: a process of another local user that
+// connects first to the advertised port gets nothing, and the client's own
+// transfer succeeds. Without same_owner the thief would get the data.
+func TestSameOwnerDropsOtherLocalUser(t *testing.T) {
+	needRoot(t)
+	for _, sameOwner := range []bool{true, false} {
+		t.Run(fmt.Sprintf("same_owner=%v", sameOwner), func(t *testing.T) {
+			ts := startServer(t, 1, func(c *Config) { c.Passive.SameOwner = sameOwner })
+			os.WriteFile(filepath.Join(ts.Root, "f"), []byte("the goods"), 0o644)
+			rc := dialRaw(t, ts.Addr)
+			rc.login(testUser)
+			port := rc.epsv()
+			thief, out := startThief(t, port)
+			fmt.Fprintf(rc.c, "RETR f\r\n")
+			if !sameOwner {
+				// The thief is accepted: this is the attack same_owner stops.
+				if code, _ := rc.reply(); code != 150 {
+					t.Fatalf("RETR: %d", code)
+				}
+				thief.Wait()
+				if !strings.Contains(out.String(), "got 9") {
+					t.Fatalf("without same_owner the thief should have the data; it says %q", out.String())
+				}
+				return
+			}
+			waitFor(t, 5*time.Second, "thief dropped", func() bool { return strings.Contains(out.String(), "got") })
+			if !strings.Contains(out.String(), "got 0") {
+				t.Fatalf("thief received data: %q", out.String())
+			}
+			data, err := dialData(port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, msg := rc.reply(); code != 150 {
+				t.Fatalf("RETR: %d %s", code, msg)
+			}
+			b, _ := io.ReadAll(data)
+			data.Close()
+			if code, _ := rc.reply(); code != 226 || string(b) != "the goods" {
+				t.Fatalf("client's RETR: %d %q", code, b)
+			}
+			if !strings.Contains(ts.Logs.String(), "dropped data connection from another owner") {
+				t.Error("the dropped thief is not logged")
+			}
+		})
+	}
+}
+
+func TestRequireSSHUser(t *testing.T) {
+	needRoot(t)
+	ts := startServer(t, 1, func(c *Config) {
+		c.Users[0].RequireSSHUser = true
+		c.Users[0].SSHUser = "root" // the test process, owner of the client socket
+		c.Users[1].RequireSSHUser = true
+		c.Users[1].SSHUser = "nobody"
+	})
+	ok := dialRaw(t, ts.Addr)
+	ok.login(testUser)
+	no := dialRaw(t, ts.Addr)
+	no.expect(331, "USER %s", roUser)
+	no.expect(530, "PASS %s", testPassword)
+	if !strings.Contains(ts.Logs.String(), "not tunnelled by SSH user nobody") {
+		t.Error("refusal reason not logged")
+	}
+	if !regexp.MustCompile(`msg=login user=alice from=127\.0\.0\.1:\d+ ssh_user=root `).MatchString(ts.Logs.String()) {
+		t.Errorf("login line lacks ssh_user:\n%s", ts.Logs.String())
+	}
+}
+
+func TestMaxSessionsPerSSHUser(t *testing.T) {
+	needRoot(t)
+	ts := startServer(t, 1, func(c *Config) { c.MaxSessionsPerSSHUser = 2 })
+	dialRaw(t, ts.Addr)
+	dialRaw(t, ts.Addr)
+	c, err := net.Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(b), "421 ") || !strings.Contains(string(b), "SSH user root") {
+		t.Errorf("third session of root got %q", b)
+	}
+}
+
+func TestTunnelOnlyRefusesNonSSHPeers(t *testing.T) {
+	needRoot(t)
+	ts := startServer(t, 1, func(c *Config) { c.TunnelOnly = true })
+	c, err := net.Dial("tcp", ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(b), "421 ") || !strings.Contains(string(b), "tunnel_only") {
+		t.Errorf("non-sshd peer got %q, want 421", b)
+	}
+}
+
+// TestFail2banFilterMatchesRealLogLines runs fail2ban-regex with the shipped
+// filter over the daemon's own log lines.
+func TestFail2banFilterMatchesRealLogLines(t *testing.T) {
+	f2b, err := exec.LookPath("fail2ban-regex")
+	if err != nil {
+		t.Skip("fail2ban-regex not installed (Debian package fail2ban)")
+	}
+	ts := startServer(t, 1, nil)
+	const fails = 3
+	for i := 0; i < fails; i++ {
+		rc := dialRaw(t, ts.Addr)
+		rc.expect(331, "USER intruder%d", i)
+		rc.expect(530, "PASS guess")
+	}
+	rc := dialRaw(t, ts.Addr)
+	rc.login(testUser) // a success must not match
+	logFile := filepath.Join(t.TempDir(), "tunnelftpd.log")
+	os.WriteFile(logFile, []byte(ts.Logs.String()), 0o644)
+	filter, _ := filepath.Abs("../etc/fail2ban/filter.d/tunnelftpd.conf")
+	out, err := exec.Command(f2b, logFile, filter).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Lines: \d+ lines, \d+ ignored, (\d+) matched`).FindSubmatch(out)
+	if m == nil || string(m[1]) != strconv.Itoa(fails) {
+		t.Errorf("fail2ban matched %s lines, want %d:\n%s", m, fails, out)
+	}
+}
