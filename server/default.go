@@ -6,9 +6,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
+	"github.com/tunnelftpd/tunnelftpd/tunnel"
 )
 
 // DemoUser is the user of the built-in default config.
@@ -40,29 +41,25 @@ func BuiltinConfig(dataDir string) (*Config, string, error) {
 }
 
 // SSHCommand is the client-side command that forwards the control port and
-// every passive port of cfg to host; localPort is the client's control port.
+// every passive port of cfg (a validated config) to host; localPort is the
+// client's control port. It is package tunnel's SSHCommand; should host be
+// unusable, the returned line says why instead.
 func SSHCommand(cfg *Config, host string, localPort int) string {
-	target, ctrlPort := ForwardTarget(cfg)
-	var b strings.Builder
-	fmt.Fprintf(&b, "ssh -N -o ExitOnForwardFailure=yes -L %d:%s:%s", localPort, target, ctrlPort)
-	for p := cfg.Passive.First; p <= cfg.Passive.Last; p++ {
-		fmt.Fprintf(&b, " -L %d:%s:%d", p, target, p)
+	line, err := tunnel.SSHCommand(TunnelSpec(cfg, host, localPort))
+	if err != nil {
+		return "(no ssh command: " + err.Error() + ")"
 	}
-	b.WriteString(" " + host)
-	return b.String()
+	return line
 }
 
 // ForwardTarget is the host (as ssh -L writes it) and port that sshd must
 // forward to on the server: the listen address, or 127.0.0.1 when the daemon
-// listens on every address.
+// listens on every address. See tunnel.Target.
 func ForwardTarget(cfg *Config) (host, port string) {
-	host, port, _ = net.SplitHostPort(cfg.Listen)
-	ip := net.ParseIP(host)
-	switch {
-	case ip == nil || ip.IsUnspecified():
-		host = "127.0.0.1"
-	case ip.To4() == nil:
-		host = "[" + ip.String() + "]"
+	host, p, err := tunnel.Target(cfg.Listen)
+	if err != nil {
+		_, port, _ = net.SplitHostPort(cfg.Listen)
+		return "127.0.0.1", port
 	}
-	return host, port
+	return host, strconv.Itoa(p)
 }

@@ -2,25 +2,22 @@
 //
 // Usage:
 //
-//	tunnelftpd serve [-c FILE]    run the daemon in the foreground
-//	tunnelftpd check [-c FILE]    validate the config and print the effective one
+//	tunnelftpd serve [-c FILE] [--inetd]  run the daemon in the foreground
+//	tunnelftpd check [-c FILE] [-q]       validate the config and print the effective one
 //	tunnelftpd passwd             read a password, print a hash for the config
 //	tunnelftpd version            print the version
 package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/term"
 
@@ -34,8 +31,13 @@ var version = ""
 const usage = `tunnelftpd: an FTP daemon for FTP over SSH port forwarding
 
 Usage:
-  tunnelftpd serve [-c FILE]    run the daemon in the foreground
-  tunnelftpd check [-c FILE]    validate the config, print the effective config
+  tunnelftpd serve [-c FILE] [--inetd]
+                                run the daemon in the foreground; with --inetd,
+                                serve the socket on standard input (inetd, xinetd);
+                                sockets passed by systemd (LISTEN_FDS) are used
+  tunnelftpd check [-c FILE] [-q]
+                                validate the config, print the effective config
+                                (-q: print only errors)
   tunnelftpd passwd             read a password, print its hash for the config
   tunnelftpd tunnel [-c FILE] --host [user@]server [--format ssh|ssh-config|sshd-match|putty] [--local-port N]
                                 print the SSH client command (or config) that forwards
@@ -86,11 +88,15 @@ func versionString() string {
 	return "dev"
 }
 
-// configFlags parses the flags shared by serve and check.
-func configFlags(name string, args []string, stderr io.Writer) (path string, explicit bool, err error) {
+// configFlags parses the flags shared by serve and check; extra, if not
+// nil, adds a subcommand's own.
+func configFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (path string, explicit bool, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&path, "c", "", "config file (default "+server.DefaultConfigPath+")")
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return "", false, err
 	}
@@ -113,7 +119,10 @@ func loadConfig(path string, explicit bool) (*server.Config, error) {
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	path, explicit, err := configFlags("check", args, stderr)
+	var quiet bool
+	path, explicit, err := configFlags("check", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&quiet, "q", false, "print nothing when the config is valid (for ExecStartPre=)")
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "tunnelftpd check:", err)
 		return 2
@@ -131,6 +140,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if quiet {
+		return 0
+	}
 	out, err := cfg.WriteTOML()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -141,22 +153,56 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
-	path, explicit, err := configFlags("serve", args, stderr)
+	// With --inetd, fds 0/1/2 are the client's socket: take it over before
+	// anything (a flag error, a config error) could be printed into it.
+	var inetdSock *os.File
+	if wantsInetd(args) {
+		sock, err := server.TakeInetdSocket()
+		if err != nil {
+			fmt.Fprintln(stderr, "tunnelftpd serve:", err)
+			return 2
+		}
+		inetdSock = sock
+		stdout, stderr = io.Discard, server.InetdErrorWriter()
+	}
+	var inetd bool
+	path, explicit, err := configFlags("serve", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&inetd, "inetd", false, "serve the connection (or listening socket) on standard input, as inetd/xinetd start it")
+	})
+	if err == nil && inetd != (inetdSock != nil) {
+		err = errors.New("--inetd must be given as a flag of its own")
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "tunnelftpd serve:", err)
+		if inetdSock != nil {
+			inetdSock.Close()
+		}
 		return 2
 	}
-	cfg, err := loadConfig(path, explicit)
+	launch, err := server.FindLaunch(inetdSock)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "tunnelftpd serve:", err)
 		return 1
 	}
+	// fail reports a startup failure; a single waiting client gets a 421.
+	fail := func(msg string) int {
+		fmt.Fprintln(stderr, msg)
+		launch.Refuse("Service not available: the server cannot start (see its log)")
+		return 1
+	}
+
+	cfg, err := loadConfig(path, explicit)
+	if err != nil {
+		return fail(err.Error())
+	}
 	if cfg == nil {
+		if launch.Mode != server.ModeStandalone {
+			return fail(fmt.Sprintf("tunnelftpd serve: no config file at %s; in %s mode every connection would get a new demo password: write a config (or pass -c FILE)", path, launch.Mode))
+		}
 		var password string
 		cfg, password, err = server.BuiltinConfig("tunnelftpd-data")
 		if err != nil {
-			fmt.Fprintln(stderr, "tunnelftpd:", err)
-			return 1
+			return fail("tunnelftpd: " + err.Error())
 		}
 		_, port := server.ForwardTarget(cfg)
 		fmt.Fprintf(stdout, `No config file at %s: running on the built-in demo config.
@@ -173,66 +219,46 @@ then connect an FTP client to localhost port %s in passive mode, e.g.
 			port, server.DemoUser, password, port)
 	}
 
-	log := server.NewLogger(cfg, stderr)
+	out, log, err := server.NewLogOutput(cfg, launch.Mode.StdioIsClient(), stderr)
+	if err != nil {
+		return fail("tunnelftpd: " + err.Error())
+	}
+	defer out.Close()
 	srv, err := server.New(cfg, log)
 	if err != nil {
-		fmt.Fprintln(stderr, "tunnelftpd:", err)
+		log.Error("cannot start", "err", err.Error())
+		return fail("tunnelftpd: " + err.Error())
+	}
+	if err := launch.Listen(cfg); err != nil {
+		log.Error("cannot start", "err", err.Error())
+		return fail("tunnelftpd: " + err.Error())
+	}
+	d := &server.Daemon{Server: srv, Launch: launch, Log: log, Output: out}
+	if err := d.Run(); err != nil {
 		return 1
 	}
-	l, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		fmt.Fprintf(stderr, "tunnelftpd: cannot listen on %s (key listen in %s): %v\n", cfg.Listen, configName(cfg), err)
-		return 1
-	}
-	log.Info("serving", "listen", l.Addr().String(), "passive_ports", cfg.Passive.Ports,
-		"passive_address", cfg.Passive.Address, "config", configName(cfg))
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	for {
-		select {
-		case err := <-served:
-			if err != nil {
-				log.Error("stopped", "err", err)
-				return 1
-			}
-			return 0
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				reload(srv, cfg.File, log)
-				continue
-			}
-			log.Info("shutting down", "signal", sig.String(), "shutdown_timeout", srv.Config().ShutdownTimeout.String())
-			ctx, cancel := context.WithTimeout(context.Background(), srv.Config().ShutdownTimeout.Duration)
-			srv.Shutdown(ctx) //nolint:errcheck // a timeout is logged by Shutdown
-			cancel()
-			<-served
-			log.Info("stopped")
-			return 0
-		}
-	}
+	return 0
 }
 
-// reload re-reads the config file for new sessions; a bad file keeps the old config.
-func reload(srv *server.Server, path string, log interface {
-	Info(string, ...any)
-	Error(string, ...any)
-}) {
-	if path == "" {
-		log.Info("SIGHUP ignored: running on the built-in config, there is no file to reload")
-		return
+// wantsInetd reports whether the serve arguments hold --inetd (or -inetd),
+// before they are parsed: parsing may print, and with --inetd standard error
+// is the client's socket.
+func wantsInetd(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "inetd" {
+			continue
+		}
+		if !hasVal {
+			return true
+		}
+		b, err := strconv.ParseBool(val)
+		return err == nil && b
 	}
-	cfg, err := server.LoadConfig(path)
-	if err == nil {
-		err = srv.Reload(cfg)
-	}
-	if err != nil {
-		log.Error("reload failed, keeping the current config", "config", path, "err", err.Error())
-		return
-	}
-	log.Info("config reloaded for new sessions", "config", path)
+	return false
 }
 
 func configName(cfg *server.Config) string {

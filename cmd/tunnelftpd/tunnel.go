@@ -1,12 +1,97 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
+
+	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/tunnel"
 )
 
-// cmdTunnel prints the client-side SSH setup for the server's config.
+const tunnelUsage = `Usage: tunnelftpd tunnel [-c FILE] --host [user@]server [--format FORMAT] [--local-port N]
+
+Prints, from the server's config, the SSH setup that forwards the control
+port and every passive port. FORMAT is one of:
+  ssh          the OpenSSH client command (default)
+  ssh-config   a Host block for the client's ~/.ssh/config
+  sshd-match   the server's sshd_config Match block allowing exactly these forwards
+  putty        a plink command line, and the PuTTY GUI settings
+
+Flags:
+`
+
+// cmdTunnel prints the client-side (or sshd-side) SSH setup for the server's config.
 func cmdTunnel(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "tunnelftpd tunnel: not implemented yet")
-	return 2
+	fs := flag.NewFlagSet("tunnel", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, tunnelUsage)
+		fs.PrintDefaults()
+	}
+	path := fs.String("c", "", "config file (default "+server.DefaultConfigPath+")")
+	host := fs.String("host", "", "the SSH server as the client names it: [user@]server (required)")
+	format := fs.String("format", "ssh", "output format: "+strings.Join(tunnel.Formats, ", "))
+	localPort := fs.Int("local-port", 0, "the client's local control port (default: the server's control port, or 2121 if that is below 1024)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "tunnelftpd tunnel: "+format+"\n", a...)
+		fmt.Fprintln(stderr, "Run 'tunnelftpd tunnel -h' for usage.")
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	case *host == "":
+		return usageErr("--host is required: the SSH server as the client names it, [user@]server")
+	case !slices.Contains(tunnel.Formats, *format):
+		return usageErr("unknown --format %q; use one of %s", *format, strings.Join(tunnel.Formats, ", "))
+	case isSet(fs, "local-port") && (*localPort < 1 || *localPort > 65535):
+		return usageErr("--local-port %d must be a port from 1 to 65535", *localPort)
+	}
+	if _, _, err := tunnel.SplitHost(*host); err != nil {
+		return usageErr("--host: %v", err)
+	}
+
+	explicit := *path != ""
+	if !explicit {
+		*path = server.DefaultConfigPath
+	}
+	cfg, err := loadConfig(*path, explicit)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if cfg == nil {
+		cfg = server.DefaultConfig()
+		fmt.Fprintf(stderr, "%s does not exist: using the built-in defaults (listen %s, passive ports %s)\n",
+			*path, cfg.Listen, cfg.Passive.Ports)
+	}
+
+	out, err := tunnel.Generate(*format, server.TunnelSpec(cfg, *host, *localPort))
+	if err != nil {
+		// The flags were checked above; what is left is a clash between them
+		// and the config (the local port inside the passive range).
+		return usageErr("%v", err)
+	}
+	if !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	fmt.Fprint(stdout, out)
+	return 0
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
