@@ -14,5 +14,6 @@ require (
 
 require (
 	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
+	github.com/msteinert/pam/v2 v2.1.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 )

@@ -1,6 +1,7 @@
 // Package auth decides who may log in and as what: it verifies a user name
-// and password against configured accounts and yields the account's root
-// directory and permissions.
+// and password against configured virtual accounts, or against the host's
+// accounts through PAM, and yields the account's root directory, permissions
+// and, for a system account, the identity the session must run as.
 //
 // It knows nothing about FTP commands, sessions or the network, and it never
 // touches the file system: Root is handed back as configured for the caller
@@ -15,6 +16,15 @@ type User struct {
 	Name     string
 	Root     string // directory the session is confined to
 	ReadOnly bool
+
+	// System is set for a system account (PAM): the session must run with
+	// UID, GID and Groups, and call Logout when it ends.
+	System bool
+	UID    int
+	GID    int
+	Groups []int
+	// Logout closes the PAM session of a system account (nil otherwise).
+	Logout func() error
 }
 
 // ErrAuthFailed is returned for any failed login (unknown user or wrong
