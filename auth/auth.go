@@ -17,6 +17,9 @@ type User struct {
 	Root     string // directory the session is confined to
 	ReadOnly bool
 
+	// Anonymous is set for a read-only anonymous login.
+	Anonymous bool
+
 	// System is set for a system account (PAM): the session must run with
 	// UID, GID and Groups, and call Logout when it ends.
 	System bool

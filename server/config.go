@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -40,6 +41,10 @@ type Config struct {
 	// TunnelOnly refuses control connections that do not come from an sshd
 	// session process (needs the privilege to read other processes' fds).
 	TunnelOnly bool `toml:"tunnel_only"`
+	// RunAs is the account the daemon switches to after binding its sockets
+	// when started as root with only virtual users (and that per-session
+	// processes of virtual and anonymous users run as). "" = stay.
+	RunAs string `toml:"run_as"`
 	// MaxSessionsPerSSHUser limits sessions per owner of the peer socket
 	// (the SSH user behind ssh -L); 0 = no limit.
 	MaxSessionsPerSSHUser int `toml:"max_sessions_per_ssh_user"`
@@ -51,6 +56,8 @@ type Config struct {
 
 	// File is the path the config was read from ("" for the built-in default).
 	File string `toml:"-"`
+	// raw is the text it was parsed from, handed to per-session processes.
+	raw []byte
 }
 
 // PassiveConfig is the [passive] table: the data ports an SSH tunnel forwards.
@@ -91,6 +98,26 @@ type LogConfig struct {
 type AuthConfig struct {
 	// FailDelay is how long a failed login waits before its 530 reply. Default 1s.
 	FailDelay Duration `toml:"fail_delay"`
+	// MaxLoginAttempts is the number of failed logins after which the
+	// connection is closed. Default 3.
+	MaxLoginAttempts int `toml:"max_login_attempts"`
+	// SystemUsers lets the host's accounts log in through PAM; each such
+	// session runs in its own process as the user. Default false.
+	SystemUsers bool `toml:"system_users"`
+	// PAMService is the PAM service name. Default "tunnelftpd".
+	PAMService string `toml:"pam_service"`
+	// FtpUsers lists accounts that may never log in. Default "/etc/ftpusers".
+	FtpUsers string `toml:"ftpusers"`
+	// MinUID refuses system accounts with a lower uid. Default 1000.
+	MinUID int `toml:"min_uid"`
+	// RequireShell refuses accounts whose shell is not in /etc/shells.
+	RequireShell bool `toml:"require_shell"`
+	// SystemRoot is a system user's root: "" for the home directory, or a
+	// path where %u stands for the user name.
+	SystemRoot string `toml:"system_root"`
+	// AnonymousRoot enables read-only anonymous login ("anonymous" or
+	// "ftp", any password) confined to this directory. "" = off.
+	AnonymousRoot string `toml:"anonymous_root"`
 }
 
 // UserConfig is one [[users]] entry: a virtual user.
@@ -169,7 +196,7 @@ func defaultConfig() Config {
 			SameOwner:     true,
 		},
 		Log:  LogConfig{Level: "info", Format: "text", Output: "auto"},
-		Auth: AuthConfig{FailDelay: Duration{time.Second}},
+		Auth: AuthConfig{FailDelay: Duration{time.Second}, MaxLoginAttempts: 3, PAMService: "tunnelftpd", FtpUsers: "/etc/ftpusers", MinUID: 1000},
 	}
 }
 
@@ -204,6 +231,7 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		}
 	}
 	c.File = name
+	c.raw = data
 	errs = append(errs, c.validate(idx)...)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
@@ -316,8 +344,40 @@ func (c *Config) validate(idx lineIndex) ConfigErrors {
 		bad("auth.fail_delay", 0, "must be between 0s and 1m")
 	}
 
-	if len(c.Users) == 0 {
-		errs = append(errs, ConfigError{File: c.File, Key: "users", Msg: "no [[users]] entry: nobody could log in; add one (see etc/tunnelftpd.toml)"})
+	if c.RunAs != "" {
+		if _, err := user.Lookup(c.RunAs); err != nil {
+			bad("run_as", 0, "no such user %q; create it (useradd --system %s) or fix the name", c.RunAs, c.RunAs)
+		}
+	}
+	if c.Auth.SystemUsers {
+		if !auth.PAMAvailable {
+			bad("auth.system_users", 0, "this tunnelftpd was built without PAM support (no cgo); rebuild with CGO_ENABLED=1 and libpam0g-dev, or set system_users = false")
+		}
+		if c.Auth.PAMService == "" || strings.ContainsAny(c.Auth.PAMService, "/ ") {
+			bad("auth.pam_service", 0, "%q must be a PAM service name (a file in /etc/pam.d)", c.Auth.PAMService)
+		}
+		if c.Auth.FtpUsers != "" {
+			if _, err := os.Stat(c.Auth.FtpUsers); err != nil && !errors.Is(err, os.ErrNotExist) {
+				bad("auth.ftpusers", 0, "cannot read %q: %v", c.Auth.FtpUsers, err)
+			}
+		}
+		if c.Auth.SystemRoot != "" && !filepath.IsAbs(c.Auth.SystemRoot) {
+			bad("auth.system_root", 0, "%q must be an absolute path (%%u stands for the user name)", c.Auth.SystemRoot)
+		}
+	}
+	if c.Auth.MaxLoginAttempts < 1 || c.Auth.MaxLoginAttempts > 100 {
+		bad("auth.max_login_attempts", 0, "must be from 1 to 100")
+	}
+	if c.Auth.MinUID < 1 {
+		bad("auth.min_uid", 0, "must be at least 1 (root may never log in)")
+	}
+	if r := c.Auth.AnonymousRoot; r != "" {
+		if st, err := os.Stat(r); !filepath.IsAbs(r) || err != nil || !st.IsDir() {
+			bad("auth.anonymous_root", 0, "%q must be an existing directory, as an absolute path", r)
+		}
+	}
+	if len(c.Users) == 0 && !c.Auth.SystemUsers && c.Auth.AnonymousRoot == "" {
+		errs = append(errs, ConfigError{File: c.File, Key: "users", Msg: "no [[users]] entry, and neither auth.system_users nor auth.anonymous_root: nobody could log in; add a user (see etc/tunnelftpd.toml)"})
 	}
 	seen := map[string]bool{}
 	for i, u := range c.Users {

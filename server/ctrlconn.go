@@ -16,9 +16,44 @@ type ctrlConn struct {
 	onPasvFailure func()
 	onReply       func() // called after each reply is written
 
-	mu      sync.Mutex
-	pasvMsg string // replacement text for the next PASV failure, if known
+	mu       sync.Mutex
+	pasvMsg  string // replacement text for the next PASV failure, if known
+	keepOpen bool   // ignore the library's next Close (a failed login that may retry)
+	closeAft bool   // close the connection once the next reply is written
 }
+
+// closeAfterNextReply closes the connection right after the next reply: the
+// library will not close it itself once a Close was skipped.
+func (c *ctrlConn) closeAfterNextReply() {
+	c.mu.Lock()
+	c.closeAft = true
+	c.mu.Unlock()
+}
+
+// keepOpenOnce makes the next Close a no-op. The library ends the connection
+// after any failed PASS; this lets a client retry up to max_login_attempts.
+// The library never closes the connection again afterwards, so the session
+// closes it itself (closeForReal).
+func (c *ctrlConn) keepOpenOnce() {
+	c.mu.Lock()
+	c.keepOpen = true
+	c.mu.Unlock()
+}
+
+// Close closes the connection, unless keepOpenOnce asked to skip this one.
+func (c *ctrlConn) Close() error {
+	c.mu.Lock()
+	skip := c.keepOpen
+	c.keepOpen = false
+	c.mu.Unlock()
+	if skip {
+		return nil
+	}
+	return c.Conn.Close()
+}
+
+// closeForReal closes the connection whatever keepOpenOnce said.
+func (c *ctrlConn) closeForReal() { c.Conn.Close() }
 
 // pasvFailurePrefix starts every reply of the library's handlePASV failures.
 var pasvFailurePrefix = []byte("421 Could not listen for passive connection")
@@ -42,6 +77,13 @@ const activeRefusal = "502 Active mode (PORT/EPRT) is disabled; use passive mode
 func (c *ctrlConn) Write(b []byte) (int, error) {
 	if c.onReply != nil {
 		defer c.onReply()
+	}
+	c.mu.Lock()
+	closeAfter := c.closeAft
+	c.closeAft = false
+	c.mu.Unlock()
+	if closeAfter {
+		defer c.closeForReal()
 	}
 	for _, r := range activeRefusals {
 		if bytes.HasPrefix(b, r) {

@@ -54,6 +54,33 @@ func TestFailedLoginIsDelayed(t *testing.T) {
 	}
 }
 
+// TestMaxLoginAttempts: a client may retry a failed login on the same
+// connection until max_login_attempts; the last failure closes it.
+func TestMaxLoginAttempts(t *testing.T) {
+	ts := startServer(t, 1, func(c *Config) { c.Auth.MaxLoginAttempts = 3 })
+	rc := dialRaw(t, ts.Addr)
+	for i := 1; i <= 2; i++ {
+		rc.expect(331, "USER %s", testUser)
+		rc.expect(530, "PASS wrong%d", i)
+	}
+	rc.expect(331, "USER %s", testUser)
+	rc.expect(230, "PASS %s", testPassword) // a retry can still succeed
+	rc.expect(257, "PWD")
+
+	rc2 := dialRaw(t, ts.Addr)
+	for i := 1; i <= 3; i++ {
+		rc2.expect(331, "USER %s", testUser)
+		rc2.expect(530, "PASS wrong%d", i)
+	}
+	rc2.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := rc2.r.ReadString('\n'); err != io.EOF {
+		t.Errorf("after the 3rd failure: read %q, %v; want EOF", line, err)
+	}
+	if !strings.Contains(ts.Logs.String(), `disconnect="max_login_attempts reached"`) {
+		t.Error("the final failure is not logged as a disconnect")
+	}
+}
+
 func TestFileOperations(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	c := ts.login(t, testUser, true)

@@ -300,3 +300,8 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// listenTCPPort binds port on the wildcard address, as the library does.
+func listenTCPPort(port int) (net.Listener, error) {
+	return net.ListenTCP("tcp", &net.TCPAddr{Port: port})
+}

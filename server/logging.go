@@ -55,4 +55,6 @@ func (h pidHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return pidHandler{h.Handler.WithAttrs(a), h.pid}
 }
 
-func (h pidHandler) WithGroup(n string) slog.Handler { return pidHandler{h.Handler.WithGroup(n), h.pid} }
+func (h pidHandler) WithGroup(n string) slog.Handler {
+	return pidHandler{h.Handler.WithGroup(n), h.pid}
+}

@@ -3,8 +3,10 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -22,11 +24,14 @@ import (
 //   - data connections from peers other than the control connection's are
 //     dropped and the listener keeps waiting for the right client.
 
-// portPool hands out the ports of one range. The kernel's bind is the state
-// shared with other processes; busy records what this process holds.
+// portPool hands out the ports of one range. busy records what this process
+// holds. Across processes (one per session), an OFD byte-range lock on a file
+// shared by them (byte N = port N) reserves a port from PASV to release, and
+// a trial bind skips ports that unrelated programs hold.
 type portPool struct {
 	first, last int
 	log         *slog.Logger
+	lock        *os.File // shared lock file; nil = this process only
 
 	mu      sync.Mutex
 	busy    []bool
@@ -37,10 +42,11 @@ type portPool struct {
 // pollInterval is how often a waiting PASV rechecks ports held by other processes.
 const pollInterval = 50 * time.Millisecond
 
-func newPortPool(first, last int, log *slog.Logger) *portPool {
+func newPortPool(first, last int, lock *os.File, log *slog.Logger) *portPool {
 	return &portPool{
 		first:   first,
 		last:    last,
+		lock:    lock,
 		log:     log,
 		busy:    make([]bool, last-first+1),
 		changed: make(chan struct{}),
@@ -63,7 +69,12 @@ func (p *portPool) acquire(wait time.Duration) (int, bool) {
 		n := len(p.busy)
 		for i := 0; i < n; i++ {
 			slot := (p.next + i) % n
-			if p.busy[slot] || !bindable(p.first+slot) {
+			port := p.first + slot
+			if p.busy[slot] || !p.lockPort(port) {
+				continue
+			}
+			if !bindable(port) {
+				p.unlockPort(port)
 				continue
 			}
 			p.busy[slot] = true
@@ -94,9 +105,38 @@ func (p *portPool) release(port int) {
 	}
 	p.mu.Lock()
 	p.busy[port-p.first] = false
+	p.unlockPort(port)
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
+}
+
+// lockPort takes the cross-process lock of port; true without a lock file.
+func (p *portPool) lockPort(port int) bool {
+	if p.lock == nil {
+		return true
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: int64(port), Len: 1}
+	return unix.FcntlFlock(p.lock.Fd(), unix.F_OFD_SETLK, &lk) == nil
+}
+
+func (p *portPool) unlockPort(port int) {
+	if p.lock == nil {
+		return
+	}
+	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart, Start: int64(port), Len: 1}
+	unix.FcntlFlock(p.lock.Fd(), unix.F_OFD_SETLK, &lk) //nolint:errcheck // unlocking cannot fail
+}
+
+// OpenPortLock opens the passive-port lock file at path for this process:
+// its own open file description, so its locks exclude other processes'.
+// The file is created if missing.
+func OpenPortLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening passive port lock file: %w", err)
+	}
+	return f, nil
 }
 
 // inUse counts the ports this process holds.

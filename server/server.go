@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ type runtime struct {
 	cfg     *Config
 	users   *auth.Virtual
 	byName  map[string]UserConfig
+	system  *auth.System // nil unless auth.system_users
 	pool    *portPool
 	xferlog *xferLog
 }
@@ -46,7 +48,29 @@ type Server struct {
 	drained  chan struct{} // closed when draining and no session is left
 
 	warned sync.Map // keys of warnings already logged once
+
+	single     bool   // this process serves one session only (may switch identity)
+	pamConfDir string // PAM config dir instead of /etc/pam.d (tests)
+	portLock   *os.File
+
+	spawnExe  string   // run each session in a new process of this binary (SpawnSessions)
+	childLock *os.File // passive-port lock file shared with the children
 }
+
+// SetPortLock makes passive ports exclusive across the processes that lock
+// the same file (see OpenPortLock): per-session processes must, or two of
+// them may pick the same free port at once. Call it before serving.
+func (s *Server) SetPortLock(f *os.File) {
+	s.portLock = f
+	rt := *s.rt.Load()
+	rt.pool = newPortPool(rt.cfg.Passive.First, rt.cfg.Passive.Last, f, s.log)
+	s.rt.Store(&rt)
+}
+
+// SetSingleSession tells the server that this process serves exactly one
+// session (inetd, systemd Accept=yes, or a per-session child): after login
+// the process switches to the user's identity for good.
+func (s *Server) SetSingleSession() { s.single = true }
 
 // New builds a server from a loaded config. log receives every log line; the
 // server adds the session id to each.
@@ -72,13 +96,26 @@ func (s *Server) newRuntime(cfg *Config, old *runtime) (*runtime, error) {
 		return nil, fmt.Errorf("users: %w", err)
 	}
 	rt := &runtime{cfg: cfg, users: users, byName: map[string]UserConfig{}}
+	if cfg.Auth.SystemUsers {
+		opts := auth.SystemOptions{Service: cfg.Auth.PAMService, FtpUsers: cfg.Auth.FtpUsers,
+			MinUID: cfg.Auth.MinUID, Root: cfg.Auth.SystemRoot, PAMConfDir: s.pamConfDir}
+		if _, err := os.Stat(opts.FtpUsers); err != nil {
+			opts.FtpUsers = "" // a missing ftpusers file lists nobody
+		}
+		if cfg.Auth.RequireShell {
+			opts.Shells = "/etc/shells"
+		}
+		if rt.system, err = auth.NewSystem(opts); err != nil {
+			return nil, fmt.Errorf("auth.system_users: %w", err)
+		}
+	}
 	for _, u := range cfg.Users {
 		rt.byName[u.Name] = u
 	}
 	if old != nil && old.pool.first == cfg.Passive.First && old.pool.last == cfg.Passive.Last {
 		rt.pool = old.pool
 	} else {
-		rt.pool = newPortPool(cfg.Passive.First, cfg.Passive.Last, s.log)
+		rt.pool = newPortPool(cfg.Passive.First, cfg.Passive.Last, s.portLock, s.log)
 	}
 	if cfg.Log.Xferlog != "" {
 		if old != nil && old.xferlog != nil && old.xferlog.path == cfg.Log.Xferlog {
@@ -135,7 +172,11 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("accepting control connections: %w", err)
 		}
 		delay = 0
-		go s.ServeConn(c)
+		if s.spawnExe != "" {
+			go s.spawnSession(c)
+		} else {
+			go s.ServeConn(c)
+		}
 	}
 }
 
@@ -145,7 +186,7 @@ func (s *Server) ServeConn(c net.Conn) {
 	rt := s.rt.Load()
 	id := s.nextID.Add(1)
 	defer recoverSession(s.log.With("session", id), c)
-	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c)}
+	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c), single: s.single}
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
 	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onReply: func() { sess.awaitReply.Store(false) }}
 	if reason := s.admit(sess); reason != "" {
@@ -167,6 +208,7 @@ func (s *Server) ServeConn(c net.Conn) {
 	if err := sess.ftp.Serve(); err != nil {
 		sess.log.Error("session ended with an error", "err", err)
 	}
+	sess.conn.closeForReal()
 	sess.finish()
 }
 
@@ -262,7 +304,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		for sess := range s.sessions {
-			if !sess.busy() {
+			switch {
+			case sess.child != nil:
+				if !sess.stopping {
+					sess.stopping = true
+					sess.stopChild(false) // the child drains its own session
+				}
+			case !sess.busy():
 				sess.close()
 			}
 		}
@@ -274,7 +322,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.mu.Lock()
 			n := len(s.sessions)
 			for sess := range s.sessions {
-				sess.close()
+				if sess.child != nil {
+					sess.stopChild(true)
+				} else {
+					sess.close()
+				}
 			}
 			s.mu.Unlock()
 			s.log.Warn("shutdown timeout: closed sessions with running transfers", "sessions", n)

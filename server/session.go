@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/ident"
+	"github.com/tunnelftpd/tunnelftpd/privsep"
 )
 
 // session is one control connection. It is the ftpserverlib MainDriver of a
@@ -27,16 +30,26 @@ type session struct {
 	rt   *runtime // config in force when the session started
 	id   uint64
 	peer *ident.Peer // who is behind a loopback control connection (nil = unknown)
-	conn *ctrlConn
-	log  *slog.Logger
-	ftp  *ftpserver.FtpServer
-	ln   *oneShotListener
+	// single is set when this process serves only this session, so it may
+	// switch to the user's identity after login.
+	single bool
+
+	// For a session run by a child process (SpawnSessions), guarded by
+	// Server.mu: the process, and whether it was asked to stop.
+	child    *exec.Cmd
+	stopping bool
+	conn     *ctrlConn
+	log      *slog.Logger
+	ftp      *ftpserver.FtpServer
+	ln       *oneShotListener
 
 	mu     sync.Mutex
 	cc     ftpserver.ClientContext
 	user   *auth.User
 	fs     *driver.Fs
 	closed bool
+
+	failedLogins int // on this connection (AuthUser runs on its one command goroutine)
 
 	// awaitReply is set when a transfer's file is closed and cleared when
 	// the next reply (its 226/426) is written: a draining shutdown must not
@@ -127,6 +140,13 @@ func (s *session) finish() {
 	s.mu.Lock()
 	fs, user := s.fs, s.user
 	s.mu.Unlock()
+	if user != nil && user.Logout != nil {
+		defer func() {
+			if err := user.Logout(); err != nil {
+				s.log.Warn("closing the PAM session", "err", err)
+			}
+		}()
+	}
 	if fs != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := fs.Wait(ctx); err != nil {
@@ -146,35 +166,112 @@ func (s *session) finish() {
 // user and peer (never the password), and gets a generic 530.
 func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
 	from := s.conn.RemoteAddr().String()
-	u, err := s.rt.users.Authenticate(name, pass)
+	u, err := s.authenticate(name, pass)
 	if err != nil {
 		time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
-		// Fixed field order (user, from first) for fail2ban; see etc/.
-		s.srv.log.Warn("login failed", append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)...)
+		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
+		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
+		var r *auth.Refusal
+		if errors.As(err, &r) {
+			attrs = append(attrs, "reason", r.Reason)
+		} else if !errors.Is(err, auth.ErrAuthFailed) {
+			attrs = append(attrs, "err", err.Error())
+		}
+		s.failedLogins++
+		if s.failedLogins < s.rt.cfg.Auth.MaxLoginAttempts {
+			s.conn.keepOpenOnce()
+		} else {
+			s.conn.closeAfterNextReply()
+			attrs = append(attrs, "disconnect", "max_login_attempts reached")
+		}
+		s.srv.log.Warn("login failed", attrs...)
 		return nil, auth.ErrAuthFailed
 	}
-	if uc := s.rt.byName[u.Name]; uc.RequireSSHUser {
-		want := uc.SSHUser
-		if want == "" {
-			want = uc.Name
+	// From here on the session runs as the account it serves, before it
+	// touches any file.
+	if err := s.switchIdentity(u); err != nil {
+		if u.Logout != nil {
+			u.Logout()
 		}
-		if s.peer == nil || s.peer.User != want {
-			time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
-			s.srv.log.Warn("login failed", append([]any{"user", logSafe(name), "from", from},
-				append(s.peerAttrs(), "session", s.id, "reason", "not tunnelled by SSH user "+want+" (require_ssh_user)")...)...)
-			return nil, auth.ErrAuthFailed
-		}
+		s.log.Error("login refused: cannot run the session as the user", "user", u.Name, "err", err)
+		return nil, errors.New("cannot start your session; the administrator has been told")
 	}
 	fs, err := driver.New(u.Root, driver.Options{ReadOnly: u.ReadOnly, OnTransfer: s.transferDone})
 	if err != nil {
+		if u.Logout != nil {
+			u.Logout()
+		}
 		s.log.Error("login refused: cannot open the user's root", "user", u.Name, "err", err)
 		return nil, errors.New("home directory unavailable")
 	}
 	s.mu.Lock()
 	s.user, s.fs = u, fs
 	s.mu.Unlock()
-	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from}, append(s.peerAttrs(), "session", s.id, "read_only", u.ReadOnly)...)...)
+	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
+		append(s.peerAttrs(), "session", s.id, "kind", userKind(u), "read_only", u.ReadOnly)...)...)
 	return fs, nil
+}
+
+// authenticate tries, in order: virtual users, anonymous, system accounts.
+func (s *session) authenticate(name, pass string) (*auth.User, error) {
+	cfg := s.rt.cfg
+	u, err := s.rt.users.Authenticate(name, pass)
+	switch {
+	case err == nil:
+		if uc := s.rt.byName[u.Name]; uc.RequireSSHUser {
+			want := uc.SSHUser
+			if want == "" {
+				want = uc.Name
+			}
+			if s.peer == nil || s.peer.User != want {
+				return nil, &auth.Refusal{Reason: "not tunnelled by SSH user " + want + " (require_ssh_user)"}
+			}
+		}
+		return u, nil
+	case cfg.Auth.AnonymousRoot != "" && (name == "anonymous" || name == "ftp"):
+		return &auth.User{Name: name, Root: cfg.Auth.AnonymousRoot, ReadOnly: true, Anonymous: true}, nil
+	case s.rt.system != nil:
+		if !s.single {
+			return nil, errors.New("system account login refused: this process serves several sessions (bug: system_users sessions must each have a process)")
+		}
+		return s.rt.system.Authenticate(name, pass, s.remoteHost())
+	}
+	return nil, err
+}
+
+// switchIdentity makes a per-session process run as the account it serves:
+// a system user as themselves, a virtual or anonymous user as run_as.
+// Sessions sharing the daemon's process keep its identity.
+func (s *session) switchIdentity(u *auth.User) error {
+	if !s.single || !privsep.IsRoot() {
+		if u.System && os.Geteuid() != u.UID {
+			return fmt.Errorf("the daemon does not run as root and cannot switch to uid %d", u.UID)
+		}
+		return nil
+	}
+	if u.System {
+		return privsep.Drop(privsep.Identity{Name: u.Name, UID: u.UID, GID: u.GID, Groups: u.Groups})
+	}
+	if s.rt.cfg.RunAs == "" {
+		s.srv.warnOnce("run_as-session", "virtual and anonymous sessions run as root: set run_as to an unprivileged account")
+		return nil
+	}
+	id, err := privsep.Lookup(s.rt.cfg.RunAs)
+	if err != nil {
+		return err
+	}
+	return privsep.Drop(id)
+}
+
+// userKind names the kind of account for the log.
+func userKind(u *auth.User) string {
+	switch {
+	case u.System:
+		return "system"
+	case u.Anonymous:
+		return "anonymous"
+	}
+	return "virtual"
 }
 
 // PostAuthMessage keeps driver error text out of the 530 reply.
@@ -318,9 +415,8 @@ func (s *session) close() {
 	s.mu.Unlock()
 	if cc != nil {
 		cc.Close()
-	} else {
-		s.conn.Close()
 	}
+	s.conn.closeForReal()
 }
 
 // logSafe bounds and escapes client-supplied text for the log.

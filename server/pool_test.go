@@ -1,0 +1,69 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestPortLockAcrossProcesses: two pools with their own open file
+// descriptions of one lock file (as two session processes have) never hand
+// out the same port, even before anything is bound.
+func TestPortLockAcrossProcesses(t *testing.T) {
+	first, _ := freePortRange(t, 1)
+	path := filepath.Join(t.TempDir(), "passive.lock")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	fa, err := OpenPortLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	fb, err := OpenPortLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	a := newPortPool(first, first, fa, log)
+	b := newPortPool(first, first, fb, log)
+
+	pa, ok := a.acquire(0)
+	if !ok || pa != first {
+		t.Fatalf("A: %d %v", pa, ok)
+	}
+	if p, ok := b.acquire(200 * time.Millisecond); ok {
+		t.Fatalf("B got port %d that A holds", p)
+	}
+	got := make(chan bool, 1)
+	go func() { _, ok := b.acquire(5 * time.Second); got <- ok }()
+	time.Sleep(100 * time.Millisecond)
+	a.release(pa)
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Fatal("B did not get the port after A released it")
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("B still waiting")
+	}
+}
+
+// TestPoolSkipsPortsBoundElsewhere: a port some other program holds is
+// never handed out.
+func TestPoolSkipsPortsBoundElsewhere(t *testing.T) {
+	first, last := freePortRange(t, 2)
+	l, err := listenTCPPort(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i := 0; i < 3; i++ {
+		port, ok := p.acquire(0)
+		if !ok || port != last {
+			t.Fatalf("acquire: %d %v, want %d", port, ok, last)
+		}
+		p.release(port)
+	}
+}
