@@ -224,10 +224,18 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
 		return nil
 	}
-	if p.PID == 0 {
+	if p.PID == 0 && !canReadOthersFDs() {
 		s.warnOnce("ident-pid", "cannot read other processes' sockets (run as root, or grant CAP_SYS_PTRACE): SSH client addresses are unknown and tunnel_only refuses every connection")
 	}
 	return p
+}
+
+// canReadOthersFDs reports whether this process may list another user's
+// open files (/proc/1/fd belongs to root): what finding the sshd session
+// process needs. (A peer that has already gone also has no process.)
+func canReadOthersFDs() bool {
+	_, err := os.ReadDir("/proc/1/fd")
+	return err == nil
 }
 
 // admit registers a session, or returns why it is refused.
