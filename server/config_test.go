@@ -156,3 +156,49 @@ func sameConfig(a, b *Config) bool {
 	y, _ := b.WriteTOML()
 	return x == y
 }
+
+// TestLogOutput: log.output takes "auto" (the default), "stderr", "syslog"
+// or an absolute file path in an existing directory; anything else is an
+// error naming file, line and key.
+func TestLogOutput(t *testing.T) {
+	dir := t.TempDir()
+	c, err := ParseConfig("t.toml", []byte(validConfig(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.Output != "auto" {
+		t.Errorf("default log.output = %q, want auto", c.Log.Output)
+	}
+	for _, tc := range []struct {
+		value, want string // want: regexp on the error, "" = valid
+	}{
+		{"auto", ""},
+		{"stderr", ""},
+		{"syslog", ""},
+		{filepath.Join(dir, "tunnelftpd.log"), ""},
+		{"journal", `^t\.toml:\d+: log\.output: "journal" must be "auto", "stderr", "syslog" or an absolute file path`},
+		{"tunnelftpd.log", `^t\.toml:\d+: log\.output: .*absolute file path`},
+		{filepath.Join(dir, "missing", "x.log"), `^t\.toml:\d+: log\.output: directory .* does not exist`},
+		{dir, `^t\.toml:\d+: log\.output: .* is not a regular file`},
+	} {
+		// The [log] table goes before [[users]], or it would belong to it.
+		text := `listen = "127.0.0.1:2121"` + "\n[log]\noutput = \"" + tc.value + "\"\n" +
+			strings.Replace(validConfig(t), `listen = "127.0.0.1:2121"`, "", 1)
+		c, err := ParseConfig("t.toml", []byte(text))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.value, err)
+		case tc.want == "" && c.Log.Output != tc.value:
+			t.Errorf("%q: got %q", tc.value, c.Log.Output)
+		case tc.want != "" && (err == nil || !regexp.MustCompile(tc.want).MatchString(err.Error())):
+			t.Errorf("%q: error %v, want %s", tc.value, err, tc.want)
+		}
+	}
+	// The transfer log and the daemon log cannot share a file.
+	same := filepath.Join(dir, "same.log")
+	text := `listen = "127.0.0.1:2121"` + "\n[log]\noutput = \"" + same + "\"\nxferlog = \"" + same + "\"\n" +
+		strings.Replace(validConfig(t), `listen = "127.0.0.1:2121"`, "", 1)
+	if _, err := ParseConfig("t.toml", []byte(text)); err == nil || !strings.Contains(err.Error(), "log.output: ") {
+		t.Errorf("same file for log.output and log.xferlog: %v", err)
+	}
+}

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"net"
 	"sync"
+	"syscall"
 )
 
-// ctrlConn is the control connection as the library sees it. It changes one
-// reply: the library answers a PASV/EPSV it could not serve with 421, which
-// means "closing the control connection" and makes clients such as curl give
-// up the session. We send 425 (data connection not opened) instead, with a
-// message naming the range; the session stays usable.
+// ctrlConn is the control connection as the library sees it. It changes a
+// few replies. The library answers a PASV/EPSV it could not serve with 421,
+// which means "closing the control connection" and makes clients such as
+// curl give up the session. We send 425 (data connection not opened) instead,
+// with a message naming the range; the session stays usable. PORT/EPRT get
+// 502 instead of 421 for the same reason, and a write that failed for lack of
+// space gets 452/552 instead of 550 (storageReply).
 type ctrlConn struct {
 	net.Conn
 	onPasvFailure func()
@@ -71,9 +74,29 @@ var activeRefusals = [][]byte{[]byte("421 PORT command is disabled"), []byte("42
 
 const activeRefusal = "502 Active mode (PORT/EPRT) is disabled; use passive mode (EPSV/PASV)\r\n"
 
-// Write passes replies through, rewriting a PASV 421 into a 425 and the
-// active-mode 421 into a 502. The library writes and flushes each reply line
-// with one Write.
+// storageReply gives the reply code for a failure caused by a full disk
+// (452, "insufficient storage space") or an exhausted quota (552, "exceeded
+// storage allocation"), or "" for any other reply. The library answers
+// those with a generic 550 "Issue during transfer: …" (or "Could not …")
+// whose text ends with the system error; clients such as curl and lftp only
+// tell "disk full" from "no such file" by the code.
+func storageReply(b []byte) string {
+	if len(b) < 4 || (b[0] != '4' && b[0] != '5') || b[3] != ' ' {
+		return ""
+	}
+	line := bytes.TrimRight(b, "\r\n")
+	switch {
+	case bytes.HasSuffix(line, []byte(": "+syscall.ENOSPC.Error())):
+		return "452"
+	case bytes.HasSuffix(line, []byte(": "+syscall.EDQUOT.Error())):
+		return "552"
+	}
+	return ""
+}
+
+// Write passes replies through, rewriting a PASV 421 into a 425, the
+// active-mode 421 into a 502, and a full-disk failure into 452/552. The
+// library writes and flushes each reply line with one Write.
 func (c *ctrlConn) Write(b []byte) (int, error) {
 	if c.onReply != nil {
 		defer c.onReply()
@@ -84,6 +107,12 @@ func (c *ctrlConn) Write(b []byte) (int, error) {
 	c.mu.Unlock()
 	if closeAfter {
 		defer c.closeForReal()
+	}
+	if code := storageReply(b); code != "" {
+		if _, err := c.Conn.Write(append([]byte(code), b[3:]...)); err != nil {
+			return 0, err
+		}
+		return len(b), nil
 	}
 	for _, r := range activeRefusals {
 		if bytes.HasPrefix(b, r) {

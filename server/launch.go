@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"golang.org/x/sys/unix"
+
+	"github.com/tunnelftpd/tunnelftpd/privsep"
 )
 
 // Launch modes (DESIGN.md point 1): every mode is a listener or a single
@@ -332,3 +335,27 @@ func (m *multiListener) Close() error {
 }
 
 func (m *multiListener) Addr() net.Addr { return m.ls[0].Addr() }
+
+// DropPrivileges switches a daemon started as root to the run_as account
+// once its sockets are bound, when every session can run as that account
+// (only virtual users, one process for all sessions). A per-session process
+// switches after login instead, and a daemon with system users stays root to
+// start them. It warns when a multi-session daemon keeps serving as root.
+func DropPrivileges(cfg *Config, mode Mode, log *slog.Logger) error {
+	if !privsep.IsRoot() || mode.Single() || cfg.Auth.SystemUsers {
+		return nil
+	}
+	if cfg.RunAs == "" {
+		log.Warn("serving as root: set run_as to an unprivileged account (or start the daemon as one)")
+		return nil
+	}
+	id, err := privsep.Lookup(cfg.RunAs)
+	if err != nil {
+		return fmt.Errorf("run_as: %w", err)
+	}
+	if err := privsep.Drop(id); err != nil {
+		return fmt.Errorf("run_as %s: %w", cfg.RunAs, err)
+	}
+	log.Info("switched to run_as", "user", cfg.RunAs, "uid", id.UID)
+	return nil
+}

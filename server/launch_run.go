@@ -39,6 +39,10 @@ func (d *Daemon) Run() error {
 
 	n := newNotifier(d.Log)
 	mode := d.Launch.Mode
+	if mode.Single() {
+		// The process may become the logged-in user for good.
+		d.Server.SetSingleSession()
+	}
 	served := make(chan error, 1)
 	if mode.Single() {
 		go func() {

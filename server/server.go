@@ -199,7 +199,7 @@ func (s *Server) ServeConn(c net.Conn) {
 
 	sess.ln = newOneShotListener(sess.conn)
 	sess.ftp = ftpserver.NewFtpServer(sess)
-	sess.ftp.Logger = slog.New(libraryHandler{sess.log.Handler()})
+	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler()))
 	if err := sess.ftp.Listen(); err != nil {
 		sess.log.Error("cannot start session", "err", err)
 		c.Close()
@@ -359,16 +359,20 @@ func isTemporary(err error) bool {
 
 // libraryHandler passes on the library's own log records at warn level and
 // above only: below that it is chatty, and at debug it would log commands.
-type libraryHandler struct{ slog.Handler }
+// limit rate-limits them per session (ratelimit.go).
+type libraryHandler struct {
+	slog.Handler
+	limit *logLimiter
+}
 
 func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
 }
 
 func (h libraryHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return libraryHandler{h.Handler.WithAttrs(a)}
+	return libraryHandler{h.Handler.WithAttrs(a), h.limit}
 }
 
 func (h libraryHandler) WithGroup(n string) slog.Handler {
-	return libraryHandler{h.Handler.WithGroup(n)}
+	return libraryHandler{h.Handler.WithGroup(n), h.limit}
 }

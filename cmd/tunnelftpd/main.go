@@ -153,6 +153,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && args[0] == server.ChildArg {
+		// A per-session process started by the daemon (system users).
+		if err := server.RunSessionChild(stderr); err != nil {
+			fmt.Fprintln(stderr, "tunnelftpd session:", err)
+			return 1
+		}
+		return 0
+	}
 	// With --inetd, fds 0/1/2 are the client's socket: take it over before
 	// anything (a flag error, a config error) could be printed into it.
 	var inetdSock *os.File
@@ -197,7 +205,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg == nil {
 		if launch.Mode != server.ModeStandalone {
-			return fail(fmt.Sprintf("tunnelftpd serve: no config file at %s; in %s mode every connection would get a new demo password: write a config (or pass -c FILE)", path, launch.Mode))
+			return fail(fmt.Sprintf("tunnelftpd serve: no config file at %s: the built-in demo config is for standalone runs only, %s mode needs a config file (or -c FILE)", path, launch.Mode))
 		}
 		var password string
 		cfg, password, err = server.BuiltinConfig("tunnelftpd-data")
@@ -229,7 +237,19 @@ then connect an FTP client to localhost port %s in passive mode, e.g.
 		log.Error("cannot start", "err", err.Error())
 		return fail("tunnelftpd: " + err.Error())
 	}
+	if cfg.Auth.SystemUsers && !launch.Mode.Single() {
+		// System users: each session gets a process of its own, which
+		// becomes the user after login.
+		if err := srv.SpawnSessions("/proc/self/exe"); err != nil {
+			log.Error("cannot start", "err", err.Error())
+			return fail("tunnelftpd: " + err.Error())
+		}
+	}
 	if err := launch.Listen(cfg); err != nil {
+		log.Error("cannot start", "err", err.Error())
+		return fail("tunnelftpd: " + err.Error())
+	}
+	if err := server.DropPrivileges(cfg, launch.Mode, log); err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return fail("tunnelftpd: " + err.Error())
 	}
@@ -259,13 +279,6 @@ func wantsInetd(args []string) bool {
 		return err == nil && b
 	}
 	return false
-}
-
-func configName(cfg *server.Config) string {
-	if cfg.File == "" {
-		return "built-in config"
-	}
-	return cfg.File
 }
 
 func mustAtoi(s string) int {
