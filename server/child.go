@@ -37,8 +37,10 @@ const (
 )
 
 // SpawnSessions makes Serve run every session in a new process of exe
-// (normally /proc/self/exe) instead of a goroutine.
-func (s *Server) SpawnSessions(exe string) error {
+// (normally /proc/self/exe) instead of a goroutine. stdioIsClient tells the
+// children that standard error is not for logs (--inetd wait mode).
+func (s *Server) SpawnSessions(exe string, stdioIsClient bool) error {
+	s.childInetd = stdioIsClient
 	fd, err := unix.MemfdCreate("tunnelftpd-passive-locks", unix.MFD_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("creating the passive-port lock file: %w", err)
@@ -97,6 +99,9 @@ func (s *Server) startChild(sess *session, c net.Conn) error {
 	cmd := exec.Command(s.spawnExe, "serve", ChildArg)
 	cmd.Args[0] = "tunnelftpd-session"
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELFTPD_CONFIG_NAME=" + sess.rt.cfg.File}
+	if s.childInetd {
+		cmd.Env = append(cmd.Env, "TUNNELFTPD_STDIO_IS_CLIENT=1")
+	}
 	cmd.Stderr = os.Stderr
 	cmd.ExtraFiles = []*os.File{connFile, cfgFile, s.childLock}
 	if err := cmd.Start(); err != nil {
@@ -147,7 +152,12 @@ func RunSessionChild(logTo io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("control connection from the parent: %w", err)
 	}
-	log := NewLogger(cfg, logTo)
+	out, log, err := NewLogOutput(cfg, os.Getenv("TUNNELFTPD_STDIO_IS_CLIENT") == "1", logTo)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer out.Close()
 	srv, err := New(cfg, log)
 	if err != nil {
 		conn.Close()

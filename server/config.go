@@ -72,6 +72,10 @@ type PassiveConfig struct {
 	// AcceptTimeout is how long an advertised port waits for the client's data
 	// connection before it is released. Default 30s.
 	AcceptTimeout Duration `toml:"accept_timeout"`
+	// LockFile coordinates passive ports between per-connection processes
+	// (inetd nowait, systemd Accept=yes). "" = $RUNTIME_DIRECTORY/passive.lock
+	// under systemd, else /run/lock/tunnelftpd-passive.lock.
+	LockFile string `toml:"lock_file"`
 	// SameOwner accepts a data connection only if its peer socket has the
 	// same owner (and sshd process, where known) as the control
 	// connection's. Default true.
@@ -310,6 +314,9 @@ func (c *Config) validate(idx lineIndex) ConfigErrors {
 	} else if c.Passive.Wait.Duration >= c.IdleTimeout.Duration {
 		bad("passive.wait", 0, "must be shorter than idle_timeout (%s), or the control connection times out while waiting", c.IdleTimeout)
 	}
+	if c.Passive.LockFile != "" && !filepath.IsAbs(c.Passive.LockFile) {
+		bad("passive.lock_file", 0, "%q must be an absolute path", c.Passive.LockFile)
+	}
 	if c.Passive.AcceptTimeout.Duration < time.Second {
 		bad("passive.accept_timeout", 0, "must be at least 1s")
 	}
@@ -515,4 +522,18 @@ func (c *Config) WriteTOML() (string, error) {
 		return "", fmt.Errorf("encoding config: %w", err)
 	}
 	return buf.String(), nil
+}
+
+// PortLockPath is the passive-port lock file that per-connection processes
+// share: passive.lock_file, or a default under systemd's RuntimeDirectory or
+// /run/lock.
+func (c *Config) PortLockPath() string {
+	if c.Passive.LockFile != "" {
+		return c.Passive.LockFile
+	}
+	if dir := os.Getenv("RUNTIME_DIRECTORY"); dir != "" {
+		first, _, _ := strings.Cut(dir, ":")
+		return filepath.Join(first, "passive.lock")
+	}
+	return "/run/lock/tunnelftpd-passive.lock"
 }

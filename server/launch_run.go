@@ -42,6 +42,15 @@ func (d *Daemon) Run() error {
 	if mode.Single() {
 		// The process may become the logged-in user for good.
 		d.Server.SetSingleSession()
+		// Other connections' processes pick passive ports too: share a
+		// lock file with them (opened now, before any privilege drop).
+		path := d.Server.Config().PortLockPath()
+		if f, err := OpenPortLock(path); err != nil {
+			d.Log.Warn("passive ports are not locked across connections; a PASV may fail when two pick the same port", "lock_file", path, "err", err)
+		} else {
+			defer f.Close()
+			d.Server.SetPortLock(f)
+		}
 	}
 	served := make(chan error, 1)
 	if mode.Single() {

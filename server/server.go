@@ -23,9 +23,9 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/ident"
 )
 
-// runtime is a validated config with what is derived from it. Sessions keep
-// the runtime they started with.
-type runtime struct {
+// liveConfig is a validated config with what is derived from it. Sessions keep
+// the one they started with.
+type liveConfig struct {
 	cfg     *Config
 	users   *auth.Virtual
 	byName  map[string]UserConfig
@@ -38,7 +38,7 @@ type runtime struct {
 // listener or ServeConn with a single connection; Shutdown stops it.
 type Server struct {
 	log *slog.Logger
-	rt  atomic.Pointer[runtime]
+	rt  atomic.Pointer[liveConfig]
 
 	nextID   atomic.Uint64
 	mu       sync.Mutex
@@ -53,8 +53,9 @@ type Server struct {
 	pamConfDir string // PAM config dir instead of /etc/pam.d (tests)
 	portLock   *os.File
 
-	spawnExe  string   // run each session in a new process of this binary (SpawnSessions)
-	childLock *os.File // passive-port lock file shared with the children
+	spawnExe   string   // run each session in a new process of this binary (SpawnSessions)
+	childLock  *os.File // passive-port lock file shared with the children
+	childInetd bool     // children must not log to standard error
 }
 
 // SetPortLock makes passive ports exclusive across the processes that lock
@@ -84,9 +85,9 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// newRuntime derives a runtime from cfg. The passive pool is kept from old
+// newRuntime derives a liveConfig from cfg. The passive pool is kept from old
 // when the range is unchanged, so the busy ports stay accounted.
-func (s *Server) newRuntime(cfg *Config, old *runtime) (*runtime, error) {
+func (s *Server) newRuntime(cfg *Config, old *liveConfig) (*liveConfig, error) {
 	accounts := make([]auth.Account, len(cfg.Users))
 	for i, u := range cfg.Users {
 		accounts[i] = auth.Account{Name: u.Name, Hash: u.Password, Root: u.Root, ReadOnly: u.ReadOnly}
@@ -95,7 +96,7 @@ func (s *Server) newRuntime(cfg *Config, old *runtime) (*runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	rt := &runtime{cfg: cfg, users: users, byName: map[string]UserConfig{}}
+	rt := &liveConfig{cfg: cfg, users: users, byName: map[string]UserConfig{}}
 	if cfg.Auth.SystemUsers {
 		opts := auth.SystemOptions{Service: cfg.Auth.PAMService, FtpUsers: cfg.Auth.FtpUsers,
 			MinUID: cfg.Auth.MinUID, Root: cfg.Auth.SystemRoot, PAMConfDir: s.pamConfDir}

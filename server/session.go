@@ -27,7 +27,7 @@ import (
 // state, user) belongs to that connection alone.
 type session struct {
 	srv  *Server
-	rt   *runtime // config in force when the session started
+	rt   *liveConfig // config in force when the session started
 	id   uint64
 	peer *ident.Peer // who is behind a loopback control connection (nil = unknown)
 	// single is set when this process serves only this session, so it may

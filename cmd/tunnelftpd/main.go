@@ -240,7 +240,7 @@ then connect an FTP client to localhost port %s in passive mode, e.g.
 	if cfg.Auth.SystemUsers && !launch.Mode.Single() {
 		// System users: each session gets a process of its own, which
 		// becomes the user after login.
-		if err := srv.SpawnSessions("/proc/self/exe"); err != nil {
+		if err := srv.SpawnSessions("/proc/self/exe", launch.Mode.StdioIsClient()); err != nil {
 			log.Error("cannot start", "err", err.Error())
 			return fail("tunnelftpd: " + err.Error())
 		}

@@ -1,0 +1,481 @@
+package launchtest
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// System accounts (PAM) and privilege separation, with the built binary,
+// real throwaway users and the host's real pam_unix.
+
+const sysPassword = "Sys-pass 1"
+
+// sysAccount is a throwaway system user.
+type sysAccount struct {
+	name     string
+	uid, gid int
+	home     string
+}
+
+// needSystemUsers skips unless the test can create users and use PAM.
+func needSystemUsers(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: system-user tests need root (useradd, PAM, privilege drop)")
+	}
+	for _, tool := range []string{"useradd", "userdel", "chpasswd", "usermod"} {
+		requireTool(t, tool)
+	}
+	if _, err := os.Stat("/etc/pam.d/common-auth"); err != nil {
+		t.Skip("SKIP: no PAM stack in /etc/pam.d (Debian package libpam-runtime)")
+	}
+}
+
+// addSysUser creates a user with a home directory and sysPassword; it is
+// removed when the test ends.
+func addSysUser(t *testing.T, extra ...string) sysAccount {
+	t.Helper()
+	name := "tftps" + strings.ToLower(rand.Text()[:8])
+	mustExec(t, "", "useradd", append([]string{"-m", "-s", "/bin/sh"}, append(extra, name)...)...)
+	t.Cleanup(func() {
+		// Session processes of the user must be gone before userdel.
+		exec.Command("userdel", "-r", name).Run()
+	})
+	mustExec(t, name+":"+sysPassword+"\n", "chpasswd")
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := sysAccount{name: name, home: u.HomeDir}
+	a.uid, _ = strconv.Atoi(u.Uid)
+	a.gid, _ = strconv.Atoi(u.Gid)
+	return a
+}
+
+func mustExec(t *testing.T, stdin, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+// installPAMService installs the shipped etc/pam.d/tunnelftpd under a
+// unique service name for the test and returns the name.
+func installPAMService(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../etc/pam.d/tunnelftpd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "tunnelftpd-test-" + strings.ToLower(rand.Text()[:8])
+	path := filepath.Join("/etc/pam.d", name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	return name
+}
+
+// sysFixture is a config with system users, anonymous access and one
+// virtual user, whose sessions run as nobody.
+func sysFixture(t *testing.T, extraConfig string) (*fixture, string) {
+	t.Helper()
+	return sysFixtureOpts(t, extraConfig, options{})
+}
+
+func sysFixtureOpts(t *testing.T, extraConfig string, o options) (*fixture, string) {
+	t.Helper()
+	f := newFixture(t, o)
+	anon := filepath.Join(f.dir, "pub")
+	os.MkdirAll(anon, 0o755)
+	os.WriteFile(filepath.Join(anon, "readme.txt"), []byte("public\n"), 0o644)
+	// The test's temp dir is root-only; the session processes, once they
+	// are the user, must still reach their roots and the log file.
+	os.Chmod(f.dir, 0o755)
+	os.Chmod(filepath.Dir(f.dir), 0o755) // t.TempDir's parent is 0700 too
+	ftpusers := filepath.Join(f.dir, "ftpusers")
+	os.WriteFile(ftpusers, []byte("root\n"), 0o644)
+	// Top-level keys first (before any table), then the [auth] additions.
+	text := "run_as = \"nobody\"\n" + extraConfig + "\n" + strings.Replace(f.configText(), "[auth]\n", fmt.Sprintf(`[auth]
+system_users = true
+pam_service = %q
+ftpusers = %q
+anonymous_root = %q
+max_login_attempts = 1
+`, installPAMService(t), ftpusers, anon), 1)
+	f.writeConfig(text)
+	return f, ftpusers
+}
+
+// procIDs returns the Uid and Gid lines of /proc/PID/status.
+func procIDs(t *testing.T, pid int) (uidLine, gidLine string) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("session process %d: %v", pid, err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(l, "Uid:"):
+			uidLine = strings.Join(strings.Fields(l)[1:], " ")
+		case strings.HasPrefix(l, "Gid:"):
+			gidLine = strings.Join(strings.Fields(l)[1:], " ")
+		}
+	}
+	return uidLine, gidLine
+}
+
+func ids(n int) string { return fmt.Sprintf("%d %d %d %d", n, n, n, n) }
+
+// childPIDs waits for n "session process started" lines and returns their child pids.
+func childPIDs(t *testing.T, f *fixture, n int) []int {
+	t.Helper()
+	re := regexp.MustCompile(`msg="session process started".* child_pid=(\d+)`)
+	var pids []int
+	waitFor(t, 10*time.Second, fmt.Sprintf("%d session processes", n), func() bool {
+		pids = nil
+		for _, m := range re.FindAllStringSubmatch(f.logs(), -1) {
+			p, _ := strconv.Atoi(m[1])
+			pids = append(pids, p)
+		}
+		return len(pids) >= n
+	})
+	return pids
+}
+
+// TestSystemUsersStandalone: two system users at once in standalone mode get
+// two session processes, each running as its user (uid, gid, saved ids:
+// no way back), while the listening process stays as it was; uploads are
+// owned by the user; a symlink to another user's home is not followed.
+func TestSystemUsersStandalone(t *testing.T) {
+	needSystemUsers(t)
+	alice, bob := addSysUser(t), addSysUser(t)
+	// Bob's files are world-readable, so only confinement keeps Alice out.
+	os.Chmod(bob.home, 0o755)
+	os.WriteFile(filepath.Join(bob.home, "secret.txt"), []byte("BOB'S SECRET"), 0o644)
+	os.Symlink(bob.home, filepath.Join(alice.home, "bob"))
+	os.Symlink(filepath.Join(bob.home, "secret.txt"), filepath.Join(alice.home, "secret-link"))
+
+	f, _ := sysFixture(t, "")
+	d := start(t, nil, binary, "serve", "-c", f.config)
+	waitListening(t, f, d)
+
+	a := dialRaw(t, f.addr)
+	a.expect(331, "USER %s", alice.name)
+	a.expect(230, "PASS %s", sysPassword)
+	b := dialRaw(t, f.addr)
+	b.expect(331, "USER %s", bob.name)
+	b.expect(230, "PASS %s", sysPassword)
+
+	pids := childPIDs(t, f, 2)
+	seen := map[string]bool{}
+	for _, pid := range pids[:2] {
+		uidLine, gidLine := procIDs(t, pid)
+		seen[uidLine+"/"+gidLine] = true
+	}
+	for _, u := range []sysAccount{alice, bob} {
+		if !seen[ids(u.uid)+"/"+ids(u.gid)] {
+			t.Errorf("no session process runs as %s (uid %d gid %d): %v", u.name, u.uid, u.gid, seen)
+		}
+	}
+	if uidLine, _ := procIDs(t, d.cmd.Process.Pid); uidLine != ids(0) {
+		t.Errorf("the listening process changed identity: Uid %s", uidLine)
+	}
+
+	// Alice's upload is hers.
+	port := pasvPort(t, a)
+	data, err := dialData(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.expect(150, "STOR mine.txt")
+	data.Write([]byte("alice's file\n"))
+	data.Close()
+	if code, msg := a.reply(); code != 226 {
+		t.Fatalf("STOR: %d %s", code, msg)
+	}
+	st, err := os.Stat(filepath.Join(alice.home, "mine.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sys := st.Sys().(*syscall.Stat_t); int(sys.Uid) != alice.uid || int(sys.Gid) != alice.gid {
+		t.Errorf("upload owned by %d:%d, want %d:%d", sys.Uid, sys.Gid, alice.uid, alice.gid)
+	}
+
+	// Links out of Alice's home lead nowhere.
+	for _, p := range []string{"bob/secret.txt", "secret-link"} {
+		port := pasvPort(t, a)
+		data, err := dialData(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, msg := a.cmd("RETR %s", p)
+		if code == 150 {
+			got, _ := io.ReadAll(data)
+			a.reply()
+			t.Errorf("RETR %s through a symlink to another home: got %q", p, got)
+		} else if code != 550 {
+			t.Errorf("RETR %s: %d %s, want 550", p, code, msg)
+		}
+		data.Close()
+	}
+
+	a.expect(221, "QUIT")
+	b.expect(221, "QUIT")
+	for _, pid := range pids[:2] {
+		waitGone(t, pid, 10*time.Second)
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(20 * time.Second); code != 0 {
+		t.Errorf("daemon exit %d", code)
+	}
+}
+
+// TestSystemUserAcceptYes: in systemd Accept=yes mode the per-connection
+// process itself becomes the user after login.
+func TestSystemUserAcceptYes(t *testing.T) {
+	needSystemUsers(t)
+	alice := addSysUser(t)
+	f, _ := sysFixture(t, "")
+	socketActivate(t, f, nil, []string{"--accept"}, binary, "serve", "-c", f.config)
+
+	a := dialRaw(t, f.addr)
+	a.expect(331, "USER %s", alice.name)
+	a.expect(230, "PASS %s", sysPassword)
+	pid := sessionPID(t, f.logs, 1)
+	if uidLine, gidLine := procIDs(t, pid); uidLine != ids(alice.uid) || gidLine != ids(alice.gid) {
+		t.Errorf("session process runs as Uid %s Gid %s, want %d/%d", uidLine, gidLine, alice.uid, alice.gid)
+	}
+	port := pasvPort(t, a)
+	data, err := dialData(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.expect(150, "STOR up.txt")
+	data.Write([]byte("x"))
+	data.Close()
+	a.reply()
+	st, err := os.Stat(filepath.Join(alice.home, "up.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(st.Sys().(*syscall.Stat_t).Uid) != alice.uid {
+		t.Errorf("upload owned by uid %d, want %d", st.Sys().(*syscall.Stat_t).Uid, alice.uid)
+	}
+	a.expect(221, "QUIT")
+	waitGone(t, pid, 10*time.Second)
+}
+
+// TestSystemUserRefusals: each refused account gets 530 and a log line with
+// the reason, through the real daemon and PAM.
+func TestSystemUserRefusals(t *testing.T) {
+	needSystemUsers(t)
+	good := addSysUser(t)
+	locked := addSysUser(t)
+	mustExec(t, "", "usermod", "-L", locked.name)
+	expired := addSysUser(t)
+	mustExec(t, "", "usermod", "-e", "1970-01-02", expired.name)
+	listed := addSysUser(t)
+	lowUID := addSysUser(t, "-r")
+
+	f, ftpusers := sysFixture(t, "")
+	os.WriteFile(ftpusers, []byte("root\n"+listed.name+"\n"), 0o644)
+	d := start(t, nil, binary, "serve", "-c", f.config)
+	waitListening(t, f, d)
+
+	for _, tc := range []struct{ name, user, pass, reason string }{
+		{"wrong password", good.name, "wrong", "PAM authentication"},
+		{"locked", locked.name, sysPassword, "PAM authentication"},
+		{"expired", expired.name, sysPassword, "PAM account"},
+		{"ftpusers", listed.name, sysPassword, "listed in"},
+		{"root", "root", sysPassword, "listed in"},
+		{"uid below min_uid", lowUID.name, sysPassword, "below min_uid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialRaw(t, f.addr)
+			rc.expect(331, "USER %s", tc.user)
+			rc.expect(530, "PASS %s", tc.pass)
+			re := regexp.MustCompile(`msg="login failed" user=` + regexp.QuoteMeta(tc.user) + ` from=127\.0\.0\.1:\d+ .*reason="[^"]*` + regexp.QuoteMeta(tc.reason))
+			waitFor(t, 10*time.Second, "the login-failed line", func() bool { return re.MatchString(f.logs()) })
+		})
+	}
+	if strings.Contains(f.logs(), sysPassword) {
+		t.Error("a password reached the log")
+	}
+	// The good user still logs in.
+	rc := dialRaw(t, f.addr)
+	rc.expect(331, "USER %s", good.name)
+	rc.expect(230, "PASS %s", sysPassword)
+}
+
+// TestAnonymousReadOnly: anonymous logins read the anonymous root, run as
+// run_as (nobody), and can change nothing.
+func TestAnonymousReadOnly(t *testing.T) {
+	needSystemUsers(t)
+	f, _ := sysFixture(t, "")
+	d := start(t, nil, binary, "serve", "-c", f.config)
+	waitListening(t, f, d)
+	anon := filepath.Join(f.dir, "pub")
+	for _, name := range []string{"anonymous", "ftp"} {
+		rc := dialRaw(t, f.addr)
+		rc.expect(331, "USER %s", name)
+		rc.expect(230, "PASS someone@example.org")
+		if name == "anonymous" {
+			// The session process has become run_as (nobody) for good.
+			pid := childPIDs(t, f, 1)[0]
+			if uidLine, gidLine := procIDs(t, pid); uidLine != ids(65534) || gidLine != ids(65534) {
+				t.Errorf("anonymous session runs as Uid %s Gid %s, want nobody", uidLine, gidLine)
+			}
+		}
+		port := pasvPort(t, rc)
+		data, err := dialData(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.expect(150, "RETR readme.txt")
+		got, _ := io.ReadAll(data)
+		data.Close()
+		rc.reply()
+		if string(got) != "public\n" {
+			t.Errorf("%s RETR: %q", name, got)
+		}
+		for _, cmd := range []string{"DELE readme.txt", "MKD new", "RMD ."} {
+			if code, msg := rc.cmd("%s", cmd); code != 550 {
+				t.Errorf("%s %s: %d %s, want 550", name, cmd, code, msg)
+			}
+		}
+		rc.expect(350, "RNFR readme.txt")
+		if code, msg := rc.cmd("RNTO moved.txt"); code != 550 {
+			t.Errorf("%s RNTO: %d %s, want 550", name, code, msg)
+		}
+		port = pasvPort(t, rc)
+		data, err = dialData(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := rc.cmd("STOR upload.txt"); code != 550 {
+			t.Errorf("%s STOR: %d %s, want 550", name, code, msg)
+		}
+		data.Close()
+	}
+	entries, _ := os.ReadDir(anon)
+	if len(entries) != 1 {
+		t.Errorf("anonymous root changed: %v", entries)
+	}
+}
+
+// waitListening waits for a standalone daemon's "serving" line.
+func waitListening(t *testing.T, f *fixture, _ *proc) {
+	t.Helper()
+	waitLog(t, f.logs, regexp.MustCompile(`msg=serving mode=standalone`), 10*time.Second)
+}
+
+// cmd sends a command and returns its reply.
+func (rc *rawConn) cmd(format string, args ...any) (int, string) {
+	rc.t.Helper()
+	if _, err := fmt.Fprintf(rc.c, format+"\r\n", args...); err != nil {
+		rc.t.Fatal(err)
+	}
+	return rc.reply()
+}
+
+// dialData connects to a passive port on loopback.
+func dialData(port int) (net.Conn, error) {
+	return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+}
+
+// TestPassivePortAcrossSessionProcesses: with one passive port and every
+// session in its own process, 10 clients that PASV and RETR at once all
+// succeed: the processes share the port through the lock file, waiting for
+// it instead of failing.
+func TestPassivePortAcrossSessionProcesses(t *testing.T) {
+	needSystemUsers(t)
+	f, _ := sysFixtureOpts(t, "", options{ports: 1})
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	os.WriteFile(filepath.Join(f.dir, "pub", "big.bin"), []byte(big), 0o644)
+	d := start(t, nil, binary, "serve", "-c", f.config)
+	waitListening(t, f, d)
+
+	const clients = 10
+	conns := make([]*rawConn, clients)
+	for i := range conns {
+		conns[i] = dialRaw(t, f.addr)
+		conns[i].expect(331, "USER anonymous")
+		conns[i].expect(230, "PASS x@example.org")
+	}
+	childPIDs(t, f, clients) // every session has its process
+	errs := make(chan error, clients)
+	for _, rc := range conns {
+		go func() {
+			if _, err := fmt.Fprintf(rc.c, "EPSV\r\n"); err != nil {
+				errs <- err
+				return
+			}
+			code, msg := rc.replyErr()
+			if code != 229 {
+				errs <- fmt.Errorf("EPSV: %d %s", code, msg)
+				return
+			}
+			port, _ := strconv.Atoi(regexp.MustCompile(`\|\|\|(\d+)\|`).FindStringSubmatch(msg)[1])
+			data, err := dialData(port)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer data.Close()
+			fmt.Fprintf(rc.c, "RETR big.bin\r\n")
+			if code, msg := rc.replyErr(); code != 150 {
+				errs <- fmt.Errorf("RETR: %d %s", code, msg)
+				return
+			}
+			got, _ := io.ReadAll(data)
+			if code, msg := rc.replyErr(); code != 226 || len(got) != len(big) {
+				errs <- fmt.Errorf("RETR end: %d %s, %d bytes", code, msg, len(got))
+				return
+			}
+			errs <- nil
+		}()
+	}
+	failed := 0
+	for range conns {
+		if err := <-errs; err != nil {
+			failed++
+			t.Error(err)
+		}
+	}
+	t.Logf("1 passive port, %d session processes: %d succeeded", clients, clients-failed)
+}
+
+// replyErr reads one reply without failing the test (for goroutines): a
+// read error gives code 0 and the error text.
+func (rc *rawConn) replyErr() (int, string) {
+	rc.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var lines []string
+	for {
+		line, err := rc.r.ReadString('\n')
+		if err != nil {
+			return 0, fmt.Sprintf("reading reply (after %q): %v", lines, err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		lines = append(lines, line)
+		if len(line) >= 4 && line[3] == ' ' {
+			if code, err := strconv.Atoi(line[:3]); err == nil {
+				return code, strings.Join(lines, "\n")
+			}
+		}
+	}
+}
