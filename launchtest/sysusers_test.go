@@ -479,3 +479,26 @@ func (rc *rawConn) replyErr() (int, string) {
 		}
 	}
 }
+
+// TestNoCgoBuild: a build without cgo (no PAM) runs virtual users, and a
+// config asking for system users is refused at startup, saying why.
+func TestNoCgoBuild(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "tunnelftpd-nocgo")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tunnelftpd/tunnelftpd/cmd/tunnelftpd")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 build: %v\n%s", err, out)
+	}
+	f := newFixture(t, options{})
+	d := start(t, nil, bin, "serve", "-c", f.config)
+	waitListening(t, f, d)
+	exercise(t, f, "nocgo.txt")
+	d.signal(syscall.SIGTERM)
+	d.wait(20 * time.Second)
+
+	f.writeConfig(strings.Replace(f.configText(), "[auth]\n", "[auth]\nsystem_users = true\n", 1))
+	out, err := exec.Command(bin, "check", "-c", f.config).CombinedOutput()
+	if err == nil || !regexp.MustCompile(`:\d+: auth\.system_users: .*without PAM support \(no cgo\)`).Match(out) {
+		t.Errorf("check with system_users on a no-cgo build: %v\n%s", err, out)
+	}
+}
