@@ -22,6 +22,7 @@ type ctrlConn struct {
 	mu       sync.Mutex
 	pasvMsg  string // replacement text for the next PASV failure, if known
 	keepOpen bool   // ignore the library's next Close (a failed login that may retry)
+	closed   bool   // the connection was closed
 	closeAft bool   // close the connection once the next reply is written
 }
 
@@ -52,11 +53,21 @@ func (c *ctrlConn) Close() error {
 	if skip {
 		return nil
 	}
-	return c.Conn.Close()
+	return c.closeForReal()
 }
 
-// closeForReal closes the connection whatever keepOpenOnce said.
-func (c *ctrlConn) closeForReal() { c.Conn.Close() }
+// closeForReal closes the connection whatever keepOpenOnce said. Closing
+// again is a no-op, so the library and the session may both close it.
+func (c *ctrlConn) closeForReal() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
 
 // pasvFailurePrefix starts every reply of the library's handlePASV failures.
 var pasvFailurePrefix = []byte("421 Could not listen for passive connection")

@@ -413,9 +413,13 @@ func (s *session) close() {
 	cc := s.cc
 	s.closed = true
 	s.mu.Unlock()
-	if cc != nil {
+	if cc != nil && s.busy() {
+		// Abort the running transfer through the library, so that it
+		// does not report it complete.
 		cc.Close()
 	}
+	// An idle session just loses its socket: its command loop ends on the
+	// read error (the library's Close would race with that loop).
 	s.conn.closeForReal()
 }
 
