@@ -178,19 +178,21 @@ func findSocket(local, remote *net.TCPAddr) (entry, error) {
 }
 
 // findProcess returns the pid of a process holding socket inode, or 0 when
-// none can be seen (other users' fds need privilege). Only processes running
-// as the socket's owner uid are searched first; the socket's owner is its
-// creator, which passes sockets on only rarely, so the rest come after.
+// none can be seen (other users' fds need privilege). Processes running as
+// the socket's owner uid are searched first (the owner created the socket
+// and rarely passes it on); our own process, whose many sockets are costly
+// to list and which is rarely the peer, comes last.
 func findProcess(inode uint64, uid int) (int, error) {
 	want := fmt.Sprintf("socket:[%d]", inode)
 	procs, err := os.ReadDir(ProcRoot)
 	if err != nil {
 		return 0, fmt.Errorf("ident: reading %s: %w", ProcRoot, err)
 	}
+	self := os.Getpid()
 	var others []int
 	for _, d := range procs {
 		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
+		if err != nil || pid == self {
 			continue
 		}
 		if st, err := os.Stat(filepath.Join(ProcRoot, d.Name())); err == nil {
@@ -203,7 +205,7 @@ func findProcess(inode uint64, uid int) (int, error) {
 			return pid, nil
 		}
 	}
-	for _, pid := range others {
+	for _, pid := range append(others, self) {
 		if hasSocket(pid, want) {
 			return pid, nil
 		}
