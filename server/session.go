@@ -34,20 +34,20 @@ type session struct {
 	// switch to the user's identity after login.
 	single bool
 
+	conn *ctrlConn
+	log  *slog.Logger
+	ftp  *ftpserver.FtpServer
+	ln   *oneShotListener
+
 	// For a session run by a child process (SpawnSessions), guarded by
 	// Server.mu: the process, and whether it was asked to stop.
 	child    *exec.Cmd
 	stopping bool
-	conn     *ctrlConn
-	log      *slog.Logger
-	ftp      *ftpserver.FtpServer
-	ln       *oneShotListener
 
-	mu     sync.Mutex
-	cc     ftpserver.ClientContext
-	user   *auth.User
-	fs     *driver.Fs
-	closed bool
+	mu   sync.Mutex
+	cc   ftpserver.ClientContext
+	user *auth.User
+	fs   *driver.Fs
 
 	failedLogins int // on this connection (AuthUser runs on its one command goroutine)
 
@@ -411,7 +411,6 @@ func (s *session) busy() bool {
 func (s *session) close() {
 	s.mu.Lock()
 	cc := s.cc
-	s.closed = true
 	s.mu.Unlock()
 	if cc != nil && s.busy() {
 		// Abort the running transfer through the library, so that it
