@@ -1,0 +1,215 @@
+package server
+
+// Fuzz targets (issue 6, item 3). `go test` runs the seed corpus in
+// testdata/fuzz/<FuzzName>/ and the seeds added below; .ci/run fuzzes each
+// target for a bounded time:
+//
+//	go test -run='^$' -fuzz='^FuzzParseConfig$' -fuzztime=20s -fuzzminimizetime=10x ./server/
+//	go test -run='^$' -fuzz='^FuzzCommandStream$' -fuzztime=20s -fuzzminimizetime=10x ./server/
+//
+// -fuzzminimizetime bounds the minimizing of each new input: a live server's
+// coverage varies from run to run (goroutine scheduling), so nearly every
+// input looks new, and minimizing each for the default 60s would leave no
+// time to fuzz.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// FuzzParseConfig: ParseConfig never panics, and every error it returns is
+// a non-empty ConfigErrors whose entries name the file (and a sane line).
+// A config it accepts is valid: its derived fields are consistent.
+func FuzzParseConfig(f *testing.F) {
+	if sample, err := os.ReadFile("../etc/tunnelftpd.toml"); err == nil {
+		f.Add(sample)
+	}
+	f.Add([]byte(""))
+	f.Add([]byte("listen = \"127.0.0.1:2121\"\n[passive]\nports = \"22000-22004\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const name = "/etc/tunnelftpd/fuzz.toml"
+		cfg, err := ParseConfig(name, data)
+		if err != nil {
+			if cfg != nil {
+				t.Errorf("both a config and an error: %v", err)
+			}
+			var errs ConfigErrors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error is %T (%v), want a non-empty ConfigErrors", err, err)
+			}
+			lines := strings.Count(string(data), "\n") + 1
+			for _, e := range errs {
+				if e.File != name {
+					t.Errorf("error %q names file %q, want %q", e.Error(), e.File, name)
+				}
+				if e.Line < 0 || e.Line > lines {
+					t.Errorf("error %q at line %d of a %d-line file", e.Error(), e.Line, lines)
+				}
+				if e.Msg == "" {
+					t.Errorf("error without a message: %+v", e)
+				}
+			}
+			return
+		}
+		if cfg.File != name || cfg.Passive.First < 1 || cfg.Passive.First > cfg.Passive.Last ||
+			cfg.Passive.Last > 65535 || cfg.MaxSessions < 1 {
+			t.Errorf("accepted an inconsistent config: %+v", cfg)
+		}
+		if _, err := cfg.WriteTOML(); err != nil {
+			t.Errorf("accepted config cannot be printed: %v", err)
+		}
+	})
+}
+
+// quietTB is a testing.TB for the server a fuzz target shares between its
+// inputs: the F's own Log and Helper must not be called from inside the fuzz
+// function, and the server's goroutines log through them.
+type quietTB struct{ testing.TB }
+
+func (quietTB) Helper()             {}
+func (quietTB) Log(...any)          {}
+func (quietTB) Logf(string, ...any) {}
+
+// FuzzCommandStream writes the fuzzer's bytes as the control stream of a
+// logged-in session on a live server, then closes its side. For every
+// input: no panic (neither a crashed session nor a command the library had
+// to recover), the session ends, the server still accepts a connection and
+// a login, and the goroutines come back to their baseline.
+func FuzzCommandStream(f *testing.F) {
+	ts := startServer(quietTB{f}, 2, func(c *Config) {
+		c.Passive.Wait = Duration{0}
+		c.Passive.AcceptTimeout = Duration{time.Second}
+		c.DataTimeout = Duration{time.Second}
+		c.IdleTimeout = Duration{5 * time.Second}
+		c.Auth.FailDelay = Duration{0}
+		c.Auth.MaxLoginAttempts = 100
+	})
+	os.WriteFile(filepath.Join(ts.Root, "inside.txt"), []byte("inside"), 0o644)
+	os.Mkdir(filepath.Join(ts.Root, "dir"), 0o755)
+	for _, seed := range []string{
+		"NOOP\r\nPWD\r\nQUIT\r\n",
+		"PASV\r\nRETR inside.txt\r\nABOR\r\n",
+		"CWD dir\r\nCDUP\r\nMKD x\r\nRMD x\r\nRNFR inside.txt\r\nRNTO inside.txt\r\n",
+		"USER alice\r\nPASS wrong\r\nUSER alice\r\n",
+		"SIZE ../../etc/passwd\r\nMLST \x00\r\nSTAT /\r\nXYZZY\r\n",
+		"\xff\xf4\xff\xf2ABOR\r\nREST 99999999999999999999\r\nTYPE X\r\nMODE Z\r\nOPTS\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+
+	session := func(script []byte) error { return fuzzSession(ts.Addr, script) }
+
+	if err := session(nil); err != nil {
+		f.Fatal(err)
+	}
+	waitFor(f, 5*time.Second, "the warm-up session to end", func() bool { return ts.Sessions() == 0 })
+	baseline := baselineGoroutines()
+	ts.Logs.takeAll()
+
+	f.Fuzz(func(t *testing.T, script []byte) {
+		if err := session(script); err != nil {
+			t.Fatalf("fuzzed session: %v", err)
+		}
+		// A fresh session still logs in and works.
+		if err := session([]byte("NOOP\r\nQUIT\r\n")); err != nil {
+			t.Fatalf("the server no longer serves after %q: %v", script, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for ts.Sessions() != 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := ts.Sessions(); n != 0 {
+			t.Fatalf("%d sessions still running after %q", n, script)
+		}
+		if g := settleGoroutines(baseline+goroutineSlack, 10*time.Second); g > baseline+goroutineSlack {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d at baseline, %d after %q\n%s", baseline, g, script, buf[:runtime.Stack(buf, true)])
+		}
+		logs := ts.Logs.takeAll()
+		for _, bad := range []string{"session crashed", "Internal command handling error"} {
+			if strings.Contains(logs, bad) {
+				t.Fatalf("%q after %q:\n%s", bad, script, logs)
+			}
+		}
+	})
+}
+
+// fuzzSession logs in on addr, writes script as the control stream while
+// reading the replies, then closes its sending side and waits for the server
+// to end the session. It plays a real client's part for data connections:
+// for every 227/229 reply it connects to the port, sends nothing and reads
+// whatever comes, so transfer commands in the script finish at once instead
+// of waiting accept_timeout each. It returns an error if the server does not
+// close the connection within 20 seconds.
+func fuzzSession(addr string, script []byte) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	rc := &rawConn{c: c, r: bufio.NewReader(c)} // used with readReply only: no t needed
+	if code, _, err := readReply(rc); err != nil || code != 220 {
+		return fmt.Errorf("greeting: %d %v", code, err)
+	}
+	for _, l := range []string{"USER " + testUser, "PASS " + testPassword} {
+		fmt.Fprintf(c, "%s\r\n", l)
+		if code, msg, err := readReply(rc); err != nil || code >= 400 {
+			return fmt.Errorf("%s: %d %s %v", l, code, msg, err)
+		}
+	}
+	if script == nil {
+		script = []byte("QUIT\r\n")
+	}
+	go func() {
+		c.Write(script) // fails if the server closes first (QUIT in the script)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+
+	var data sync.WaitGroup
+	defer data.Wait()
+	for {
+		line, err := rc.r.ReadString('\n')
+		if err != nil {
+			if err == io.EOF || errors.Is(err, syscall.ECONNRESET) {
+				return nil
+			}
+			return fmt.Errorf("waiting for the server to close: %w", err)
+		}
+		port := 0
+		if m := pasvRe.FindStringSubmatch(line); m != nil && strings.HasPrefix(line, "227 ") {
+			hi, _ := strconv.Atoi(m[5])
+			lo, _ := strconv.Atoi(m[6])
+			port = hi*256 + lo
+		} else if m := epsvRe.FindStringSubmatch(line); m != nil && strings.HasPrefix(line, "229 ") {
+			port, _ = strconv.Atoi(m[1])
+		}
+		if port == 0 {
+			continue
+		}
+		data.Add(1)
+		go func() {
+			defer data.Done()
+			d, err := dialData(port)
+			if err != nil {
+				return // the port was given up already (a later PASV)
+			}
+			defer d.Close()
+			d.SetDeadline(time.Now().Add(10 * time.Second))
+			d.(*net.TCPConn).CloseWrite() // an upload ends at once, empty
+			io.Copy(io.Discard, d)
+		}()
+	}
+}
