@@ -24,6 +24,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -54,6 +55,8 @@ var (
 	_ afero.Lstater                               = (*Fs)(nil)
 	_ ftpserver.ClientDriver                      = (*Fs)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*Fs)(nil)
+	_ ftpserver.ClientDriverExtensionFileList     = (*Fs)(nil)
+	_ ftpserver.ClientDriverExtensionRemoveDir    = (*Fs)(nil)
 )
 
 // Options configure a confined file system.
@@ -274,6 +277,55 @@ func (fs *Fs) Remove(name string) error {
 		return err
 	}
 	return fs.root.Remove(rel)
+}
+
+// RemoveDir removes an empty directory (RMD). Unlike Remove, it refuses
+// anything that is not a directory, a symlink to one included.
+func (fs *Fs) RemoveDir(name string) error {
+	rel, err := fs.changeable("rmdir", name)
+	if err != nil {
+		return err
+	}
+	fi, err := fs.root.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &os.PathError{Op: "rmdir", Path: path.Clean("/" + name), Err: syscall.ENOTDIR}
+	}
+	return fs.root.Remove(rel)
+}
+
+// ReadDir lists a directory for LIST, NLST, MLSD and STAT. Entries whose
+// names hold control characters (CR, LF, NUL…) are left out: the library
+// writes names into replies and listings line by line, so such a name,
+// made outside FTP, could inject a fake reply or listing line.
+func (fs *Fs) ReadDir(name string) ([]os.FileInfo, error) {
+	rel, err := resolve("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	d, err := fs.root.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	all, err := d.Readdir(-1)
+	if err != nil {
+		return nil, &os.PathError{Op: "readdir", Path: path.Clean("/" + name), Err: errors.Unwrap(err)}
+	}
+	shown := all[:0]
+	for _, fi := range all {
+		if !hasControl(fi.Name()) {
+			shown = append(shown, fi)
+		}
+	}
+	return shown, nil
+}
+
+// hasControl reports whether s holds an ASCII control character.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
 }
 
 // RemoveAll removes the named path and everything below it (ftpserverlib's SITE RMDIR). The root

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -187,5 +188,58 @@ func TestCreatedModes(t *testing.T) {
 	must(t, err)
 	if fi.Mode() != 0o755 {
 		t.Errorf("after Chmod with setuid: mode %v, want -rwxr-xr-x", fi.Mode())
+	}
+}
+
+// TestReadDirHidesControlNames: names holding CR, LF or other control
+// characters never reach a listing (they could inject FTP reply lines).
+func TestReadDirHidesControlNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"ok.txt", "evil\r\n250 fake", "tab\there", "nul\x01x"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs, err := New(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	fis, err := fs.ReadDir("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fis) != 1 || fis[0].Name() != "ok.txt" {
+		names := []string{}
+		for _, fi := range fis {
+			names = append(names, fi.Name())
+		}
+		t.Errorf("listing %q, want only ok.txt", names)
+	}
+}
+
+// TestRemoveDirOnlyRemovesDirectories: RMD refuses files and symlinks.
+func TestRemoveDirOnlyRemovesDirectories(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "file"), []byte("x"), 0o644)
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	os.Symlink("sub", filepath.Join(dir, "link"))
+	fs, err := New(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	for _, n := range []string{"/file", "/link"} {
+		if err := fs.RemoveDir(n); err == nil {
+			t.Errorf("RemoveDir(%s) removed a non-directory", n)
+		}
+	}
+	if err := fs.RemoveDir("/sub"); err != nil {
+		t.Errorf("RemoveDir(/sub): %v", err)
+	}
+	for _, n := range []string{"file", "link"} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s is gone: %v", n, err)
+		}
 	}
 }
