@@ -61,9 +61,12 @@ func (p *portPool) String() string {
 	return fmt.Sprintf("%d-%d", p.first, p.last)
 }
 
-// acquire reserves a free port, waiting up to wait for one.
-func (p *portPool) acquire(wait time.Duration) (int, bool) {
+// acquire reserves a free port, waiting up to wait for one. On failure the
+// error says why: every port busy (errRangeExhausted), or a trial bind that
+// failed for another reason, such as running out of file descriptors.
+func (p *portPool) acquire(wait time.Duration) (int, error) {
 	deadline := time.Now().Add(wait)
+	var probeErr error
 	for {
 		p.mu.Lock()
 		n := len(p.busy)
@@ -73,21 +76,27 @@ func (p *portPool) acquire(wait time.Duration) (int, bool) {
 			if p.busy[slot] || !p.lockPort(port) {
 				continue
 			}
-			if !bindable(port) {
+			if err := probeBind(port); err != nil {
 				p.unlockPort(port)
+				if !isAddrInUse(err) {
+					probeErr = err
+				}
 				continue
 			}
 			p.busy[slot] = true
 			p.next = (slot + 1) % n
 			p.mu.Unlock()
-			return p.first + slot, true
+			return p.first + slot, nil
 		}
 		changed := p.changed
 		p.mu.Unlock()
 
 		left := time.Until(deadline)
 		if left <= 0 {
-			return 0, false
+			if probeErr != nil {
+				return 0, probeErr
+			}
+			return 0, errRangeExhausted
 		}
 		t := time.NewTimer(min(left, pollInterval))
 		select {
@@ -152,16 +161,21 @@ func (p *portPool) inUse() int {
 	return n
 }
 
-// bindable reports whether the library could bind port right now. It binds
+// errRangeExhausted: every port of the range stayed busy for the whole wait.
+var errRangeExhausted = errors.New("every passive port is busy")
+
+// probeBind checks whether the library could bind port right now: it binds
 // the same way (wildcard, dual stack) and closes at once.
-func bindable(port int) bool {
+func probeBind(port int) error {
 	l, err := net.ListenTCP("tcp", &net.TCPAddr{Port: port})
 	if err != nil {
-		return false
+		return err
 	}
-	l.Close()
-	return true
+	return l.Close()
 }
+
+// bindable reports whether probeBind succeeds.
+func bindable(port int) bool { return probeBind(port) == nil }
 
 // pasvListener wraps the library's passive listener. It implements the
 // release rules above; the library keeps setting its accept deadline on the

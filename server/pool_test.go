@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -28,15 +29,15 @@ func TestPortLockAcrossProcesses(t *testing.T) {
 	a := newPortPool(first, first, fa, log)
 	b := newPortPool(first, first, fb, log)
 
-	pa, ok := a.acquire(0)
-	if !ok || pa != first {
-		t.Fatalf("A: %d %v", pa, ok)
+	pa, err := a.acquire(0)
+	if err != nil || pa != first {
+		t.Fatalf("A: %d %v", pa, err)
 	}
-	if p, ok := b.acquire(200 * time.Millisecond); ok {
-		t.Fatalf("B got port %d that A holds", p)
+	if p, err := b.acquire(200 * time.Millisecond); !errors.Is(err, errRangeExhausted) {
+		t.Fatalf("B got port %d (%v) that A holds", p, err)
 	}
 	got := make(chan bool, 1)
-	go func() { _, ok := b.acquire(5 * time.Second); got <- ok }()
+	go func() { _, err := b.acquire(5 * time.Second); got <- err == nil }()
 	time.Sleep(100 * time.Millisecond)
 	a.release(pa)
 	select {
@@ -60,9 +61,9 @@ func TestPoolSkipsPortsBoundElsewhere(t *testing.T) {
 	defer l.Close()
 	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for i := 0; i < 3; i++ {
-		port, ok := p.acquire(0)
-		if !ok || port != last {
-			t.Fatalf("acquire: %d %v, want %d", port, ok, last)
+		port, err := p.acquire(0)
+		if err != nil || port != last {
+			t.Fatalf("acquire: %d %v, want %d", port, err, last)
 		}
 		p.release(port)
 	}

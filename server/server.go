@@ -291,6 +291,10 @@ func (s *Server) Sessions() int {
 // PassivePortsBusy is the number of passive ports this process holds.
 func (s *Server) PassivePortsBusy() int { return s.rt.Load().pool.inUse() }
 
+// closeGrace is how long Shutdown waits, after its timeout, for the sessions
+// it cut to close their files and log their transfers.
+const closeGrace = 5 * time.Second
+
 // Shutdown stops accepting, disconnects idle sessions, lets running transfers
 // finish until ctx is done, then disconnects everyone left.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -339,6 +343,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 			s.mu.Unlock()
 			s.log.Warn("shutdown timeout: closed sessions with running transfers", "sessions", n)
+			// Give the cut sessions a moment to close their files and
+			// write their transfer records (status i) before we return.
+			grace := time.NewTimer(closeGrace)
+			defer grace.Stop()
+			select {
+			case <-s.drained:
+			case <-grace.C:
+				s.log.Warn("sessions still ending after the shutdown timeout", "sessions", s.Sessions())
+			}
 			return ctx.Err()
 		case <-tick.C:
 		}

@@ -326,12 +326,18 @@ func (s *session) FetchNext() (int, int, bool) {
 		s.pasvCurrent.Close()
 	}
 	start := time.Now()
-	port, ok := s.rt.pool.acquire(s.rt.cfg.Passive.Wait.Duration)
-	if !ok {
+	port, err := s.rt.pool.acquire(s.rt.cfg.Passive.Wait.Duration)
+	switch {
+	case errors.Is(err, errRangeExhausted):
 		s.log.Warn("passive port range exhausted", "range", s.rt.cfg.Passive.Ports,
 			"waited", time.Since(start).Round(time.Millisecond).String())
 		s.conn.expectPasvFailure(fmt.Sprintf("No free passive port in range %s after waiting %s; try again",
 			s.rt.cfg.Passive.Ports, s.rt.cfg.Passive.Wait))
+		return 0, 0, false
+	case err != nil:
+		// Out of file descriptors, or the like: not the range's fault.
+		s.log.Error("cannot open a passive port", "range", s.rt.cfg.Passive.Ports, "err", err)
+		s.conn.expectPasvFailure("Cannot open a data connection right now (server resources exhausted); try again")
 		return 0, 0, false
 	}
 	s.pasvReserved = port
