@@ -49,19 +49,18 @@ func Lookup(local, remote net.Addr) (*Peer, error) {
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("ident: not TCP addresses: %v %v", local, remote)
 	}
-	// The peer socket's local address is our remote one, and vice versa.
-	ent, err := findSocket(r, l)
+	uid, inode, err := owner(l, r)
 	if err != nil {
 		return nil, err
 	}
-	p := &Peer{UID: ent.uid, Inode: ent.inode}
-	if u, err := user.LookupId(strconv.Itoa(ent.uid)); err == nil {
+	p := &Peer{UID: uid, Inode: inode}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		p.User = u.Username
 	}
-	if ent.inode == 0 {
+	if inode == 0 {
 		return p, nil
 	}
-	pid, err := findProcess(ent.inode, ent.uid)
+	pid, err := findProcess(inode, uid)
 	if err != nil || pid == 0 {
 		return p, nil
 	}
@@ -73,6 +72,44 @@ func Lookup(local, remote net.Addr) (*Peer, error) {
 		p.Client = sshClient(pid)
 	}
 	return p, nil
+}
+
+// Owner returns the owner uid and the inode of the socket at the other end
+// of a connection whose own end is local and whose peer is remote. It is
+// cheaper than Lookup: no process is searched.
+func Owner(local, remote net.Addr) (uid int, inode uint64, err error) {
+	l, ok1 := local.(*net.TCPAddr)
+	r, ok2 := remote.(*net.TCPAddr)
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("ident: not TCP addresses: %v %v", local, remote)
+	}
+	return owner(l, r)
+}
+
+// owner asks sock_diag, or reads /proc/net/tcp* where sock_diag is not
+// available. The peer socket's local address is our remote one, and vice
+// versa.
+func owner(l, r *net.TCPAddr) (int, uint64, error) {
+	uid, inode, err := diagOwner(r, l)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return uid, inode, err
+	}
+	ent, err := findSocket(r, l)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ent.uid, ent.inode, nil
+}
+
+// HeldBy reports whether process pid holds the socket with inode. known is
+// false when pid's open files cannot be listed (another user's process, or
+// one that made itself undumpable, as sshd does, seen without privilege).
+func HeldBy(pid int, inode uint64) (held, known bool) {
+	dir := filepath.Join(ProcRoot, strconv.Itoa(pid), "fd")
+	if _, err := os.ReadDir(dir); err != nil {
+		return false, false
+	}
+	return hasSocket(pid, fmt.Sprintf("socket:[%d]", inode)), true
 }
 
 // entry is one line of /proc/net/tcp or tcp6.

@@ -118,3 +118,30 @@ func TestLookupOtherUser(t *testing.T) {
 		t.Errorf("got %+v, want uid 65534 pid %d", p, cmd.Process.Pid)
 	}
 }
+
+// TestOwnerMatchesProcTable: sock_diag and the /proc/net/tcp fallback give
+// the same owner and inode.
+func TestOwnerMatchesProcTable(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "[::]:0"} {
+		network := "tcp"
+		srv, _ := accepted(t, network, addr)
+		l, r := srv.LocalAddr().(*net.TCPAddr), srv.RemoteAddr().(*net.TCPAddr)
+		uid, inode, err := diagOwner(r, l)
+		if err != nil {
+			t.Fatalf("%s: sock_diag: %v", addr, err)
+		}
+		ent, err := findSocket(r, l)
+		if err != nil {
+			t.Fatalf("%s: /proc: %v", addr, err)
+		}
+		if uid != ent.uid || inode != ent.inode || inode == 0 {
+			t.Errorf("%s: sock_diag says uid %d inode %d, /proc says %d %d", addr, uid, inode, ent.uid, ent.inode)
+		}
+		if held, known := HeldBy(os.Getpid(), inode); !held || !known {
+			t.Errorf("%s: HeldBy(self, %d) = false", addr, inode)
+		}
+	}
+	if _, _, err := diagOwner(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2}); err != ErrNotFound {
+		t.Errorf("unknown 4-tuple: %v, want ErrNotFound", err)
+	}
+}

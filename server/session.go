@@ -494,15 +494,26 @@ func (s *session) allowData(c net.Conn) bool {
 	if !s.rt.cfg.Passive.SameOwner || s.peer == nil {
 		return true
 	}
-	p, err := ident.Lookup(c.LocalAddr(), c.RemoteAddr())
+	// Only the owner and, where the control peer's process is known, whether
+	// that process holds the socket: no search through every process.
+	uid, inode, err := ident.Owner(c.LocalAddr(), c.RemoteAddr())
 	if err != nil {
 		s.log.Warn("dropped data connection: cannot identify its owner", "peer", c.RemoteAddr().String(), "err", err)
 		return false
 	}
-	if p.UID != s.peer.UID || (p.PID != 0 && s.peer.PID != 0 && p.PID != s.peer.PID) {
+	if uid != s.peer.UID {
 		s.log.Warn("dropped data connection from another owner", "peer", c.RemoteAddr().String(),
-			"uid", p.UID, "pid", p.PID, "want_uid", s.peer.UID, "want_pid", s.peer.PID)
+			"uid", uid, "want_uid", s.peer.UID)
 		return false
+	}
+	if s.peer.PID != 0 {
+		// Unknown when this process can no longer list the peer's files
+		// (after switching to a system user): the uid check stands alone.
+		if held, known := ident.HeldBy(s.peer.PID, inode); known && !held {
+			s.log.Warn("dropped data connection from another process of the same owner", "peer", c.RemoteAddr().String(),
+				"uid", uid, "want_pid", s.peer.PID)
+			return false
+		}
 	}
 	return true
 }
