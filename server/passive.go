@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -231,8 +232,50 @@ func (l *pasvListener) Accept() (net.Conn, error) {
 		if l.onConn != nil {
 			l.onConn(c)
 		}
-		return c, nil
+		return &dataConn{TCPConn: c}, nil
 	}
+}
+
+// dataConn is a data connection that buffers small writes. The library
+// writes a listing (LIST, NLST, MLSD) one entry per Write; without a buffer
+// that is one system call per entry. It embeds the concrete *net.TCPConn,
+// so SyscallConn is promoted and file transfers keep sendfile (RETR) and
+// splice (STOR), which bypass the buffer (it is empty then). The library
+// calls Flush before it closes the connection (its Flusher interface).
+type dataConn struct {
+	*net.TCPConn
+	w *bufio.Writer // created at the first small Write
+}
+
+// dataBufSize is the listing buffer of a data connection.
+const dataBufSize = 32 << 10
+
+// Write buffers b.
+func (d *dataConn) Write(b []byte) (int, error) {
+	if d.w == nil {
+		if len(b) >= dataBufSize {
+			return d.TCPConn.Write(b)
+		}
+		d.w = bufio.NewWriterSize(d.TCPConn, dataBufSize)
+	}
+	return d.w.Write(b)
+}
+
+// Flush sends what Write buffered.
+func (d *dataConn) Flush() error {
+	if d.w == nil {
+		return nil
+	}
+	return d.w.Flush()
+}
+
+// ReadFrom sends what is buffered, then copies r with the kernel's help
+// where it can (the promoted method would skip the buffer).
+func (d *dataConn) ReadFrom(r io.Reader) (int64, error) {
+	if err := d.Flush(); err != nil {
+		return 0, err
+	}
+	return d.TCPConn.ReadFrom(r)
 }
 
 // Close closes the listening socket and releases the port; it is idempotent.
