@@ -166,13 +166,26 @@ func (p *portPool) inUse() int {
 var errRangeExhausted = errors.New("every passive port is busy")
 
 // probeBind checks whether the library could bind port right now: it binds
-// the same way (wildcard, dual stack) and closes at once.
+// a socket the way the library's listener is bound (dual-stack wildcard,
+// SO_REUSEADDR) and closes it. A bind conflicts with a listening socket on
+// the port, so no listen() is needed; raw system calls keep it off the
+// network poller (it runs on every PASV).
 func probeBind(port int) error {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{Port: port})
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("socket: %w", err)
 	}
-	return l.Close()
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("setsockopt: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+		return fmt.Errorf("setsockopt: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet6{Port: port}); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	return nil
 }
 
 // bindable reports whether probeBind succeeds.

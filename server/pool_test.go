@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -66,5 +68,22 @@ func TestPoolSkipsPortsBoundElsewhere(t *testing.T) {
 			t.Fatalf("acquire: %d %v, want %d", port, err, last)
 		}
 		p.release(port)
+	}
+}
+
+// TestProbeSeesSpecificAddressListeners: a port some program listens on at
+// 127.0.0.1 only is busy for the library's wildcard bind too.
+func TestProbeSeesSpecificAddressListeners(t *testing.T) {
+	first, _ := freePortRange(t, 1)
+	l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := probeBind(first); err == nil || !isAddrInUse(err) {
+		t.Errorf("probe of a port listened on at 127.0.0.1: %v, want address in use", err)
+	}
+	l.Close()
+	if err := probeBind(first); err != nil {
+		t.Errorf("probe of a free port: %v", err)
 	}
 }
