@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -113,7 +114,8 @@ func (s *session) GetTLSConfig() (*tls.Config, error) {
 }
 
 // ClientConnected returns the banner.
-func (s *session) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err error) {
+	defer s.contain("ClientConnected", &err)
 	s.mu.Lock()
 	s.cc = cc
 	s.mu.Unlock()
@@ -125,6 +127,7 @@ func (s *session) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 // open files are closed (the library calls this before an interrupted
 // transfer's file is closed) the root is released.
 func (s *session) ClientDisconnected(ftpserver.ClientContext) {
+	defer s.contain("ClientDisconnected", nil)
 	s.pasvMu.Lock()
 	s.releaseReservedLocked()
 	if s.pasvCurrent != nil {
@@ -164,7 +167,9 @@ func (s *session) finish() {
 
 // AuthUser checks a login. A failure waits auth.fail_delay, is logged with the
 // user and peer (never the password), and gets a generic 530.
-func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (ftpserver.ClientDriver, error) {
+func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftpserver.ClientDriver, err error) {
+	defer s.contain("AuthUser", &err)
+	maybePanic("AuthUser")
 	from := s.conn.RemoteAddr().String()
 	u, err := s.authenticate(name, pass)
 	if err != nil {
@@ -287,6 +292,7 @@ func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error
 
 // transferDone logs a finished transfer and writes its xferlog line.
 func (s *session) transferDone(t driver.Transfer) {
+	defer s.contain("transferDone", nil)
 	s.awaitReply.Store(true)
 	s.mu.Lock()
 	user := s.user
@@ -311,7 +317,8 @@ func (s *session) transferDone(t driver.Transfer) {
 // FetchNext is the session's PasvPortGetter. The library calls it in a loop
 // to collect candidates; we answer once per PASV with a reserved free port
 // (waiting passive.wait for one), then end the loop with ok=false.
-func (s *session) FetchNext() (int, int, bool) {
+func (s *session) FetchNext() (_, _ int, ok bool) {
+	defer s.contain("FetchNext", nil) // ok stays false on a panic
 	s.pasvMu.Lock()
 	defer s.pasvMu.Unlock()
 	if s.pasvHanded {
@@ -366,7 +373,8 @@ func (s *session) pasvFailed() {
 }
 
 // WrapPassiveListener applies the passive policy to the library's listener.
-func (s *session) WrapPassiveListener(l net.Listener) (net.Listener, error) {
+func (s *session) WrapPassiveListener(l net.Listener) (_ net.Listener, err error) {
+	defer s.contain("WrapPassiveListener", &err)
 	tl, ok := l.(*net.TCPListener)
 	if !ok {
 		return l, nil
@@ -516,4 +524,32 @@ func (s *session) allowData(c net.Conn) bool {
 		}
 	}
 	return true
+}
+
+// testPanicAt, when a test stores a callback name in it, makes that
+// callback panic: it is how the tests check that contain keeps the daemon
+// alive.
+var testPanicAt atomic.Value
+
+// contain is deferred first in every callback the library runs on its own
+// per-client goroutine, where a panic would end the whole daemon (every
+// session with it). It logs the panic, ends this session's connection and,
+// where the callback returns an error, makes it return one.
+func (s *session) contain(name string, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.log.Error("session crashed (a bug: please report it)", "in", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	s.conn.closeForReal()
+	if err != nil {
+		*err = fmt.Errorf("internal error in %s", name)
+	}
+}
+
+// maybePanic is the test hook of contain.
+func maybePanic(name string) {
+	if at, _ := testPanicAt.Load().(string); at == name {
+		panic("test panic in " + name)
+	}
 }
