@@ -17,12 +17,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // netnsCmd is name args… run inside network namespace ns by `ip netns exec`,
@@ -143,23 +144,8 @@ func (p *proc) exited() bool {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer safe for a process's output and the test.
+type syncBuffer = testutil.SyncBuffer
 
 // inNetns runs fn on an OS thread that has joined network namespace ns, so
 // sockets fn creates belong to ns (they keep working from any goroutine).

@@ -1,12 +1,9 @@
 package launchtest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +17,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 const (
@@ -81,42 +80,14 @@ func cheapHash() string {
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testutil.FreePort(t)
 }
 
 // freePortRange finds n consecutive free TCP ports (bound the way the
 // daemon binds passive ports: wildcard, dual stack).
 func freePortRange(t *testing.T, n int) (int, int) {
 	t.Helper()
-	for try := 0; try < 100; try++ {
-		first := freePort(t)
-		if first+n > 65000 {
-			continue
-		}
-		var ls []net.Listener
-		ok := true
-		for p := first; p < first+n; p++ {
-			l, err := net.ListenTCP("tcp", &net.TCPAddr{Port: p})
-			if err != nil {
-				ok = false
-				break
-			}
-			ls = append(ls, l)
-		}
-		for _, l := range ls {
-			l.Close()
-		}
-		if ok {
-			return first, first + n - 1
-		}
-	}
-	t.Fatal("no free port range")
-	return 0, 0
+	return testutil.FreePortRange(t, n)
 }
 
 // fixture is a config file, a user root and a control port for one test.
@@ -310,16 +281,10 @@ func waitLog(t *testing.T, logs func() string, re *regexp.Regexp, timeout time.D
 	return m
 }
 
-// waitFor polls cond until it holds or the timeout passes.
+// waitFor polls cond every 20ms until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out (%v) waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, timeout, 20*time.Millisecond, what, cond)
 }
 
 // waitGone waits until process pid has exited and been reaped.
@@ -404,58 +369,13 @@ func exercise(t *testing.T, f *fixture, upload string) {
 	}
 }
 
-// rawConn is a hand-driven control connection.
-type rawConn struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
+// rawConn is a hand-driven control connection, with this package's login
+// and passive-mode helpers.
+type rawConn struct{ *testutil.RawConn }
 
 func dialRaw(t *testing.T, addr string) *rawConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	rc := &rawConn{t: t, c: c, r: bufio.NewReader(c)}
-	if code, msg := rc.reply(); code != 220 {
-		t.Fatalf("greeting: %d %s", code, msg)
-	}
-	return rc
-}
-
-// reply reads one (possibly multi-line) reply.
-func (rc *rawConn) reply() (int, string) {
-	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	var lines []string
-	for {
-		line, err := rc.r.ReadString('\n')
-		if err != nil {
-			rc.t.Fatalf("reading reply (after %q): %v", lines, err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		lines = append(lines, line)
-		if len(line) >= 4 && line[3] == ' ' {
-			if code, err := strconv.Atoi(line[:3]); err == nil {
-				return code, strings.Join(lines, "\n")
-			}
-		}
-	}
-}
-
-// expect sends a command and fails the test unless the reply code is want.
-func (rc *rawConn) expect(want int, format string, args ...any) string {
-	rc.t.Helper()
-	if _, err := fmt.Fprintf(rc.c, format+"\r\n", args...); err != nil {
-		rc.t.Fatal(err)
-	}
-	code, msg := rc.reply()
-	if code != want {
-		rc.t.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), code, msg, want)
-	}
-	return msg
+	return &rawConn{testutil.DialRaw(t, addr)}
 }
 
 var pasvRe = regexp.MustCompile(`\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)`)
@@ -463,7 +383,7 @@ var pasvRe = regexp.MustCompile(`\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)`)
 // pasvPort logs in, sends PASV and returns the advertised port.
 func pasvPort(t *testing.T, rc *rawConn) int {
 	t.Helper()
-	msg := rc.expect(227, "PASV")
+	msg := rc.Expect(227, "PASV")
 	m := pasvRe.FindStringSubmatch(msg)
 	if m == nil {
 		t.Fatalf("bad PASV reply %q", msg)
@@ -474,25 +394,10 @@ func pasvPort(t *testing.T, rc *rawConn) int {
 }
 
 func (rc *rawConn) login() {
-	rc.t.Helper()
-	rc.expect(331, "USER %s", testUser)
-	rc.expect(230, "PASS %s", testPassword)
+	rc.T.Helper()
+	rc.Expect(331, "USER %s", testUser)
+	rc.Expect(230, "PASS %s", testPassword)
 }
 
 // syncBuffer is a concurrency-safe output sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer

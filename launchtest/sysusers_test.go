@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // System accounts (PAM) and privilege separation, with the built binary,
@@ -175,11 +177,11 @@ func TestSystemUsersStandalone(t *testing.T) {
 	waitListening(t, f, d)
 
 	a := dialRaw(t, f.addr)
-	a.expect(331, "USER %s", alice.name)
-	a.expect(230, "PASS %s", sysPassword)
+	a.Expect(331, "USER %s", alice.name)
+	a.Expect(230, "PASS %s", sysPassword)
 	b := dialRaw(t, f.addr)
-	b.expect(331, "USER %s", bob.name)
-	b.expect(230, "PASS %s", sysPassword)
+	b.Expect(331, "USER %s", bob.name)
+	b.Expect(230, "PASS %s", sysPassword)
 
 	pids := childPIDs(t, f, 2)
 	seen := map[string]bool{}
@@ -202,10 +204,10 @@ func TestSystemUsersStandalone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.expect(150, "STOR mine.txt")
+	a.Expect(150, "STOR mine.txt")
 	data.Write([]byte("alice's file\n"))
 	data.Close()
-	if code, msg := a.reply(); code != 226 {
+	if code, msg := a.Reply(); code != 226 {
 		t.Fatalf("STOR: %d %s", code, msg)
 	}
 	st, err := os.Stat(filepath.Join(alice.home, "mine.txt"))
@@ -223,10 +225,10 @@ func TestSystemUsersStandalone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, msg := a.cmd("RETR %s", p)
+		code, msg := a.Cmd("RETR %s", p)
 		if code == 150 {
 			got, _ := io.ReadAll(data)
-			a.reply()
+			a.Reply()
 			t.Errorf("RETR %s through a symlink to another home: got %q", p, got)
 		} else if code != 550 {
 			t.Errorf("RETR %s: %d %s, want 550", p, code, msg)
@@ -234,8 +236,8 @@ func TestSystemUsersStandalone(t *testing.T) {
 		data.Close()
 	}
 
-	a.expect(221, "QUIT")
-	b.expect(221, "QUIT")
+	a.Expect(221, "QUIT")
+	b.Expect(221, "QUIT")
 	for _, pid := range pids[:2] {
 		waitGone(t, pid, 10*time.Second)
 	}
@@ -254,8 +256,8 @@ func TestSystemUserAcceptYes(t *testing.T) {
 	socketActivate(t, f, nil, []string{"--accept"}, binary, "serve", "-c", f.config)
 
 	a := dialRaw(t, f.addr)
-	a.expect(331, "USER %s", alice.name)
-	a.expect(230, "PASS %s", sysPassword)
+	a.Expect(331, "USER %s", alice.name)
+	a.Expect(230, "PASS %s", sysPassword)
 	pid := sessionPID(t, f.logs, 1)
 	if uidLine, gidLine := procIDs(t, pid); uidLine != ids(alice.uid) || gidLine != ids(alice.gid) {
 		t.Errorf("session process runs as Uid %s Gid %s, want %d/%d", uidLine, gidLine, alice.uid, alice.gid)
@@ -265,10 +267,10 @@ func TestSystemUserAcceptYes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.expect(150, "STOR up.txt")
+	a.Expect(150, "STOR up.txt")
 	data.Write([]byte("x"))
 	data.Close()
-	a.reply()
+	a.Reply()
 	st, err := os.Stat(filepath.Join(alice.home, "up.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +278,7 @@ func TestSystemUserAcceptYes(t *testing.T) {
 	if int(st.Sys().(*syscall.Stat_t).Uid) != alice.uid {
 		t.Errorf("upload owned by uid %d, want %d", st.Sys().(*syscall.Stat_t).Uid, alice.uid)
 	}
-	a.expect(221, "QUIT")
+	a.Expect(221, "QUIT")
 	waitGone(t, pid, 10*time.Second)
 }
 
@@ -307,8 +309,8 @@ func TestSystemUserRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := dialRaw(t, f.addr)
-			rc.expect(331, "USER %s", tc.user)
-			rc.expect(530, "PASS %s", tc.pass)
+			rc.Expect(331, "USER %s", tc.user)
+			rc.Expect(530, "PASS %s", tc.pass)
 			re := regexp.MustCompile(`msg="login failed" user=` + regexp.QuoteMeta(tc.user) + ` from=127\.0\.0\.1:\d+ .*reason="[^"]*` + regexp.QuoteMeta(tc.reason))
 			waitFor(t, 10*time.Second, "the login-failed line", func() bool { return re.MatchString(f.logs()) })
 		})
@@ -318,8 +320,8 @@ func TestSystemUserRefusals(t *testing.T) {
 	}
 	// The good user still logs in.
 	rc := dialRaw(t, f.addr)
-	rc.expect(331, "USER %s", good.name)
-	rc.expect(230, "PASS %s", sysPassword)
+	rc.Expect(331, "USER %s", good.name)
+	rc.Expect(230, "PASS %s", sysPassword)
 }
 
 // TestAnonymousReadOnly: anonymous logins read the anonymous root, run as
@@ -332,8 +334,8 @@ func TestAnonymousReadOnly(t *testing.T) {
 	anon := filepath.Join(f.dir, "pub")
 	for _, name := range []string{"anonymous", "ftp"} {
 		rc := dialRaw(t, f.addr)
-		rc.expect(331, "USER %s", name)
-		rc.expect(230, "PASS someone@example.org")
+		rc.Expect(331, "USER %s", name)
+		rc.Expect(230, "PASS someone@example.org")
 		if name == "anonymous" {
 			// The session process has become run_as (nobody) for good.
 			pid := childPIDs(t, f, 1)[0]
@@ -346,20 +348,20 @@ func TestAnonymousReadOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc.expect(150, "RETR readme.txt")
+		rc.Expect(150, "RETR readme.txt")
 		got, _ := io.ReadAll(data)
 		data.Close()
-		rc.reply()
+		rc.Reply()
 		if string(got) != "public\n" {
 			t.Errorf("%s RETR: %q", name, got)
 		}
 		for _, cmd := range []string{"DELE readme.txt", "MKD new", "RMD ."} {
-			if code, msg := rc.cmd("%s", cmd); code != 550 {
+			if code, msg := rc.Cmd("%s", cmd); code != 550 {
 				t.Errorf("%s %s: %d %s, want 550", name, cmd, code, msg)
 			}
 		}
-		rc.expect(350, "RNFR readme.txt")
-		if code, msg := rc.cmd("RNTO moved.txt"); code != 550 {
+		rc.Expect(350, "RNFR readme.txt")
+		if code, msg := rc.Cmd("RNTO moved.txt"); code != 550 {
 			t.Errorf("%s RNTO: %d %s, want 550", name, code, msg)
 		}
 		port = pasvPort(t, rc)
@@ -367,7 +369,7 @@ func TestAnonymousReadOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code, msg := rc.cmd("STOR upload.txt"); code != 550 {
+		if code, msg := rc.Cmd("STOR upload.txt"); code != 550 {
 			t.Errorf("%s STOR: %d %s, want 550", name, code, msg)
 		}
 		data.Close()
@@ -382,15 +384,6 @@ func TestAnonymousReadOnly(t *testing.T) {
 func waitListening(t *testing.T, f *fixture, _ *proc) {
 	t.Helper()
 	waitLog(t, f.logs, regexp.MustCompile(`msg=serving mode=standalone`), 10*time.Second)
-}
-
-// cmd sends a command and returns its reply.
-func (rc *rawConn) cmd(format string, args ...any) (int, string) {
-	rc.t.Helper()
-	if _, err := fmt.Fprintf(rc.c, format+"\r\n", args...); err != nil {
-		rc.t.Fatal(err)
-	}
-	return rc.reply()
 }
 
 // dialData connects to a passive port on loopback.
@@ -414,14 +407,14 @@ func TestPassivePortAcrossSessionProcesses(t *testing.T) {
 	conns := make([]*rawConn, clients)
 	for i := range conns {
 		conns[i] = dialRaw(t, f.addr)
-		conns[i].expect(331, "USER anonymous")
-		conns[i].expect(230, "PASS x@example.org")
+		conns[i].Expect(331, "USER anonymous")
+		conns[i].Expect(230, "PASS x@example.org")
 	}
 	childPIDs(t, f, clients) // every session has its process
 	errs := make(chan error, clients)
 	for _, rc := range conns {
 		go func() {
-			if _, err := fmt.Fprintf(rc.c, "EPSV\r\n"); err != nil {
+			if _, err := fmt.Fprintf(rc.C, "EPSV\r\n"); err != nil {
 				errs <- err
 				return
 			}
@@ -437,7 +430,7 @@ func TestPassivePortAcrossSessionProcesses(t *testing.T) {
 				return
 			}
 			defer data.Close()
-			fmt.Fprintf(rc.c, "RETR big.bin\r\n")
+			fmt.Fprintf(rc.C, "RETR big.bin\r\n")
 			if code, msg := rc.replyErr(); code != 150 {
 				errs <- fmt.Errorf("RETR: %d %s", code, msg)
 				return
@@ -463,21 +456,12 @@ func TestPassivePortAcrossSessionProcesses(t *testing.T) {
 // replyErr reads one reply without failing the test (for goroutines): a
 // read error gives code 0 and the error text.
 func (rc *rawConn) replyErr() (int, string) {
-	rc.c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var lines []string
-	for {
-		line, err := rc.r.ReadString('\n')
-		if err != nil {
-			return 0, fmt.Sprintf("reading reply (after %q): %v", lines, err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		lines = append(lines, line)
-		if len(line) >= 4 && line[3] == ' ' {
-			if code, err := strconv.Atoi(line[:3]); err == nil {
-				return code, strings.Join(lines, "\n")
-			}
-		}
+	rc.C.SetReadDeadline(time.Now().Add(30 * time.Second))
+	code, lines, err := testutil.ReadReply(rc.R)
+	if err != nil {
+		return 0, fmt.Sprintf("reading reply (after %q): %v", lines, err)
 	}
+	return code, strings.Join(lines, "\n")
 }
 
 // TestNoCgoBuild: a build without cgo (no PAM) runs virtual users, and a

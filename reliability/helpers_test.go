@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 const (
@@ -78,41 +79,6 @@ func cheapHash() string {
 	return testHash
 }
 
-// freePortRange finds n consecutive free TCP ports (bound the way the
-// daemon binds passive ports: wildcard, dual stack).
-func freePortRange(t *testing.T, n int) (int, int) {
-	t.Helper()
-	for try := 0; try < 100; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		first := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if first+n > 65000 {
-			continue
-		}
-		var ls []net.Listener
-		ok := true
-		for p := first; p < first+n; p++ {
-			l, err := net.ListenTCP("tcp", &net.TCPAddr{Port: p})
-			if err != nil {
-				ok = false
-				break
-			}
-			ls = append(ls, l)
-		}
-		for _, l := range ls {
-			l.Close()
-		}
-		if ok {
-			return first, first + n - 1
-		}
-	}
-	t.Fatal("no free port range")
-	return 0, 0
-}
-
 // fixture is a config, a user root and a log for one daemon.
 type fixture struct {
 	t       *testing.T
@@ -149,16 +115,11 @@ func newFixture(t *testing.T, s settings) *fixture {
 		t.Fatal(err)
 	}
 	if s.listen == "" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.listen = l.Addr().String()
-		l.Close()
+		s.listen = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	}
 	f.addr = s.listen
 	if s.ports == [2]int{} {
-		s.ports[0], s.ports[1] = freePortRange(t, 5)
+		s.ports[0], s.ports[1] = testutil.FreePortRange(t, 5)
 	}
 	f.first, f.last = s.ports[0], s.ports[1]
 	def := func(v *string, d string) {
@@ -366,20 +327,8 @@ func login(dial dialer, addr string) (*ctl, string, error) {
 
 func (k *ctl) reply() (int, string, error) {
 	k.c.SetReadDeadline(time.Now().Add(60 * time.Second))
-	var lines []string
-	for {
-		line, err := k.r.ReadString('\n')
-		if err != nil {
-			return 0, strings.Join(lines, "\n"), err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		lines = append(lines, line)
-		if len(line) >= 4 && line[3] == ' ' {
-			if code, err := strconv.Atoi(line[:3]); err == nil {
-				return code, strings.Join(lines, "\n"), nil
-			}
-		}
-	}
+	code, lines, err := testutil.ReadReply(k.r)
+	return code, strings.Join(lines, "\n"), err
 }
 
 func (k *ctl) send(line string) error {
@@ -421,22 +370,7 @@ func payload(seed uint64, n int) []byte {
 }
 
 // syncBuffer is a concurrency-safe output sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // discardN reads n bytes from r into w.
 func readN(r io.Reader, w io.Writer, n int64) error {

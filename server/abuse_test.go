@@ -128,27 +128,27 @@ func TestHostileNamesEveryPathCommand(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(ts.Root, "inside.txt")); err != nil {
 					os.WriteFile(filepath.Join(ts.Root, "inside.txt"), []byte("inside"), 0o644)
 				}
-				rc.expect(350, "RNFR inside.txt")
+				rc.Expect(350, "RNFR inside.txt")
 				var msg string
-				code, msg = rc.cmd("RNTO %s", name)
+				code, msg = rc.Cmd("RNTO %s", name)
 				out = []byte(msg)
 			case pc.cmd == "MFMT":
 				var msg string
-				code, msg = rc.cmd("MFMT 20010101000000 %s", name)
+				code, msg = rc.Cmd("MFMT 20010101000000 %s", name)
 				out = []byte(msg)
 			default:
 				var msg string
-				code, msg = rc.cmd("%s %s", pc.cmd, name)
+				code, msg = rc.Cmd("%s %s", pc.cmd, name)
 				out = []byte(msg)
 				switch {
 				case pc.cmd == "RNFR" && code == 350:
-					rc.cmd("RNTO renamed-%d", attempts)
+					rc.Cmd("RNTO renamed-%d", attempts)
 				case (pc.cmd == "CWD" || pc.cmd == "XCWD") && code == 250:
-					pwd := rc.expect(257, "PWD")
+					pwd := rc.Expect(257, "PWD")
 					if strings.Contains(pwd, outside) {
 						escape("%s %q: PWD %s", pc.cmd, name, pwd)
 					}
-					rc.expect(250, "CWD /")
+					rc.Expect(250, "CWD /")
 				}
 			}
 			if code >= 400 {
@@ -165,7 +165,7 @@ func TestHostileNamesEveryPathCommand(t *testing.T) {
 			}
 		}
 	}
-	rc.expect(200, "NOOP") // the session survived all of it
+	rc.Expect(200, "NOOP") // the session survived all of it
 
 	// A 4 KiB name does not fit a command line: the connection is closed
 	// (TestLongCommandLine); nothing is run.
@@ -174,9 +174,9 @@ func TestHostileNamesEveryPathCommand(t *testing.T) {
 		refused++
 		c := dialRaw(t, ts.Addr)
 		c.login(testUser)
-		fmt.Fprintf(c.c, "%s %s\r\n", pc.cmd, strings.Repeat("../", 1366)+"secret.txt")
-		c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if b, _ := io.ReadAll(c.r); leaks(b, outside) {
+		fmt.Fprintf(c.C, "%s %s\r\n", pc.cmd, strings.Repeat("../", 1366)+"secret.txt")
+		c.C.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if b, _ := io.ReadAll(c.R); leaks(b, outside) {
 			escape("%s with a 4 KiB name: %q", pc.cmd, b)
 		}
 	}
@@ -324,10 +324,10 @@ var sizeRe = regexp.MustCompile(`(?i)size=(\d+)`)
 // errors rather than failing the test.
 func raceOnce(rc *rawConn, d string, c, k, op int, report func(string, ...any)) error {
 	cmd := func(line string) (int, string, error) {
-		if _, err := fmt.Fprintf(rc.c, "%s\r\n", line); err != nil {
+		if _, err := fmt.Fprintf(rc.C, "%s\r\n", line); err != nil {
 			return 0, "", err
 		}
-		return readReply(rc)
+		return rc.TryReply()
 	}
 	check := func(line, reply string) {
 		if strings.Contains(reply, secretText) || strings.Contains(reply, outsideMarker) {
@@ -431,32 +431,13 @@ func raceOnce(rc *rawConn, d string, c, k, op int, report func(string, ...any)) 
 	return nil
 }
 
-// readReply reads one reply without failing the test (for client goroutines).
-func readReply(rc *rawConn) (int, string, error) {
-	rc.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	var lines []string
-	for {
-		line, err := rc.r.ReadString('\n')
-		if err != nil {
-			return 0, "", fmt.Errorf("reading reply (after %q): %w", lines, err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		lines = append(lines, line)
-		if len(line) >= 4 && line[3] == ' ' {
-			if code, err := strconv.Atoi(line[:3]); err == nil {
-				return code, strings.Join(lines, "\n"), nil
-			}
-		}
-	}
-}
-
 // raceData runs a data command over EPSV without failing the test, and
 // returns what the server sent on the data connection.
 func raceData(rc *rawConn, line string) ([]byte, error) {
-	if _, err := fmt.Fprint(rc.c, "EPSV\r\n"); err != nil {
+	if _, err := fmt.Fprint(rc.C, "EPSV\r\n"); err != nil {
 		return nil, err
 	}
-	code, msg, err := readReply(rc)
+	code, msg, err := rc.TryReply()
 	if err != nil || code != 229 {
 		return nil, fmt.Errorf("EPSV: %d %s %v", code, msg, err)
 	}
@@ -467,10 +448,10 @@ func raceData(rc *rawConn, line string) ([]byte, error) {
 		return nil, err
 	}
 	defer data.Close()
-	if _, err := fmt.Fprintf(rc.c, "%s\r\n", line); err != nil {
+	if _, err := fmt.Fprintf(rc.C, "%s\r\n", line); err != nil {
 		return nil, err
 	}
-	code, msg, err = readReply(rc)
+	code, msg, err = rc.TryReply()
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +464,7 @@ func raceData(rc *rawConn, line string) ([]byte, error) {
 	data.(*net.TCPConn).CloseWrite()
 	data.SetReadDeadline(time.Now().Add(10 * time.Second))
 	out, _ := io.ReadAll(data)
-	if _, _, err := readReply(rc); err != nil {
+	if _, _, err := rc.TryReply(); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -499,7 +480,7 @@ func TestLongCommandLine(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	warm := dialRaw(t, ts.Addr) // a first session starts the pools the runtime keeps
 	warm.login(testUser)
-	warm.expect(221, "QUIT")
+	warm.Expect(221, "QUIT")
 	waitFor(t, 5*time.Second, "no session", func() bool { return ts.Sessions() == 0 })
 	baseG := baselineGoroutines()
 	runtime.GC()
@@ -508,10 +489,10 @@ func TestLongCommandLine(t *testing.T) {
 	for _, n := range []int{100, 4000, 4094} { // + "\r\n" = at most 4096 bytes
 		rc := dialRaw(t, ts.Addr)
 		rc.login(testUser)
-		if code, msg := rc.cmd("NOOP %s", strings.Repeat("x", n-len("NOOP "))); code != 200 {
+		if code, msg := rc.Cmd("NOOP %s", strings.Repeat("x", n-len("NOOP "))); code != 200 {
 			t.Errorf("a %d-byte line: %d %s", n, code, msg)
 		}
-		rc.c.Close()
+		rc.C.Close()
 	}
 	for _, n := range []int{4095, 4096, 8192, 64 << 10, 1 << 20, 16 << 20} {
 		for _, loggedIn := range []bool{false, true} {
@@ -523,10 +504,10 @@ func TestLongCommandLine(t *testing.T) {
 			go func() {
 				// The server stops reading after 4 KiB: for the longest lines
 				// this write fails with a reset, which is expected.
-				rc.c.Write(append(bytes.Repeat([]byte("A"), n), "\r\n"...))
+				rc.C.Write(append(bytes.Repeat([]byte("A"), n), "\r\n"...))
 			}()
-			rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			b, err := io.ReadAll(rc.r)
+			rc.C.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, err := io.ReadAll(rc.R)
 			var ne net.Error
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
@@ -534,7 +515,7 @@ func TestLongCommandLine(t *testing.T) {
 			case len(b) > 0 && !strings.HasPrefix(string(b), "500 "):
 				t.Errorf("a %d-byte line (logged in: %v): got %q, want a disconnect or 500", n, loggedIn, b)
 			}
-			rc.c.Close()
+			rc.C.Close()
 		}
 	}
 	waitFor(t, 5*time.Second, "every session to end", func() bool { return ts.Sessions() == 0 })
@@ -547,7 +528,7 @@ func TestLongCommandLine(t *testing.T) {
 	// The server still serves.
 	rc := dialRaw(t, ts.Addr)
 	rc.login(testUser)
-	rc.expect(200, "NOOP")
+	rc.Expect(200, "NOOP")
 }
 
 // pipelineCmds are cheap commands with fixed replies, for pipelining.
@@ -566,7 +547,7 @@ func TestPipelined10000Commands(t *testing.T) {
 	rc.login(testUser)
 	want := map[string]int{}
 	for _, c := range pipelineCmds {
-		want[c], _ = rc.cmd("%s", c)
+		want[c], _ = rc.Cmd("%s", c)
 	}
 
 	const n = 10_000
@@ -578,11 +559,11 @@ func TestPipelined10000Commands(t *testing.T) {
 	}
 	start := time.Now()
 	writeErr := make(chan error, 1)
-	go func() { _, err := rc.c.Write(buf.Bytes()); writeErr <- err }()
+	go func() { _, err := rc.C.Write(buf.Bytes()); writeErr <- err }()
 	deadline := time.Now().Add(60 * time.Second)
 	for i := range n {
-		rc.c.SetReadDeadline(deadline)
-		code, msg, err := readReply(rc)
+		rc.C.SetReadDeadline(deadline)
+		code, msg, err := rc.TryReply()
 		if err != nil {
 			t.Fatalf("reply %d of %d (%s): %v", i+1, n, sent[i], err)
 		}
@@ -593,7 +574,7 @@ func TestPipelined10000Commands(t *testing.T) {
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
 	}
-	rc.expect(200, "NOOP")
+	rc.Expect(200, "NOOP")
 	t.Logf("%d pipelined commands answered in order in %v", n, time.Since(start).Round(time.Millisecond))
 }
 
@@ -609,14 +590,14 @@ func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 	rc.login(testUser)
 	const n = 5000
 	start := time.Now()
-	go func() { rc.c.Write(bytes.Repeat([]byte("XYZZY\r\n"), n)) }()
+	go func() { rc.C.Write(bytes.Repeat([]byte("XYZZY\r\n"), n)) }()
 	for i := range n {
-		if code, msg, err := readReply(rc); err != nil || code != 500 {
+		if code, msg, err := rc.TryReply(); err != nil || code != 500 {
 			t.Fatalf("reply %d: %d %s %v", i+1, code, msg, err)
 		}
 	}
 	elapsed := time.Since(start)
-	rc.expect(200, "NOOP")
+	rc.Expect(200, "NOOP")
 	sumRe := regexp.MustCompile(`msg="library log messages suppressed" .*message="Unknown command" suppressed=(\d+) limit=(\d+) per=1s`)
 	var logged, suppressed int
 	waitFor(t, 3*time.Second, "the suppressed count to cover every command", func() bool {
@@ -702,7 +683,7 @@ func TestPASVFlood(t *testing.T) {
 				if i%2 == 1 {
 					cmd, want = "EPSV", 229
 				}
-				if code, msg := rc.cmd("%s", cmd); code != want {
+				if code, msg := rc.Cmd("%s", cmd); code != want {
 					t.Fatalf("%s number %d: %d %s", cmd, i+1, code, msg)
 				}
 			}
@@ -711,7 +692,7 @@ func TestPASVFlood(t *testing.T) {
 			if maxBusy > 1 || maxListen > 1 {
 				t.Errorf("one session held up to %d ports (%d listening sockets)", maxBusy, maxListen)
 			}
-			rc.expect(221, "QUIT")
+			rc.Expect(221, "QUIT")
 			waitFor(t, 5*time.Second, "the session to end", func() bool { return ts.Sessions() == 0 })
 			if n := ts.PassivePortsBusy(); n != 0 {
 				t.Errorf("%d ports busy after QUIT", n)
@@ -774,16 +755,16 @@ func TestActiveModeBounceRefused(t *testing.T) {
 	rc.login(testUser)
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	for _, c := range cmds {
-		if code, msg := rc.cmd("%s", c); code != 502 {
+		if code, msg := rc.Cmd("%s", c); code != 502 {
 			t.Errorf("%s: %d %s, want 502", c, code, msg)
 		}
 		// A transfer right after must not go to the address given.
-		if code, msg := rc.cmd("RETR f"); code < 400 {
+		if code, msg := rc.Cmd("RETR f"); code < 400 {
 			t.Errorf("RETR after %s: %d %s", c, code, msg)
-			rc.reply()
+			rc.Reply()
 		}
 	}
-	rc.expect(200, "NOOP")
+	rc.Expect(200, "NOOP")
 	time.Sleep(200 * time.Millisecond) // a connection attempt would have arrived by now
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the server made %d active-mode connections", n)
@@ -818,7 +799,7 @@ func TestCommandsBeforeLogin(t *testing.T) {
 	for class, cmds := range classes {
 		for _, c := range cmds {
 			n++
-			if code, msg := rc.cmd("%s", c); code != 530 {
+			if code, msg := rc.Cmd("%s", c); code != 530 {
 				t.Errorf("%s (%s) before login: %d %s, want 530", c, class, code, msg)
 			}
 		}
@@ -830,7 +811,7 @@ func TestCommandsBeforeLogin(t *testing.T) {
 		t.Errorf("files changed before login: %v -> %v", before, d)
 	}
 	rc.login(testUser) // the session is still usable
-	rc.expect(257, "PWD")
+	rc.Expect(257, "PWD")
 	t.Logf("%d commands refused before login", n)
 }
 
@@ -863,19 +844,19 @@ func TestAbortMidTransfer(t *testing.T) {
 			}
 			defer data.Close()
 			if tc.upload {
-				rc.expect(150, "STOR up")
+				rc.Expect(150, "STOR up")
 				data.Write(bytes.Repeat([]byte("u"), 1<<20))
 				waitFor(t, 5*time.Second, "the first MiB stored", func() bool {
 					fi, err := os.Stat(filepath.Join(ts.Root, "up"))
 					return err == nil && fi.Size() == 1<<20
 				})
 			} else {
-				rc.expect(150, "RETR big")
+				rc.Expect(150, "RETR big")
 				io.ReadFull(data, make([]byte, 256<<10))
 			}
-			fmt.Fprintf(rc.c, "%s\r\n", tc.abor)
-			code1, msg1 := rc.reply()
-			code2, msg2 := rc.reply()
+			fmt.Fprintf(rc.C, "%s\r\n", tc.abor)
+			code1, msg1 := rc.Reply()
+			code2, msg2 := rc.Reply()
 			if code1 != 426 || code2 != 226 {
 				t.Errorf("ABOR: %d %s / %d %s, want 426 then 226", code1, msg1, code2, msg2)
 			}
@@ -883,7 +864,7 @@ func TestAbortMidTransfer(t *testing.T) {
 			if _, err := io.Copy(io.Discard, data); err != nil && !errors.Is(err, unix.ECONNRESET) {
 				t.Errorf("data connection after ABOR: %v, want it closed by the server", err)
 			}
-			rc.expect(200, "NOOP")
+			rc.Expect(200, "NOOP")
 			if st := xferStatuses(t, xfer, 1); st[0] != "i" {
 				t.Errorf("aborted transfer logged with status %q, want i", st[0])
 			}

@@ -46,15 +46,15 @@ func TestDataResetMidRETR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.expect(150, "RETR big")
+	rc.Expect(150, "RETR big")
 	if _, err := io.ReadFull(data, make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
 	resetConn(t, data)
-	if code, msg := rc.reply(); code < 400 {
+	if code, msg := rc.Reply(); code < 400 {
 		t.Errorf("RETR reset by the client ended with %d %s, want a 4xx/5xx failure", code, msg)
 	}
-	rc.expect(200, "NOOP")
+	rc.Expect(200, "NOOP")
 	if st := xferStatuses(t, xfer, 1); st[0] != "i" {
 		t.Errorf("reset download logged with status %q, want i", st[0])
 	}
@@ -85,7 +85,7 @@ func TestDataResetMidSTOR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.expect(150, "STOR part.bin")
+	rc.Expect(150, "STOR part.bin")
 	sent := 1 << 20
 	if _, err := data.Write(bytes.Repeat([]byte("s"), sent)); err != nil {
 		t.Fatal(err)
@@ -96,10 +96,10 @@ func TestDataResetMidSTOR(t *testing.T) {
 		return err == nil && fi.Size() == int64(sent)
 	})
 	resetConn(t, data)
-	if code, msg := rc.reply(); code < 400 {
+	if code, msg := rc.Reply(); code < 400 {
 		t.Errorf("STOR reset by the client ended with %d %s, want a 4xx/5xx failure", code, msg)
 	}
-	rc.expect(200, "NOOP")
+	rc.Expect(200, "NOOP")
 	if st := xferStatuses(t, xfer, 1); st[0] != "i" {
 		t.Errorf("reset upload logged with status %q, want i", st[0])
 	}
@@ -143,19 +143,19 @@ func TestDiskFullDuringSTOR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.expect(150, "STOR big.bin")
+	rc.Expect(150, "STOR big.bin")
 	go func(c net.Conn) {
 		// The server stops reading when the disk is full; this write then
 		// fails, which is expected.
 		c.Write(bytes.Repeat([]byte("d"), 3<<20))
 		c.Close()
 	}(data)
-	code, msg := rc.reply()
+	code, msg := rc.Reply()
 	if code != 452 && code != 552 {
 		t.Errorf("STOR on a full disk: %d %s, want 452 or 552", code, msg)
 	}
 	t.Logf("STOR on a full disk: %s", msg)
-	rc.expect(200, "NOOP")
+	rc.Expect(200, "NOOP")
 	if st := xferStatuses(t, xfer, 1); st[0] != "i" {
 		t.Errorf("upload on a full disk logged with status %q, want i", st[0])
 	}
@@ -167,15 +167,15 @@ func TestDiskFullDuringSTOR(t *testing.T) {
 	}
 
 	// Free the space: the session works as before.
-	rc.expect(250, "DELE big.bin")
+	rc.Expect(250, "DELE big.bin")
 	small, err := dialData(rc.epsv())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.expect(150, "STOR small.txt")
+	rc.Expect(150, "STOR small.txt")
 	small.Write([]byte("fits"))
 	small.Close()
-	if code, msg := rc.reply(); code != 226 {
+	if code, msg := rc.Reply(); code != 226 {
 		t.Errorf("STOR after freeing space: %d %s", code, msg)
 	}
 	if got := readFile(t, filepath.Join(mnt, "small.txt")); got != "fits" {

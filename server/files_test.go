@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -46,9 +48,9 @@ func TestLogin(t *testing.T) {
 func TestFailedLoginIsDelayed(t *testing.T) {
 	ts := startServer(t, 1, func(c *Config) { c.Auth.FailDelay = Duration{300 * time.Millisecond} })
 	rc := dialRaw(t, ts.Addr)
-	rc.expect(331, "USER %s", testUser)
+	rc.Expect(331, "USER %s", testUser)
 	start := time.Now()
-	rc.expect(530, "PASS nope")
+	rc.Expect(530, "PASS nope")
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("530 came after %v, before the 300ms fail_delay", d)
 	}
@@ -60,20 +62,20 @@ func TestMaxLoginAttempts(t *testing.T) {
 	ts := startServer(t, 1, func(c *Config) { c.Auth.MaxLoginAttempts = 3 })
 	rc := dialRaw(t, ts.Addr)
 	for i := 1; i <= 2; i++ {
-		rc.expect(331, "USER %s", testUser)
-		rc.expect(530, "PASS wrong%d", i)
+		rc.Expect(331, "USER %s", testUser)
+		rc.Expect(530, "PASS wrong%d", i)
 	}
-	rc.expect(331, "USER %s", testUser)
-	rc.expect(230, "PASS %s", testPassword) // a retry can still succeed
-	rc.expect(257, "PWD")
+	rc.Expect(331, "USER %s", testUser)
+	rc.Expect(230, "PASS %s", testPassword) // a retry can still succeed
+	rc.Expect(257, "PWD")
 
 	rc2 := dialRaw(t, ts.Addr)
 	for i := 1; i <= 3; i++ {
-		rc2.expect(331, "USER %s", testUser)
-		rc2.expect(530, "PASS wrong%d", i)
+		rc2.Expect(331, "USER %s", testUser)
+		rc2.Expect(530, "PASS wrong%d", i)
 	}
-	rc2.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if line, err := rc2.r.ReadString('\n'); err != io.EOF {
+	rc2.C.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := rc2.R.ReadString('\n'); err != io.EOF {
 		t.Errorf("after the 3rd failure: read %q, %v; want EOF", line, err)
 	}
 	if !strings.Contains(ts.Logs.String(), `disconnect="max_login_attempts reached"`) {
@@ -171,17 +173,17 @@ func TestReadOnlyUser(t *testing.T) {
 		t.Errorf("read-only RETR: %q", got)
 	}
 	for _, cmd := range []string{"DELE keep.txt", "MKD new", "RMD sub"} {
-		if code, msg := rc.cmd("%s", cmd); code != 550 {
+		if code, msg := rc.Cmd("%s", cmd); code != 550 {
 			t.Errorf("%s: got %d %s, want 550", cmd, code, msg)
 		}
 	}
-	rc.expect(350, "RNFR keep.txt") // the library checks only that the source exists
-	if code, msg := rc.cmd("RNTO moved.txt"); code != 550 {
+	rc.Expect(350, "RNFR keep.txt") // the library checks only that the source exists
+	if code, msg := rc.Cmd("RNTO moved.txt"); code != 550 {
 		t.Errorf("RNTO: got %d %s, want 550", code, msg)
 	}
 	for _, cmd := range []string{"STOR new.txt", "APPE keep.txt", "STOR keep.txt"} {
 		rc.epsv()
-		if code, msg := rc.cmd("%s", cmd); code != 550 {
+		if code, msg := rc.Cmd("%s", cmd); code != 550 {
 			t.Errorf("%s: got %d %s, want 550", cmd, code, msg)
 		}
 	}
@@ -226,7 +228,7 @@ func TestPathEscapes(t *testing.T) {
 				}
 				continue
 			}
-			code, msg := rc.cmd("%s %s", cmd, p)
+			code, msg := rc.Cmd("%s %s", cmd, p)
 			if strings.Contains(msg, "TOP SECRET") || strings.Contains(msg, "OUTSIDE_MARKER") ||
 				(strings.Contains(msg, outside) && !strings.Contains(p, outside)) {
 				escapes++
@@ -236,11 +238,11 @@ func TestPathEscapes(t *testing.T) {
 			case cmd == "RNFR" && code == 350:
 				// Renaming inside the root is allowed; the snapshot below
 				// catches anything moved out of or into the outside.
-				rc.cmd("RNTO stolen-%d", attempts)
+				rc.Cmd("RNTO stolen-%d", attempts)
 			case cmd == "CWD" && code == 250:
 				// Allowed only if it stays inside: PWD must be under /.
-				rc.expect(257, "PWD")
-				rc.expect(250, "CWD /")
+				rc.Expect(257, "PWD")
+				rc.Expect(250, "CWD /")
 			case cmd == "MKD" && code == 257:
 				if _, err := os.Stat(filepath.Join(outside, "secret.txt", "x")); err == nil {
 					escapes++
@@ -284,14 +286,14 @@ func tryData(t *testing.T, rc *rawConn, line string) []byte {
 		t.Fatal(err)
 	}
 	defer data.Close()
-	code, _ := rc.cmd("%s", line)
+	code, _ := rc.Cmd("%s", line)
 	if code != 150 && code != 125 {
 		return nil
 	}
 	data.Write([]byte("PLANTED"))
 	data.(interface{ CloseWrite() error }).CloseWrite()
 	b, _ := io.ReadAll(data)
-	if code, msg := rc.reply(); code != 226 {
+	if code, msg := rc.Reply(); code != 226 {
 		t.Logf("%s: final reply %d %s", line, code, msg)
 	}
 	return b
@@ -367,26 +369,51 @@ func TestBinaryIsDefault(t *testing.T) {
 	if got := rc.retr("t.txt"); string(got) != payload {
 		t.Errorf("RETR without TYPE rewrote the data: %q", got)
 	}
-	rc.expect(213, "SIZE t.txt")
+	rc.Expect(213, "SIZE t.txt")
 }
 
 func TestDisabledCommands(t *testing.T) {
 	ts := startServer(t, 2, nil)
 	rc := dialRaw(t, ts.Addr)
-	if code, _ := rc.cmd("LIST"); code != 530 {
+	if code, _ := rc.Cmd("LIST"); code != 530 {
 		t.Errorf("LIST before login: %d, want 530", code)
 	}
 	rc.login(testUser)
 	for _, cmd := range []string{"PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|", "SITE CHMOD 777 x", "AUTH TLS"} {
-		if code, msg := rc.cmd("%s", cmd); code < 500 {
+		if code, msg := rc.Cmd("%s", cmd); code < 500 {
 			t.Errorf("%s: got %d %s, want a 5xx refusal", cmd, code, msg)
 		}
-		rc.expect(200, "NOOP") // the session goes on
+		rc.Expect(200, "NOOP") // the session goes on
 	}
 	names := []string{}
-	for _, l := range strings.Split(rc.expect(211, "FEAT"), "\n") {
+	for _, l := range strings.Split(rc.Expect(211, "FEAT"), "\n") {
 		names = append(names, strings.TrimSpace(l))
 	}
 	sort.Strings(names)
 	t.Logf("FEAT: %v", names)
+}
+
+// TestPanicInCallbackEndsOnlyThatSession: a panic in a callback the library
+// runs on its own goroutine (here AuthUser) ends that session with a log
+// line; the daemon and its other sessions go on.
+func TestPanicInCallbackEndsOnlyThatSession(t *testing.T) {
+	ts := startServer(t, 1, nil)
+	other := dialRaw(t, ts.Addr)
+	other.login(testUser)
+
+	testPanicAt.Store("AuthUser")
+	rc := dialRaw(t, ts.Addr)
+	rc.Expect(331, "USER %s", testUser)
+	fmt.Fprintf(rc.C, "PASS %s\r\n", testPassword)
+	code, msg, err := rc.TryReply() // the session is cut: EOF, or a refusal
+	testPanicAt.Store("")
+	if err == nil && code == 230 {
+		t.Fatalf("login succeeded through a panic: %s", msg)
+	}
+	if !regexp.MustCompile(`msg="session crashed \(a bug: please report it\)".* in=AuthUser `).MatchString(ts.Logs.String()) {
+		t.Error("the panic is not logged")
+	}
+	other.Expect(257, "PWD") // the daemon is alive
+	fresh := dialRaw(t, ts.Addr)
+	fresh.login(testUser)
 }

@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // FuzzParseConfig: ParseConfig never panics, and every error it returns is
@@ -116,7 +118,7 @@ func FuzzCommandStream(f *testing.F) {
 	}
 	waitFor(f, 5*time.Second, "the warm-up session to end", func() bool { return ts.Sessions() == 0 })
 	baseline := baselineGoroutines()
-	ts.Logs.takeAll()
+	ts.Logs.TakeAll()
 
 	f.Fuzz(func(t *testing.T, script []byte) {
 		if err := session(script); err != nil {
@@ -137,7 +139,7 @@ func FuzzCommandStream(f *testing.F) {
 			buf := make([]byte, 1<<20)
 			t.Fatalf("goroutines: %d at baseline, %d after %q\n%s", baseline, g, script, buf[:runtime.Stack(buf, true)])
 		}
-		logs := ts.Logs.takeAll()
+		logs := ts.Logs.TakeAll()
 		for _, bad := range []string{"session crashed", "Internal command handling error"} {
 			if strings.Contains(logs, bad) {
 				t.Fatalf("%q after %q:\n%s", bad, script, logs)
@@ -160,13 +162,13 @@ func fuzzSession(addr string, script []byte) error {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	rc := &rawConn{c: c, r: bufio.NewReader(c)} // used with readReply only: no t needed
-	if code, _, err := readReply(rc); err != nil || code != 220 {
+	rc := &rawConn{&testutil.RawConn{C: c, R: bufio.NewReader(c)}} // used with TryReply only: no T needed
+	if code, _, err := rc.TryReply(); err != nil || code != 220 {
 		return fmt.Errorf("greeting: %d %v", code, err)
 	}
 	for _, l := range []string{"USER " + testUser, "PASS " + testPassword} {
 		fmt.Fprintf(c, "%s\r\n", l)
-		if code, msg, err := readReply(rc); err != nil || code >= 400 {
+		if code, msg, err := rc.TryReply(); err != nil || code >= 400 {
 			return fmt.Errorf("%s: %d %s %v", l, code, msg, err)
 		}
 	}
@@ -181,7 +183,7 @@ func fuzzSession(addr string, script []byte) error {
 	var data sync.WaitGroup
 	defer data.Wait()
 	for {
-		line, err := rc.r.ReadString('\n')
+		line, err := rc.R.ReadString('\n')
 		if err != nil {
 			if err == io.EOF || errors.Is(err, syscall.ECONNRESET) {
 				return nil

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 const (
@@ -144,22 +145,7 @@ func (w testLogWriter) Write(b []byte) (int, error) {
 }
 
 // syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // login returns a logged-in jlaffaye client (passive mode, EPSV off unless epsv).
 func (ts *testServer) login(t testing.TB, user string, epsv bool) *ftp.ServerConn {
@@ -175,70 +161,19 @@ func (ts *testServer) login(t testing.TB, user string, epsv bool) *ftp.ServerCon
 	return c
 }
 
-// rawConn is a hand-driven control connection, for checking exact replies.
-type rawConn struct {
-	t testing.TB
-	c net.Conn
-	r *bufio.Reader
-}
+// rawConn is a hand-driven control connection, for checking exact replies,
+// with this package's login and passive-mode helpers.
+type rawConn struct{ *testutil.RawConn }
 
 func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	rc := &rawConn{t: t, c: c, r: bufio.NewReader(c)}
-	if code, msg := rc.reply(); code != 220 {
-		t.Fatalf("greeting: %d %s", code, msg)
-	}
-	return rc
-}
-
-// reply reads one (possibly multi-line) reply.
-func (rc *rawConn) reply() (int, string) {
-	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	var lines []string
-	for {
-		line, err := rc.r.ReadString('\n')
-		if err != nil {
-			rc.t.Fatalf("reading reply (after %q): %v", lines, err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		lines = append(lines, line)
-		if len(line) >= 4 && line[3] == ' ' {
-			if code, err := strconv.Atoi(line[:3]); err == nil {
-				return code, strings.Join(lines, "\n")
-			}
-		}
-	}
-}
-
-// cmd sends a command line and returns its reply.
-func (rc *rawConn) cmd(format string, args ...any) (int, string) {
-	rc.t.Helper()
-	if _, err := fmt.Fprintf(rc.c, format+"\r\n", args...); err != nil {
-		rc.t.Fatal(err)
-	}
-	return rc.reply()
-}
-
-// expect sends a command and fails the test unless the reply code is want.
-func (rc *rawConn) expect(want int, format string, args ...any) string {
-	rc.t.Helper()
-	code, msg := rc.cmd(format, args...)
-	if code != want {
-		rc.t.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), code, msg, want)
-	}
-	return msg
+	return &rawConn{testutil.DialRaw(t, addr)}
 }
 
 func (rc *rawConn) login(user string) {
-	rc.t.Helper()
-	rc.expect(331, "USER %s", user)
-	rc.expect(230, "PASS %s", testPassword)
+	rc.T.Helper()
+	rc.Expect(331, "USER %s", user)
+	rc.Expect(230, "PASS %s", testPassword)
 }
 
 var pasvRe = regexp.MustCompile(`\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)`)
@@ -246,11 +181,11 @@ var epsvRe = regexp.MustCompile(`\(\|\|\|(\d+)\|\)`)
 
 // pasv sends PASV and returns the advertised address.
 func (rc *rawConn) pasv() (string, int) {
-	rc.t.Helper()
-	msg := rc.expect(227, "PASV")
+	rc.T.Helper()
+	msg := rc.Expect(227, "PASV")
 	m := pasvRe.FindStringSubmatch(msg)
 	if m == nil {
-		rc.t.Fatalf("bad PASV reply %q", msg)
+		rc.T.Fatalf("bad PASV reply %q", msg)
 	}
 	hi, _ := strconv.Atoi(m[5])
 	lo, _ := strconv.Atoi(m[6])
@@ -259,11 +194,11 @@ func (rc *rawConn) pasv() (string, int) {
 
 // epsv sends EPSV and returns the advertised port.
 func (rc *rawConn) epsv() int {
-	rc.t.Helper()
-	msg := rc.expect(229, "EPSV")
+	rc.T.Helper()
+	msg := rc.Expect(229, "EPSV")
 	m := epsvRe.FindStringSubmatch(msg)
 	if m == nil {
-		rc.t.Fatalf("bad EPSV reply %q", msg)
+		rc.T.Fatalf("bad EPSV reply %q", msg)
 	}
 	p, _ := strconv.Atoi(m[1])
 	return p
@@ -271,34 +206,28 @@ func (rc *rawConn) epsv() int {
 
 // retr runs a passive RETR of name on rc and returns the data.
 func (rc *rawConn) retr(name string) []byte {
-	rc.t.Helper()
+	rc.T.Helper()
 	port := rc.epsv()
 	data, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
 	if err != nil {
-		rc.t.Fatal(err)
+		rc.T.Fatal(err)
 	}
 	defer data.Close()
-	rc.expect(150, "RETR %s", name)
+	rc.Expect(150, "RETR %s", name)
 	b, err := io.ReadAll(data)
 	if err != nil {
-		rc.t.Fatal(err)
+		rc.T.Fatal(err)
 	}
-	if code, msg := rc.reply(); code != 226 {
-		rc.t.Fatalf("RETR %s: %d %s", name, code, msg)
+	if code, msg := rc.Reply(); code != 226 {
+		rc.T.Fatalf("RETR %s: %d %s", name, code, msg)
 	}
 	return b
 }
 
-// waitFor polls cond until it holds or the timeout passes.
+// waitFor polls cond every 10ms until it holds or the timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, timeout, 10*time.Millisecond, what, cond)
 }
 
 // listenTCPPort binds port on the wildcard address, as the library does.

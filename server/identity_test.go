@@ -72,10 +72,10 @@ func TestSameOwnerDropsOtherLocalUser(t *testing.T) {
 			rc.login(testUser)
 			port := rc.epsv()
 			thief, out := startThief(t, port)
-			fmt.Fprintf(rc.c, "RETR f\r\n")
+			fmt.Fprintf(rc.C, "RETR f\r\n")
 			if !sameOwner {
 				// The thief is accepted: this is the attack same_owner stops.
-				if code, _ := rc.reply(); code != 150 {
+				if code, _ := rc.Reply(); code != 150 {
 					t.Fatalf("RETR: %d", code)
 				}
 				thief.Wait()
@@ -92,12 +92,12 @@ func TestSameOwnerDropsOtherLocalUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if code, msg := rc.reply(); code != 150 {
+			if code, msg := rc.Reply(); code != 150 {
 				t.Fatalf("RETR: %d %s", code, msg)
 			}
 			b, _ := io.ReadAll(data)
 			data.Close()
-			if code, _ := rc.reply(); code != 226 || string(b) != "the goods" {
+			if code, _ := rc.Reply(); code != 226 || string(b) != "the goods" {
 				t.Fatalf("client's RETR: %d %q", code, b)
 			}
 			if !strings.Contains(ts.Logs.String(), "dropped data connection from another owner") {
@@ -118,8 +118,8 @@ func TestRequireSSHUser(t *testing.T) {
 	ok := dialRaw(t, ts.Addr)
 	ok.login(testUser)
 	no := dialRaw(t, ts.Addr)
-	no.expect(331, "USER %s", roUser)
-	no.expect(530, "PASS %s", testPassword)
+	no.Expect(331, "USER %s", roUser)
+	no.Expect(530, "PASS %s", testPassword)
 	if !strings.Contains(ts.Logs.String(), "not tunnelled by SSH user nobody") {
 		t.Error("refusal reason not logged")
 	}
@@ -171,8 +171,8 @@ func TestFail2banFilterMatchesRealLogLines(t *testing.T) {
 	const fails = 3
 	for i := 0; i < fails; i++ {
 		rc := dialRaw(t, ts.Addr)
-		rc.expect(331, "USER intruder%d", i)
-		rc.expect(530, "PASS guess")
+		rc.Expect(331, "USER intruder%d", i)
+		rc.Expect(530, "PASS guess")
 	}
 	rc := dialRaw(t, ts.Addr)
 	rc.login(testUser) // a success must not match

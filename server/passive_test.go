@@ -118,7 +118,7 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 	b.login(testUser)
 	for _, cmd := range []string{"PASV", "EPSV"} {
 		start := time.Now()
-		code, msg := b.cmd(cmd)
+		code, msg := b.Cmd(cmd)
 		if code != 425 || !strings.Contains(msg, ts.cfg.Passive.Ports) {
 			t.Fatalf("%s with the range full: %d %q, want 425 naming %s", cmd, code, msg, ts.cfg.Passive.Ports)
 		}
@@ -126,7 +126,7 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 			t.Errorf("%s gave up after %v, before passive.wait", cmd, d)
 		}
 	}
-	b.expect(200, "NOOP")
+	b.Expect(200, "NOOP")
 	if !strings.Contains(ts.Logs.String(), "passive port range exhausted") {
 		t.Error("the log does not say the range is exhausted")
 	}
@@ -136,10 +136,10 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.expect(150, "RETR f")
+	a.Expect(150, "RETR f")
 	io.ReadAll(data)
 	data.Close()
-	if code, msg := a.reply(); code != 226 {
+	if code, msg := a.Reply(); code != 226 {
 		t.Fatalf("A's RETR: %d %s", code, msg)
 	}
 	if got := b.retr("f"); string(got) != "data" {
@@ -159,7 +159,7 @@ func TestPassiveWaitSucceedsWhenPortFrees(t *testing.T) {
 	b.login(testUser)
 	got := make(chan int, 1)
 	go func() {
-		code, _ := b.cmd("EPSV")
+		code, _ := b.Cmd("EPSV")
 		got <- code
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -168,7 +168,7 @@ func TestPassiveWaitSucceedsWhenPortFrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer data.Close()
-	a.expect(150, "RETR f")
+	a.Expect(150, "RETR f")
 	select {
 	case code := <-got:
 		if code != 229 {
@@ -195,7 +195,7 @@ func TestStrayPeerThenClient(t *testing.T) {
 	}
 	defer thief.Close()
 	time.Sleep(50 * time.Millisecond) // the thief is queued before the RETR
-	if _, err := fmt.Fprintf(rc.c, "RETR f\r\n"); err != nil {
+	if _, err := fmt.Fprintf(rc.C, "RETR f\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	thief.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -206,12 +206,12 @@ func TestStrayPeerThenClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, msg := rc.reply(); code != 150 {
+	if code, msg := rc.Reply(); code != 150 {
 		t.Fatalf("RETR: %d %s", code, msg)
 	}
 	b, _ := io.ReadAll(data)
 	data.Close()
-	if code, msg := rc.reply(); code != 226 || string(b) != "the goods" {
+	if code, msg := rc.Reply(); code != 226 || string(b) != "the goods" {
 		t.Fatalf("RETR: %d %s, data %q", code, msg, b)
 	}
 	if !strings.Contains(ts.Logs.String(), "dropped data connection from a stray peer") {
@@ -237,7 +237,7 @@ func TestFailedTransfersFreeThePort(t *testing.T) {
 	b.login(testUser)
 
 	a.epsv()
-	a.expect(550, "RETR nope")
+	a.Expect(550, "RETR nope")
 	// The library keeps a failed transfer's listener; we released the port
 	// at once? Not before the accept timeout: the 550 comes before any accept.
 	// B must get the port no later than accept_timeout.
@@ -247,7 +247,7 @@ func TestFailedTransfersFreeThePort(t *testing.T) {
 	}
 
 	a.epsv()
-	a.expect(425, "RETR f") // never connects: accept times out
+	a.Expect(425, "RETR f") // never connects: accept times out
 	if ts.PassivePortsBusy() != 0 {
 		t.Error("port still held after the 425")
 	}
@@ -289,7 +289,7 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.expect(150, "RETR big")
+	a.Expect(150, "RETR big")
 	buf := make([]byte, 64<<10)
 	io.ReadFull(data, buf) // A is mid-transfer and pauses
 
@@ -300,7 +300,7 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	}
 	rest, _ := io.ReadAll(data)
 	data.Close()
-	if code, _ := a.reply(); code != 226 || len(rest)+len(buf) != len(big) {
+	if code, _ := a.Reply(); code != 226 || len(rest)+len(buf) != len(big) {
 		t.Errorf("A: %d, %d bytes", code, len(rest)+len(buf))
 	}
 }
@@ -344,16 +344,16 @@ func TestDataStallWatchdog(t *testing.T) {
 	}
 	defer data.Close()
 	start := time.Now()
-	rc.expect(150, "RETR big")
+	rc.Expect(150, "RETR big")
 	// never read
-	code, msg := rc.reply()
+	code, msg := rc.Reply()
 	if code < 400 {
 		t.Fatalf("stalled RETR ended with %d %s", code, msg)
 	}
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("stall detected after %v", d)
 	}
-	rc.expect(200, "NOOP")
+	rc.Expect(200, "NOOP")
 	waitFor(t, 2*time.Second, "xferlog line", func() bool {
 		b, _ := os.ReadFile(xfer)
 		return len(b) > 0
@@ -386,7 +386,7 @@ func TestIdleTimeout(t *testing.T) {
 		c.Passive.Wait = Duration{0}
 	})
 	rc := dialRaw(t, ts.Addr)
-	code, msg := rc.reply()
+	code, msg := rc.Reply()
 	if code != 421 {
 		t.Errorf("idle session got %d %s, want 421", code, msg)
 	}
@@ -440,7 +440,7 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.expect(150, "RETR big")
+	a.Expect(150, "RETR big")
 	buf := make([]byte, 1<<20)
 	io.ReadFull(data, buf)
 
@@ -450,17 +450,17 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 		defer cancel()
 		done <- ts.Shutdown(ctx)
 	}()
-	idle.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := idle.r.ReadString('\n'); err == nil {
+	idle.C.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.R.ReadString('\n'); err == nil {
 		// a 421 is fine too; then EOF must follow
-		if _, err := idle.r.ReadString('\n'); err == nil {
+		if _, err := idle.R.ReadString('\n'); err == nil {
 			t.Error("idle session still open during shutdown")
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	rest, _ := io.ReadAll(data)
 	data.Close()
-	if code, msg := a.reply(); code != 226 || len(rest)+len(buf) != size {
+	if code, msg := a.Reply(); code != 226 || len(rest)+len(buf) != size {
 		t.Errorf("transfer during shutdown: %d %s, %d bytes", code, msg, len(rest)+len(buf))
 	}
 	if err := <-done; err != nil {

@@ -170,13 +170,3 @@ func xferBytes(t testing.TB, path string, i int) int64 {
 	}
 	return n
 }
-
-// takeAll returns what the buffer holds and empties it (the fuzz target
-// checks each input's log lines, and must not keep them all).
-func (s *syncBuffer) takeAll() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.b.String()
-	s.b.Reset()
-	return out
-}
