@@ -234,3 +234,19 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 func listenTCPPort(port int) (net.Listener, error) {
 	return net.ListenTCP("tcp", &net.TCPAddr{Port: port})
 }
+
+// expectRefusal connects to addr and fails the test unless the server sends
+// a 421 mentioning want and closes the connection.
+func expectRefusal(t testing.TB, addr, want string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(b), "421 ") || !strings.Contains(string(b), want) {
+		t.Errorf("connection got %q, want a 421 naming %s", b, want)
+	}
+}

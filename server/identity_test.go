@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,31 +132,13 @@ func TestMaxSessionsPerSSHUser(t *testing.T) {
 	ts := startServer(t, 1, func(c *Config) { c.MaxSessionsPerSSHUser = 2 })
 	dialRaw(t, ts.Addr)
 	dialRaw(t, ts.Addr)
-	c, err := net.Dial("tcp", ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, _ := io.ReadAll(c)
-	if !strings.HasPrefix(string(b), "421 ") || !strings.Contains(string(b), "SSH user root") {
-		t.Errorf("third session of root got %q", b)
-	}
+	expectRefusal(t, ts.Addr, "SSH user root")
 }
 
 func TestTunnelOnlyRefusesNonSSHPeers(t *testing.T) {
 	needRoot(t)
 	ts := startServer(t, 1, func(c *Config) { c.TunnelOnly = true })
-	c, err := net.Dial("tcp", ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, _ := io.ReadAll(c)
-	if !strings.HasPrefix(string(b), "421 ") || !strings.Contains(string(b), "tunnel_only") {
-		t.Errorf("non-sshd peer got %q, want 421", b)
-	}
+	expectRefusal(t, ts.Addr, "tunnel_only")
 }
 
 // TestFail2banFilterMatchesRealLogLines runs fail2ban-regex with the shipped

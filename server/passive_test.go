@@ -368,16 +368,7 @@ func TestMaxSessions(t *testing.T) {
 	ts := startServer(t, 1, func(c *Config) { c.MaxSessions = 2 })
 	dialRaw(t, ts.Addr)
 	dialRaw(t, ts.Addr)
-	c, err := net.Dial("tcp", ts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, _ := io.ReadAll(c)
-	if !strings.HasPrefix(string(b), "421 ") || !strings.Contains(string(b), "max_sessions") {
-		t.Errorf("third session got %q, want 421 naming max_sessions", b)
-	}
+	expectRefusal(t, ts.Addr, "max_sessions")
 }
 
 func TestIdleTimeout(t *testing.T) {
