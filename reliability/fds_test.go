@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -128,6 +129,9 @@ func TestOutOfFileDescriptors(t *testing.T) {
 	after := settleFDs(t, d.pid(), base, 20*time.Second)
 	if after > base {
 		t.Errorf("daemon fds: %d before, %d after", base, after)
+		if out, err := exec.Command("ls", "-l", fmt.Sprintf("/proc/%d/fd", d.pid())).CombinedOutput(); err == nil {
+			t.Logf("daemon fds now:\n%s", out)
+		}
 	}
 	t.Logf("out of descriptors: limit %d, %d more connections (%d greeted), STOR on %d sessions logged in before: replies %s; "+
 		"daemon fds %d before, %d after; it kept serving", limit, conns, greeted, loggedIn, transfers, base, after)
@@ -177,7 +181,7 @@ func settleFDs(t *testing.T, pid, max int, timeout time.Duration) int {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		n := openFDs(t, pid)
+		n := ownFDs(t, pid)
 		if n <= max || time.Now().After(deadline) {
 			return n
 		}

@@ -236,7 +236,7 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 // process needs. (A peer that has already gone also has no process.)
 func canReadOthersFDs() bool {
 	_, err := os.ReadDir("/proc/1/fd")
-	return err == nil
+	return !errors.Is(err, os.ErrPermission) // other errors (EMFILE) say nothing about privilege
 }
 
 // admit registers a session, or returns why it is refused.
