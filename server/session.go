@@ -310,7 +310,11 @@ func (s *session) transferDone(t driver.Transfer) {
 	}
 	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
 	if s.rt.xferlog != nil {
-		s.rt.xferlog.write(t, s.remoteHost(), user.Name)
+		mode := byte('r')
+		if user.Anonymous {
+			mode = 'a'
+		}
+		s.rt.xferlog.write(t, s.remoteHost(), user.Name, mode)
 	}
 }
 

@@ -32,7 +32,9 @@ func openXferLog(path string) (*xferLog, error) {
 
 // xferLine formats one xferlog line. Transfers are always binary (the daemon
 // does no ASCII conversion); status is c only for a transfer that completed.
-func xferLine(t driver.Transfer, host string, user string, now time.Time) string {
+// mode is xferlog's access-mode: 'r' (a real or virtual account) or 'a'
+// (anonymous).
+func xferLine(t driver.Transfer, host, user string, mode byte, now time.Time) string {
 	dir, status := "o", "c"
 	if t.Upload {
 		dir = "i"
@@ -41,8 +43,8 @@ func xferLine(t driver.Transfer, host string, user string, now time.Time) string
 		status = "i"
 	}
 	secs := int64(math.Round(t.Duration.Seconds()))
-	return fmt.Sprintf("%s %d %s %d %s b _ %s r %s ftp 0 * %s\n",
-		now.Format("Mon Jan _2 15:04:05 2006"), secs, host, t.Bytes, xferField(t.Path), dir, xferField(user), status)
+	return fmt.Sprintf("%s %d %s %d %s b _ %s %c %s ftp 0 * %s\n",
+		now.Format("Mon Jan _2 15:04:05 2006"), secs, host, t.Bytes, xferField(t.Path), dir, mode, xferField(user), status)
 }
 
 // xferField keeps a field one token: blanks and control characters would
@@ -56,8 +58,8 @@ func xferField(s string) string {
 	}, s)
 }
 
-func (x *xferLog) write(t driver.Transfer, host string, user string) {
-	line := xferLine(t, host, user, time.Now())
+func (x *xferLog) write(t driver.Transfer, host, user string, mode byte) {
+	line := xferLine(t, host, user, mode, time.Now())
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.f.WriteString(line) //nolint:errcheck // a full disk must not fail the transfer
