@@ -67,7 +67,7 @@ func Lookup(local, remote net.Addr) (*Peer, error) {
 	p.PID = pid
 	comm, _ := os.ReadFile(filepath.Join(ProcRoot, strconv.Itoa(pid), "comm"))
 	p.Comm = strings.TrimSpace(string(comm))
-	p.SSH = p.Comm == "sshd" || p.Comm == "sshd-session"
+	p.SSH = isSSHD(pid)
 	if p.SSH {
 		p.Client = sshClient(pid)
 	}
@@ -282,6 +282,33 @@ func socketInodes(pid int) map[uint64]bool {
 		}
 	}
 	return inodes
+}
+
+// isSSHD reports whether pid runs an sshd binary. Its name (comm) proves
+// nothing, since any process can set it: the executable must be named sshd
+// or sshd-session and be a root-owned file, not writable by group or others,
+// in a root-owned directory no one else can write to (so a user's renamed
+// copy, or a hard link in the user's own directory, does not pass).
+func isSSHD(pid int) bool {
+	exe, err := os.Readlink(filepath.Join(ProcRoot, strconv.Itoa(pid), "exe"))
+	if err != nil {
+		return false
+	}
+	if base := filepath.Base(exe); base != "sshd" && base != "sshd-session" {
+		return false
+	}
+	return rootOwnedNotShared(exe) && rootOwnedNotShared(filepath.Dir(exe))
+}
+
+// rootOwnedNotShared reports whether path belongs to root and neither its
+// group nor others may write it.
+func rootOwnedNotShared(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && sys.Uid == 0 && st.Mode().Perm()&0o022 == 0
 }
 
 // sshClient finds the SSH client's address of an sshd session process: among

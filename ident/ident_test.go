@@ -145,3 +145,35 @@ func TestOwnerMatchesProcTable(t *testing.T) {
 		t.Errorf("unknown 4-tuple: %v, want ErrNotFound", err)
 	}
 }
+
+// TestFakeSSHDIsNotSSHD: a process that calls itself sshd, from a copy of a
+// binary named sshd in a user's directory, is not taken for sshd.
+func TestFakeSSHDIsNotSSHD(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the copy as another user")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777) // a directory others can write, like a user's own
+	fake := dir + "/sshd"
+	b, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Skip("no /bin/sleep")
+	}
+	if err := os.WriteFile(fake, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fake, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	time.Sleep(50 * time.Millisecond)
+	comm, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm")
+	if strings.TrimSpace(string(comm)) != "sshd" {
+		t.Fatalf("comm is %q, want sshd (the disguise)", comm)
+	}
+	if isSSHD(cmd.Process.Pid) {
+		t.Error("a copy named sshd in a world-writable directory passed as sshd")
+	}
+	// The real sshd passing is shown by e2e TestTunnel (tunnel_only on).
+}

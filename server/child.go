@@ -166,7 +166,7 @@ func RunSessionChild(logTo io.Writer) error {
 	srv.SetSingleSession()
 	// Our own open file description of the shared lock file, so that our
 	// locks exclude the other children's.
-	if lock, err := OpenPortLock(fmt.Sprintf("/proc/self/fd/%d", childLockFD)); err != nil {
+	if lock, err := reopenPortLock(childLockFD); err != nil {
 		srv.warnOnce("portlock", "passive ports are not locked across sessions", "err", err)
 	} else {
 		srv.SetPortLock(lock)

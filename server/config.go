@@ -74,7 +74,7 @@ type PassiveConfig struct {
 	AcceptTimeout Duration `toml:"accept_timeout"`
 	// LockFile coordinates passive ports between per-connection processes
 	// (inetd nowait, systemd Accept=yes). "" = $RUNTIME_DIRECTORY/passive.lock
-	// under systemd, else /run/lock/tunnelftpd-passive.lock.
+	// under systemd, else /run/tunnelftpd/passive.lock.
 	LockFile string `toml:"lock_file"`
 	// SameOwner accepts a data connection only if its peer socket has the
 	// same owner (and sshd process, where known) as the control
@@ -375,6 +375,9 @@ func (c *Config) validate(idx lineIndex) ConfigErrors {
 	if c.Auth.MaxLoginAttempts < 1 || c.Auth.MaxLoginAttempts > 100 {
 		bad("auth.max_login_attempts", 0, "must be from 1 to 100")
 	}
+	if c.Auth.SystemUsers && c.RunAs == "" && (len(c.Users) > 0 || c.Auth.AnonymousRoot != "") {
+		bad("run_as", 0, "is required with auth.system_users when virtual or anonymous users are configured too: their per-session processes start as root and must switch to an unprivileged account (e.g. run_as = \"tunnelftpd\")")
+	}
 	if c.Auth.MinUID < 1 {
 		bad("auth.min_uid", 0, "must be at least 1 (root may never log in)")
 	}
@@ -526,7 +529,8 @@ func (c *Config) WriteTOML() (string, error) {
 
 // PortLockPath is the passive-port lock file that per-connection processes
 // share: passive.lock_file, or a default under systemd's RuntimeDirectory or
-// /run/lock.
+// /run/tunnelftpd (not the world-writable /run/lock: whoever can open the
+// file can hold its locks).
 func (c *Config) PortLockPath() string {
 	if c.Passive.LockFile != "" {
 		return c.Passive.LockFile
@@ -535,5 +539,5 @@ func (c *Config) PortLockPath() string {
 		first, _, _ := strings.Cut(dir, ":")
 		return filepath.Join(first, "passive.lock")
 	}
-	return "/run/lock/tunnelftpd-passive.lock"
+	return "/run/tunnelftpd/passive.lock"
 }

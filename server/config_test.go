@@ -88,6 +88,7 @@ func TestConfigErrors(t *testing.T) {
 		{"wait too long", `[passive]`, "idle_timeout = \"5s\"\n[passive]\nwait = \"10s\"", `passive\.wait: must be shorter than idle_timeout`},
 		{"syntax", `[passive]`, "[passive", `^t\.toml:3: expected`},
 		{"no users", `[[users]]`, `[not_users]`, `users: no \[\[users\]\]|unknown key`},
+		{"system users without run_as", `[passive]`, "[auth]\nsystem_users = true\n[passive]", `run_as: is required with auth.system_users`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := validConfig(t)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -416,4 +417,31 @@ func TestPanicInCallbackEndsOnlyThatSession(t *testing.T) {
 	other.Expect(257, "PWD") // the daemon is alive
 	fresh := dialRaw(t, ts.Addr)
 	fresh.login(testUser)
+}
+
+// TestSecondLoginRefused: after a login, USER/PASS again is refused and the
+// connection ends (a session never changes identity).
+func TestSecondLoginRefused(t *testing.T) {
+	ts := startServer(t, 1, nil)
+	rc := dialRaw(t, ts.Addr)
+	rc.login(testUser)
+	rc.Expect(331, "USER %s", roUser)
+	if code, msg := rc.Cmd("PASS %s", testPassword); code != 530 {
+		t.Fatalf("second PASS: %d %s, want 530", code, msg)
+	}
+	if !strings.Contains(ts.Logs.String(), "second login on one connection refused") {
+		t.Error("not logged")
+	}
+}
+
+// TestLibraryLogHidesPASSParam: a library record about a failed PASS never
+// carries the password.
+func TestLibraryLogHidesPASSParam(t *testing.T) {
+	var buf syncBuffer
+	h := newLibraryHandler(slog.NewTextHandler(&buf, nil))
+	slog.New(h).Warn("Internal command handling error", "err", "boom", "command", "PASS", "param", "s3cret-pw")
+	slog.New(h).Warn("Internal command handling error", "err", "boom", "command", "CWD", "param", "/dir")
+	if strings.Contains(buf.String(), "s3cret-pw") || !strings.Contains(buf.String(), "param=/dir") {
+		t.Errorf("log: %s", buf.String())
+	}
 }

@@ -106,24 +106,32 @@ func TestSameOwnerDropsOtherLocalUser(t *testing.T) {
 	}
 }
 
+// TestRequireSSHUser: a login bound to an SSH user is refused from a peer of
+// another user, and from a peer of the right user that is not sshd (the test
+// process, root, here). Success through a real sshd is e2e TestTunnel.
 func TestRequireSSHUser(t *testing.T) {
 	needRoot(t)
 	ts := startServer(t, 1, func(c *Config) {
 		c.Users[0].RequireSSHUser = true
-		c.Users[0].SSHUser = "root" // the test process, owner of the client socket
+		c.Users[0].SSHUser = "root" // the test process owns the client socket, but is not sshd
 		c.Users[1].RequireSSHUser = true
 		c.Users[1].SSHUser = "nobody"
 	})
-	ok := dialRaw(t, ts.Addr)
-	ok.login(testUser)
-	no := dialRaw(t, ts.Addr)
-	no.Expect(331, "USER %s", roUser)
-	no.Expect(530, "PASS %s", testPassword)
-	if !strings.Contains(ts.Logs.String(), "not tunnelled by SSH user nobody") {
-		t.Error("refusal reason not logged")
+	for _, name := range []string{testUser, roUser} {
+		rc := dialRaw(t, ts.Addr)
+		rc.Expect(331, "USER %s", name)
+		rc.Expect(530, "PASS %s", testPassword)
 	}
-	if !regexp.MustCompile(`msg=login user=alice from=127\.0\.0\.1:\d+ ssh_user=root `).MatchString(ts.Logs.String()) {
-		t.Errorf("login line lacks ssh_user:\n%s", ts.Logs.String())
+	for _, want := range []string{"not tunnelled by SSH user nobody", "not tunnelled by SSH user root"} {
+		if !strings.Contains(ts.Logs.String(), want) {
+			t.Errorf("refusal %q not logged", want)
+		}
+	}
+	// Without the option the same peer logs in, and the line names it.
+	ts2 := startServer(t, 1, nil)
+	dialRaw(t, ts2.Addr).login(testUser)
+	if !regexp.MustCompile(`msg=login user=alice from=127\.0\.0\.1:\d+ ssh_user=root `).MatchString(ts2.Logs.String()) {
+		t.Errorf("login line lacks ssh_user:\n%s", ts2.Logs.String())
 	}
 }
 

@@ -42,6 +42,9 @@ func (d *Daemon) Run() error {
 	if mode.Single() {
 		// The process may become the logged-in user for good.
 		d.Server.SetSingleSession()
+		if cfg := d.Server.Config(); cfg.MaxSessionsPerSSHUser > 0 {
+			d.Log.Warn("max_sessions_per_ssh_user is not enforced in per-connection mode (each process serves one session); limit instances in inetd/xinetd or the systemd socket instead")
+		}
 		// Other connections' processes pick passive ports too: share a
 		// lock file with them (opened now, before any privilege drop).
 		path := d.Server.Config().PortLockPath()

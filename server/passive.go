@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -141,10 +142,37 @@ func (p *portPool) unlockPort(port int) {
 // OpenPortLock opens the passive-port lock file at path for this process:
 // its own open file description, so its locks exclude other processes'.
 // The file is created if missing.
+//
+// Anyone who can open the file can hold its locks and block every PASV, so
+// it must not be a symlink and must belong to us (or root) with no group or
+// other write permission; its directory is created (0755) if missing.
 func OpenPortLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("passive port lock file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening passive port lock file: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("passive port lock file: %w", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || !st.Mode().IsRegular() || (int(sys.Uid) != os.Geteuid() && sys.Uid != 0) || st.Mode().Perm()&0o022 != 0 {
+		f.Close()
+		return nil, fmt.Errorf("passive port lock file %s: not a regular file of ours without group/other write; remove it", path)
+	}
+	return f, nil
+}
+
+// reopenPortLock opens our own description of a lock file passed as an
+// inherited descriptor (a memfd from the parent, which made it).
+func reopenPortLock(fd int) (*os.File, error) {
+	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reopening the passive port lock file: %w", err)
 	}
 	return f, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -86,4 +87,27 @@ func TestProbeSeesSpecificAddressListeners(t *testing.T) {
 	if err := probeBind(first); err != nil {
 		t.Errorf("probe of a free port: %v", err)
 	}
+}
+
+// TestOpenPortLockRefusesUnsafeFiles: a symlink, or a file others may
+// write, is not used as the lock file.
+func TestOpenPortLockRefusesUnsafeFiles(t *testing.T) {
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared.lock")
+	os.WriteFile(shared, nil, 0o666)
+	os.Chmod(shared, 0o666)
+	link := filepath.Join(dir, "link.lock")
+	os.Symlink(filepath.Join(dir, "target"), link)
+	for _, p := range []string{shared, link} {
+		if f, err := OpenPortLock(p); err == nil {
+			f.Close()
+			t.Errorf("OpenPortLock(%s) accepted an unsafe file", p)
+		}
+	}
+	good := filepath.Join(dir, "sub", "passive.lock")
+	f, err := OpenPortLock(good)
+	if err != nil {
+		t.Fatalf("OpenPortLock(%s): %v", good, err)
+	}
+	f.Close()
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -53,7 +54,32 @@ func (h libraryHandler) Handle(ctx context.Context, r slog.Record) error {
 	if h.limit != nil && !h.limit.allow(r.Message, time.Now()) {
 		return nil
 	}
-	return h.Handler.Handle(ctx, r)
+	return h.Handler.Handle(ctx, withoutPassword(r))
+}
+
+// withoutPassword drops the parameter of a PASS command from a library
+// record: the library logs command and param when a command handler fails.
+func withoutPassword(r slog.Record) slog.Record {
+	isPass := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "command" && strings.EqualFold(a.Value.String(), "PASS") {
+			isPass = true
+			return false
+		}
+		return true
+	})
+	if !isPass {
+		return r
+	}
+	clean := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "param" {
+			a = slog.String("param", "(hidden)")
+		}
+		clean.AddAttrs(a)
+		return true
+	})
+	return clean
 }
 
 // allow reports whether a record with message msg may be logged now. The

@@ -171,6 +171,16 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	defer s.contain("AuthUser", &err)
 	maybePanic("AuthUser")
 	from := s.conn.RemoteAddr().String()
+	s.mu.Lock()
+	already := s.user != nil
+	s.mu.Unlock()
+	if already {
+		// The library accepts USER/PASS again after a login; a second
+		// identity in the same process (perhaps already switched to the
+		// first user) must never be taken. The library then disconnects.
+		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
+		return nil, errors.New("already logged in")
+	}
 	u, err := s.authenticate(name, pass)
 	if err != nil {
 		time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
@@ -228,7 +238,7 @@ func (s *session) authenticate(name, pass string) (*auth.User, error) {
 			if want == "" {
 				want = uc.Name
 			}
-			if s.peer == nil || s.peer.User != want {
+			if s.peer == nil || s.peer.User != want || (s.peer.PID != 0 && !s.peer.SSH) {
 				return nil, &auth.Refusal{Reason: "not tunnelled by SSH user " + want + " (require_ssh_user)"}
 			}
 		}
