@@ -17,7 +17,7 @@ import (
 type ctrlConn struct {
 	net.Conn
 	onPasvFailure func()
-	onReply       func() // called after each reply is written
+	onFinalReply  func() // called after a reply that can end a transfer (226, 4xx, 5xx)
 
 	mu       sync.Mutex
 	pasvMsg  string // replacement text for the next PASV failure, if known
@@ -109,8 +109,8 @@ func storageReply(b []byte) string {
 // active-mode 421 into a 502, and a full-disk failure into 452/552. The
 // library writes and flushes each reply line with one Write.
 func (c *ctrlConn) Write(b []byte) (int, error) {
-	if c.onReply != nil {
-		defer c.onReply()
+	if c.onFinalReply != nil && endsTransfer(b) {
+		defer c.onFinalReply()
 	}
 	c.mu.Lock()
 	closeAfter := c.closeAft
@@ -188,3 +188,10 @@ func (l *oneShotListener) Close() error {
 
 // Addr is the connection's local address.
 func (l *oneShotListener) Addr() net.Addr { return l.addr }
+
+// endsTransfer reports whether a reply line can be a transfer's last word:
+// 226, or an error (4xx, 5xx). Replies to STAT or NOOP during a transfer
+// (211, 213, 200) cannot.
+func endsTransfer(b []byte) bool {
+	return len(b) >= 4 && b[3] == ' ' && (bytes.HasPrefix(b, []byte("226")) || b[0] == '4' || b[0] == '5')
+}

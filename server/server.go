@@ -189,7 +189,7 @@ func (s *Server) ServeConn(c net.Conn) {
 	defer recoverSession(s.log.With("session", id), c)
 	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c), single: s.single}
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onReply: func() { sess.awaitReply.Store(false) }}
+	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onFinalReply: func() { sess.awaitReply.Store(false) }}
 	if reason := s.admit(sess); reason != "" {
 		sess.log.Warn("session refused", append([]any{"reason", reason, "from", c.RemoteAddr().String()}, sess.peerAttrs()...)...)
 		fmt.Fprintf(c, "421 %s\r\n", reason)

@@ -53,8 +53,8 @@ type session struct {
 	failedLogins int // on this connection (AuthUser runs on its one command goroutine)
 
 	// awaitReply is set when a transfer's file is closed and cleared when
-	// the next reply (its 226/426) is written: a draining shutdown must not
-	// cut the session in between.
+	// the transfer's final reply (226, or an error) is written: a draining
+	// shutdown must not cut the session in between.
 	awaitReply atomic.Bool
 
 	// Passive state. The library calls FetchNext, binds, then calls
