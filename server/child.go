@@ -52,15 +52,8 @@ func (s *Server) SpawnSessions(exe string, stdioIsClient bool) error {
 
 // spawnSession runs one session in a child process and waits for it.
 func (s *Server) spawnSession(c net.Conn) {
-	rt := s.rt.Load()
-	id := s.nextID.Add(1)
-	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c)}
-	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
-	sess.conn = &ctrlConn{Conn: c}
-	if reason := s.admit(sess); reason != "" {
-		sess.log.Warn("session refused", append([]any{"reason", reason, "from", c.RemoteAddr().String()}, sess.peerAttrs()...)...)
-		fmt.Fprintf(c, "421 %s\r\n", reason)
-		c.Close()
+	sess := s.admitConn(c, s.nextID.Add(1)) // limits only: this process never reads a command
+	if sess == nil {
 		return
 	}
 	defer s.depart(sess)

@@ -184,16 +184,10 @@ func (s *Server) Serve(l net.Listener) error {
 // ServeConn runs one session on an accepted control connection and returns
 // when it has ended and its files are closed.
 func (s *Server) ServeConn(c net.Conn) {
-	rt := s.rt.Load()
 	id := s.nextID.Add(1)
 	defer recoverSession(s.log.With("session", id), c)
-	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c), single: s.single}
-	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onFinalReply: func() { sess.awaitReply.Store(false) }}
-	if reason := s.admit(sess); reason != "" {
-		sess.log.Warn("session refused", append([]any{"reason", reason, "from", c.RemoteAddr().String()}, sess.peerAttrs()...)...)
-		fmt.Fprintf(c, "421 %s\r\n", reason)
-		c.Close()
+	sess := s.admitConn(c, id)
+	if sess == nil {
 		return
 	}
 	defer s.depart(sess)
@@ -211,6 +205,22 @@ func (s *Server) ServeConn(c net.Conn) {
 	}
 	sess.conn.closeForReal()
 	sess.finish()
+}
+
+// admitConn makes session id for connection c: it identifies the peer and
+// applies the connect-time limits. A refused connection gets one 421 line
+// and is closed, and nil is returned; otherwise the caller must depart.
+func (s *Server) admitConn(c net.Conn, id uint64) *session {
+	sess := &session{srv: s, rt: s.rt.Load(), id: id, peer: s.identify(c), single: s.single}
+	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
+	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onFinalReply: func() { sess.awaitReply.Store(false) }}
+	if reason := s.admit(sess); reason != "" {
+		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
+		fmt.Fprintf(c, "421 %s\r\n", reason)
+		c.Close()
+		return nil
+	}
+	return sess
 }
 
 // identify finds who is behind a loopback control connection (nil if the
