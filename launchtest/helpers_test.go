@@ -1,7 +1,6 @@
 package launchtest
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,13 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jlaffaye/ftp"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
@@ -31,22 +28,14 @@ const (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tunnelftpd-launchtest-")
+	bin, cleanup, err := testutil.BuildTunnelftpd("tunnelftpd-launchtest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "tunnelftpd")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/tunnelftpd/tunnelftpd/cmd/tunnelftpd").CombinedOutput()
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building tunnelftpd: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
@@ -60,21 +49,9 @@ func requireTool(t *testing.T, name string) string {
 	return p
 }
 
-var (
-	hashOnce sync.Once
-	testHash string
-)
-
 // cheapHash is a bcrypt hash of testPassword at the minimum cost.
 func cheapHash() string {
-	hashOnce.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
-		if err != nil {
-			panic(err)
-		}
-		testHash = string(h)
-	})
-	return testHash
+	return testutil.CheapHash(testPassword)
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

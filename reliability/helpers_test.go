@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,12 +11,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
@@ -31,22 +27,14 @@ const (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tunnelftpd-reliability-")
+	bin, cleanup, err := testutil.BuildTunnelftpd("tunnelftpd-reliability-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "tunnelftpd")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/tunnelftpd/tunnelftpd/cmd/tunnelftpd").CombinedOutput()
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building tunnelftpd: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
@@ -63,20 +51,8 @@ func privileged(t *testing.T, why string) {
 	t.Skipf("needs root: %s", why)
 }
 
-var (
-	hashOnce sync.Once
-	testHash string
-)
-
 func cheapHash() string {
-	hashOnce.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
-		if err != nil {
-			panic(err)
-		}
-		testHash = string(h)
-	})
-	return testHash
+	return testutil.CheapHash(testPassword)
 }
 
 // fixture is a config, a user root and a log for one daemon.

@@ -10,12 +10,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jlaffaye/ftp"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
@@ -26,22 +24,10 @@ const (
 	roUser       = "reader"
 )
 
-var (
-	hashOnce sync.Once
-	testHash string
-)
-
 // cheapHash is a bcrypt hash of testPassword at the minimum cost, so that
 // tests log in fast.
 func cheapHash(t testing.TB) string {
-	hashOnce.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
-		if err != nil {
-			panic(err)
-		}
-		testHash = string(h)
-	})
-	return testHash
+	return testutil.CheapHash(testPassword)
 }
 
 // testServer is a running server on loopback with temp roots.
