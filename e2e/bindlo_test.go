@@ -35,8 +35,7 @@ func TestPassiveRefusesOtherInterfaces(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "tunnelftpd")
-	mustRun(t, ctx, 3*time.Minute, "go", "build", "-o", bin, "github.com/tunnelftpd/tunnelftpd/cmd/tunnelftpd")
+	bin := tunnelftpdBinary(t)
 
 	suffix := fmt.Sprintf("%d-%s", os.Getpid(), randHex(2))
 	nsSrv, nsOut := "tftp-blsrv-"+suffix, "tftp-blout-"+suffix

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -340,4 +341,30 @@ func tail(s string, n int) string {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// The daemon binary, built once for the package by the first test that
+// needs it (a run that skips every test builds nothing).
+var (
+	buildOnce    sync.Once
+	builtBinary  string
+	buildErr     error
+	buildCleanup = func() {}
+)
+
+func tunnelftpdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		builtBinary, buildCleanup, buildErr = testutil.BuildTunnelftpd("tunnelftpd-e2e-")
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBinary
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	buildCleanup()
+	os.Exit(code)
 }

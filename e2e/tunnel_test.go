@@ -108,10 +108,7 @@ type env struct {
 	ssh    *proc // the tunnel built from `tunnelftpd tunnel --format ssh`
 }
 
-func (e *env) buildBinary() {
-	e.bin = filepath.Join(e.tmp, "tunnelftpd")
-	mustRun(e.t, e.ctx, 3*time.Minute, "go", "build", "-o", e.bin, "github.com/tunnelftpd/tunnelftpd/cmd/tunnelftpd")
-}
+func (e *env) buildBinary() { e.bin = tunnelftpdBinary(e.t) }
 
 // makeUser creates the throwaway system user that logs in over SSH with a key
 // only, and removes it (with its home) when the test ends.
