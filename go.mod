@@ -2,6 +2,12 @@ module github.com/tunnelftpd/tunnelftpd
 
 go 1.26.8
 
+// No Multipath TCP on listening sockets (Go's default since 1.24): FTP
+// clients do not speak it, and every connection to such a listener pays for
+// the MPTCP socket and its fallback path (about 10% of a small-file
+// transfer's time, bench/README.md).
+godebug multipathtcp=0
+
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/coreos/go-systemd/v22 v22.7.0

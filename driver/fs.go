@@ -310,17 +310,25 @@ func (fs *Fs) ReadDir(name string) ([]os.FileInfo, error) {
 		return nil, err
 	}
 	defer d.Close()
-	all, err := d.Readdir(-1)
+	names, err := d.Readdirnames(-1)
 	if err != nil {
 		return nil, &os.PathError{Op: "readdir", Path: path.Clean("/" + name), Err: errors.Unwrap(err)}
 	}
-	shown := all[:0]
-	for _, fi := range all {
-		if !hasControl(fi.Name()) {
-			shown = append(shown, fi)
+	shown := names[:0]
+	for _, n := range names {
+		if !hasControl(n) {
+			shown = append(shown, n)
 		}
 	}
-	return shown, nil
+	infos, err := statEntries(d, shown)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			pe.Path = path.Join(path.Clean("/"+name), pe.Path)
+		}
+		return nil, err
+	}
+	return infos, nil
 }
 
 // hasControl reports whether s holds an ASCII control character.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -40,43 +41,56 @@ func diagOwner(local, remote *net.TCPAddr) (uid int, inode uint64, err error) {
 	return diagQuery(unix.AF_INET6, local.IP.To16(), local.Port, remote.IP.To16(), remote.Port)
 }
 
-func diagQuery(family int, src net.IP, sport int, dst net.IP, dport int) (int, uint64, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %v", errNoDiag, err)
-	}
-	defer unix.Close(fd)
-	tv := unix.Timeval{Sec: 1}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv) //nolint:errcheck // best effort
+// diagConn is this process's sock_diag socket, opened on first use and kept:
+// opening and closing a netlink socket per data connection cost more than
+// the query itself. Queries take turns on it.
+var diagConn = struct {
+	sync.Mutex
+	fd  int // -1: not open
+	seq uint32
+	buf [4096]byte
+}{fd: -1}
 
-	req := make([]byte, nlmsgHdrLen+diagReqLen)
+func diagQuery(family int, src net.IP, sport int, dst net.IP, dport int) (int, uint64, error) {
+	diagConn.Lock()
+	defer diagConn.Unlock()
+	if diagConn.fd < 0 {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%w: %v", errNoDiag, err)
+		}
+		tv := unix.Timeval{Sec: 1}
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv) //nolint:errcheck // best effort
+		diagConn.fd = fd
+	}
+	fail := func(err error) (int, uint64, error) {
+		// Start afresh next time: a late reply must not answer a later query.
+		unix.Close(diagConn.fd)
+		diagConn.fd = -1
+		return 0, 0, fmt.Errorf("%w: %v", errNoDiag, err)
+	}
+	diagConn.seq++
+	seq := diagConn.seq
+
+	req := diagRequest(family, src, sport, dst, dport, seq)
 	ne := binary.NativeEndian
-	ne.PutUint32(req[0:], uint32(len(req)))
-	ne.PutUint16(req[4:], unix.SOCK_DIAG_BY_FAMILY)
-	ne.PutUint16(req[6:], unix.NLM_F_REQUEST)
-	ne.PutUint32(req[8:], 1) // sequence
-	r := req[nlmsgHdrLen:]
-	r[0] = byte(family)
-	r[1] = unix.IPPROTO_TCP
-	ne.PutUint32(r[4:], 0xffffffff) // every state
-	id := r[8:]
-	binary.BigEndian.PutUint16(id[0:], uint16(sport))
-	binary.BigEndian.PutUint16(id[2:], uint16(dport))
-	copy(id[4:20], src)
-	copy(id[20:36], dst)
-	ne.PutUint32(id[40:], 0xffffffff) // INET_DIAG_NOCOOKIE
-	ne.PutUint32(id[44:], 0xffffffff)
-	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, 0, fmt.Errorf("%w: %v", errNoDiag, err)
+	if err := unix.Sendto(diagConn.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fail(err)
 	}
-	buf := make([]byte, 4096)
-	n, _, err := unix.Recvfrom(fd, buf, 0)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %v", errNoDiag, err)
-	}
-	buf = buf[:n]
-	if len(buf) < nlmsgHdrLen {
-		return 0, 0, fmt.Errorf("%w: short reply", errNoDiag)
+	var buf []byte
+	for {
+		n, _, err := unix.Recvfrom(diagConn.fd, diagConn.buf[:], 0)
+		if err != nil {
+			return fail(err)
+		}
+		buf = diagConn.buf[:n]
+		if len(buf) < nlmsgHdrLen {
+			return fail(errors.New("short reply"))
+		}
+		if ne.Uint32(buf[8:]) == seq {
+			break
+		}
+		// A reply to an earlier query: skip it.
 	}
 	switch typ := ne.Uint16(buf[4:]); typ {
 	case unix.NLMSG_ERROR:
@@ -97,4 +111,27 @@ func diagQuery(family int, src net.IP, sport int, dst net.IP, dport int) (int, u
 	default:
 		return 0, 0, fmt.Errorf("%w: unexpected message type %d", errNoDiag, typ)
 	}
+}
+
+// diagRequest builds the sock_diag query for the TCP socket from src:sport to
+// dst:dport, numbered seq.
+func diagRequest(family int, src net.IP, sport int, dst net.IP, dport int, seq uint32) []byte {
+	req := make([]byte, nlmsgHdrLen+diagReqLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(req[0:], uint32(len(req)))
+	ne.PutUint16(req[4:], unix.SOCK_DIAG_BY_FAMILY)
+	ne.PutUint16(req[6:], unix.NLM_F_REQUEST)
+	ne.PutUint32(req[8:], seq)
+	r := req[nlmsgHdrLen:]
+	r[0] = byte(family)
+	r[1] = unix.IPPROTO_TCP
+	ne.PutUint32(r[4:], 0xffffffff) // every state
+	id := r[8:]
+	binary.BigEndian.PutUint16(id[0:], uint16(sport))
+	binary.BigEndian.PutUint16(id[2:], uint16(dport))
+	copy(id[4:20], src)
+	copy(id[20:36], dst)
+	ne.PutUint32(id[40:], 0xffffffff) // INET_DIAG_NOCOOKIE
+	ne.PutUint32(id[44:], 0xffffffff)
+	return req
 }

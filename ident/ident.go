@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Peer is what is known about the owner of a peer socket.
@@ -105,11 +107,27 @@ func owner(l, r *net.TCPAddr) (int, uint64, error) {
 // false when pid's open files cannot be listed (another user's process, or
 // one that made itself undumpable, as sshd does, seen without privilege).
 func HeldBy(pid int, inode uint64) (held, known bool) {
-	dir := filepath.Join(ProcRoot, strconv.Itoa(pid), "fd")
-	if _, err := os.ReadDir(dir); err != nil {
+	dir, err := os.Open(filepath.Join(ProcRoot, strconv.Itoa(pid), "fd"))
+	if err != nil {
 		return false, false
 	}
-	return hasSocket(pid, fmt.Sprintf("socket:[%d]", inode)), true
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return false, false
+	}
+	// One directory read and one readlink per descriptor, relative to the
+	// open directory: it runs on every data connection when we are root.
+	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
+	var buf [64]byte
+	dfd := int(dir.Fd())
+	for _, name := range names {
+		n, err := unix.Readlinkat(dfd, name, buf[:])
+		if err == nil && string(buf[:n]) == want {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 // entry is one line of /proc/net/tcp or tcp6.

@@ -1,6 +1,7 @@
 package ident
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -176,4 +177,76 @@ func TestFakeSSHDIsNotSSHD(t *testing.T) {
 		t.Error("a copy named sshd in a world-writable directory passed as sshd")
 	}
 	// The real sshd passing is shown by e2e TestTunnel (tunnel_only on).
+}
+
+// TestDiagSocketReusedConcurrently: the kept sock_diag socket answers many
+// lookups from many goroutines, each with its own connection's inode (a reply
+// must never answer another query), and a stale reply left on the socket is
+// skipped.
+func TestDiagSocketReusedConcurrently(t *testing.T) {
+	type pair struct {
+		l, r  *net.TCPAddr
+		inode uint64
+	}
+	var pairs []pair
+	for i := 0; i < 20; i++ {
+		srv, _ := accepted(t, "tcp", "127.0.0.1:0")
+		l, r := srv.LocalAddr().(*net.TCPAddr), srv.RemoteAddr().(*net.TCPAddr)
+		ent, err := findSocket(r, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs = append(pairs, pair{l, r, ent.inode})
+	}
+	diagConn.Lock()
+	fd := diagConn.fd
+	diagConn.Unlock()
+	if fd < 0 {
+		if _, _, err := Owner(pairs[0].l, pairs[0].r); err != nil {
+			t.Fatal(err)
+		}
+		diagConn.Lock()
+		fd = diagConn.fd
+		diagConn.Unlock()
+	}
+	if fd < 0 {
+		t.Fatal("sock_diag socket not kept open")
+	}
+	// A query whose reply is never read, as after a timed-out receive: the
+	// next lookup must skip that reply, not take it for its own.
+	stale := pairs[1]
+	req := diagRequest(syscall.AF_INET, stale.r.IP.To4(), stale.r.Port, stale.l.IP.To4(), stale.l.Port, 0xdead)
+	if err := syscall.Sendto(fd, req, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
+		t.Fatal(err)
+	}
+	if _, inode, err := Owner(pairs[0].l, pairs[0].r); err != nil || inode != pairs[0].inode {
+		t.Fatalf("lookup after a stale reply: inode %d %v, want %d", inode, err, pairs[0].inode)
+	}
+	errs := make(chan string, 8*len(pairs))
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			defer func() { done <- struct{}{} }()
+			for i := range pairs {
+				p := pairs[(i+g)%len(pairs)]
+				uid, inode, err := Owner(p.l, p.r)
+				if err != nil || uid != os.Geteuid() || inode != p.inode {
+					errs <- fmt.Sprintf("Owner(%v, %v) = %d %d %v, want %d %d", p.l, p.r, uid, inode, err, os.Geteuid(), p.inode)
+				}
+			}
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	diagConn.Lock()
+	same := diagConn.fd == fd
+	diagConn.Unlock()
+	if !same {
+		t.Error("sock_diag socket reopened between lookups")
+	}
 }

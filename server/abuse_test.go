@@ -649,8 +649,10 @@ func TestLogLimiterKeysOnMessage(t *testing.T) {
 // TestPASVFlood: 1,000 PASV/EPSV on one session never hold more than one
 // passive port. On a one-port range with no waiting, every one of them
 // succeeds (a session that kept its previous port would get 425 from the
-// second on); on a wider range a sampler sees at most one busy port and one
-// listening socket throughout. Afterwards no port stays bound.
+// second on); on a wider range a sampler sees at most one listening socket
+// throughout, and no more reserved ports than one PASV's candidates (the
+// spares are given back as soon as the library has bound one). Afterwards
+// no port stays bound.
 // Guards: FetchNext giving up the session's previous unused port before
 // taking a new one (the library binds the new port before closing the old).
 func TestPASVFlood(t *testing.T) {
@@ -689,7 +691,7 @@ func TestPASVFlood(t *testing.T) {
 			}
 			close(stop)
 			<-sampled
-			if maxBusy > 1 || maxListen > 1 {
+			if maxBusy > 1+pasvSpares || maxListen > 1 {
 				t.Errorf("one session held up to %d ports (%d listening sockets)", maxBusy, maxListen)
 			}
 			rc.Expect(221, "QUIT")

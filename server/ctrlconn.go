@@ -16,8 +16,8 @@ import (
 // space gets 452/552 instead of 550 (storageReply).
 type ctrlConn struct {
 	net.Conn
-	onPasvFailure func()
-	onFinalReply  func() // called after a reply that can end a transfer (226, 4xx, 5xx)
+	onPasvFailure func() string // returns the reason, if the session knows it
+	onFinalReply  func()        // called after a reply that can end a transfer (226, 4xx, 5xx)
 
 	mu       sync.Mutex
 	pasvMsg  string // replacement text for the next PASV failure, if known
@@ -140,13 +140,15 @@ func (c *ctrlConn) Write(b []byte) (int, error) {
 	msg := c.pasvMsg
 	c.pasvMsg = ""
 	c.mu.Unlock()
-	if msg == "" {
-		// Another PASV failure (bind refused by another process, no IPv4
-		// address to advertise): keep the library's reason.
-		msg = string(bytes.TrimSpace(b[len("421 "):]))
-	}
 	if c.onPasvFailure != nil {
-		c.onPasvFailure()
+		if why := c.onPasvFailure(); msg == "" {
+			msg = why
+		}
+	}
+	if msg == "" {
+		// Another PASV failure (no IPv4 address to advertise, say): keep
+		// the library's reason.
+		msg = string(bytes.TrimSpace(b[len("421 "):]))
 	}
 	if _, err := c.Conn.Write([]byte("425 " + msg + "\r\n")); err != nil {
 		return 0, err

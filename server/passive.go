@@ -28,8 +28,14 @@ import (
 
 // portPool hands out the ports of one range. busy records what this process
 // holds. Across processes (one per session), an OFD byte-range lock on a file
-// shared by them (byte N = port N) reserves a port from PASV to release, and
-// a trial bind skips ports that unrelated programs hold.
+// shared by them (byte N = port N) reserves a port from PASV to release.
+//
+// Ports that unrelated programs hold are learnt, not tested on every PASV: a
+// trial bind per PASV cost as much as the library's own bind (both walk the
+// port's TIME_WAIT sockets, thousands after a burst of downloads). A PASV
+// offers the library its reserved port plus a few spare ones (extra); a port
+// the library then fails to bind is marked foreign, and a foreign port is
+// handed out again only once a trial bind shows it free.
 type portPool struct {
 	first, last int
 	log         *slog.Logger
@@ -37,6 +43,7 @@ type portPool struct {
 
 	mu      sync.Mutex
 	busy    []bool
+	foreign []bool // held by another program when last tried
 	next    int
 	changed chan struct{} // closed and replaced whenever a port is released
 }
@@ -51,6 +58,7 @@ func newPortPool(first, last int, lock *os.File, log *slog.Logger) *portPool {
 		lock:    lock,
 		log:     log,
 		busy:    make([]bool, last-first+1),
+		foreign: make([]bool, last-first+1),
 		changed: make(chan struct{}),
 	}
 }
@@ -64,8 +72,9 @@ func (p *portPool) String() string {
 }
 
 // acquire reserves a free port, waiting up to wait for one. On failure the
-// error says why: every port busy (errRangeExhausted), or a trial bind that
-// failed for another reason, such as running out of file descriptors.
+// error says why: every port busy (errRangeExhausted), or a trial bind of a
+// foreign port that failed for another reason, such as running out of file
+// descriptors.
 func (p *portPool) acquire(wait time.Duration) (int, error) {
 	deadline := time.Now().Add(wait)
 	var probeErr error
@@ -75,20 +84,12 @@ func (p *portPool) acquire(wait time.Duration) (int, error) {
 		for i := 0; i < n; i++ {
 			slot := (p.next + i) % n
 			port := p.first + slot
-			if p.busy[slot] || !p.lockPort(port) {
+			if !p.take(slot, &probeErr) {
 				continue
 			}
-			if err := probeBind(port); err != nil {
-				p.unlockPort(port)
-				if !isAddrInUse(err) {
-					probeErr = err
-				}
-				continue
-			}
-			p.busy[slot] = true
 			p.next = (slot + 1) % n
 			p.mu.Unlock()
-			return p.first + slot, nil
+			return port, nil
 		}
 		changed := p.changed
 		p.mu.Unlock()
@@ -109,16 +110,75 @@ func (p *portPool) acquire(wait time.Duration) (int, error) {
 	}
 }
 
-// release frees a port reserved by acquire.
-func (p *portPool) release(port int) {
-	if port < p.first || port > p.last {
-		return
+// take reserves slot if it is free, locked by no other process and, when
+// foreign, bindable again. p.mu must be held. A trial bind that fails for a
+// reason other than "in use" is kept in *probeErr.
+func (p *portPool) take(slot int, probeErr *error) bool {
+	port := p.first + slot
+	if p.busy[slot] || !p.lockPort(port) {
+		return false
+	}
+	if p.foreign[slot] {
+		if err := probeBind(port); err != nil {
+			p.unlockPort(port)
+			if !isAddrInUse(err) {
+				*probeErr = err
+			}
+			return false
+		}
+		p.foreign[slot] = false
+	}
+	p.busy[slot] = true
+	return true
+}
+
+// extra reserves up to max more free ports, in round-robin order after the
+// last one acquired, without waiting: spare candidates for one PASV.
+func (p *portPool) extra(max int) []int {
+	if max <= 0 {
+		return nil
 	}
 	p.mu.Lock()
-	p.busy[port-p.first] = false
-	p.unlockPort(port)
-	close(p.changed)
-	p.changed = make(chan struct{})
+	defer p.mu.Unlock()
+	var got []int
+	var ignored error
+	n := len(p.busy)
+	for i := 0; i < n && len(got) < max; i++ {
+		slot := (p.next + i) % n
+		if p.take(slot, &ignored) {
+			got = append(got, p.first+slot)
+		}
+	}
+	return got
+}
+
+// release frees ports reserved by acquire or extra; those in foreign are
+// marked as held by another program first.
+func (p *portPool) release(ports ...int) {
+	p.releaseMarking(ports, nil)
+}
+
+// releaseMarking frees ports, marking those also in foreign.
+func (p *portPool) releaseMarking(ports, foreign []int) {
+	p.mu.Lock()
+	for _, port := range foreign {
+		if port >= p.first && port <= p.last {
+			p.foreign[port-p.first] = true
+		}
+	}
+	freed := false
+	for _, port := range ports {
+		if port < p.first || port > p.last || !p.busy[port-p.first] {
+			continue
+		}
+		p.busy[port-p.first] = false
+		p.unlockPort(port)
+		freed = true
+	}
+	if freed {
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
 	p.mu.Unlock()
 }
 
@@ -197,7 +257,7 @@ var errRangeExhausted = errors.New("every passive port is busy")
 // a socket the way the library's listener is bound (dual-stack wildcard,
 // SO_REUSEADDR) and closes it. A bind conflicts with a listening socket on
 // the port, so no listen() is needed; raw system calls keep it off the
-// network poller (it runs on every PASV).
+// network poller.
 func probeBind(port int) error {
 	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -480,3 +480,62 @@ func TestXferLineFields(t *testing.T) {
 		}
 	}
 }
+
+// TestPortsHeldByAnotherProgram: ports of the range that another program
+// listens on are never advertised, no PASV fails because of them, and the
+// ports are used again once that program lets go. With every port held,
+// PASV gets a 425 that says so, and the session goes on.
+func TestPortsHeldByAnotherProgram(t *testing.T) {
+	ts := startServer(t, 3, nil)
+	first, last := ts.cfg.Passive.First, ts.cfg.Passive.Last
+	var held []net.Listener
+	for _, p := range []int{first, first + 1} {
+		l, err := listenTCPPort(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, l)
+	}
+	os.WriteFile(filepath.Join(ts.Root, "held.txt"), []byte("held"), 0o644)
+	rc := dialRaw(t, ts.Addr)
+	rc.login(testUser)
+	for i := 0; i < 9; i++ {
+		if p := rc.epsv(); p != last {
+			t.Fatalf("EPSV %d advertised %d; only %d is free", i, p, last)
+		}
+	}
+	if got := string(rc.retr("held.txt")); got != "held" {
+		t.Fatalf("RETR through the only free port: %q", got)
+	}
+	if n := ts.PassivePortsBusy(); n != 0 {
+		t.Fatalf("%d passive ports still reserved after the transfer", n)
+	}
+	for _, l := range held {
+		l.Close()
+	}
+	seen := map[int]bool{}
+	for i := 0; i < 6; i++ {
+		seen[rc.epsv()] = true
+	}
+	if !seen[first] || !seen[first+1] {
+		t.Errorf("after the other program let go, EPSV gave %v; want %d and %d again", seen, first, first+1)
+	}
+
+	// Every port held by someone else.
+	rc.Expect(221, "QUIT") // gives up its unused port
+	for p := first; p <= last; p++ {
+		waitFor(t, 3*time.Second, "port released", func() bool { return bindable(p) })
+		l, err := listenTCPPort(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+	}
+	rc2 := dialRaw(t, ts.Addr)
+	rc2.login(testUser)
+	code, msg := rc2.Cmd("EPSV")
+	if code != 425 || !strings.Contains(msg, "in use by another program") {
+		t.Fatalf("EPSV with every port held elsewhere: %d %s, want 425 naming the cause", code, msg)
+	}
+	rc2.Expect(200, "NOOP")
+}

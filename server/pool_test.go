@@ -53,22 +53,67 @@ func TestPortLockAcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestPoolSkipsPortsBoundElsewhere: a port some other program holds is
-// never handed out.
-func TestPoolSkipsPortsBoundElsewhere(t *testing.T) {
+// TestPoolSkipsForeignPortsUntilFree: a port marked as held by another
+// program is not handed out while it is held, and is again once it is free.
+func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 	first, last := freePortRange(t, 2)
 	l, err := listenTCPPort(first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	port, err := p.acquire(0)
+	if err != nil || port != first {
+		t.Fatalf("acquire: %d %v, want %d", port, err, first)
+	}
+	// The library failed to bind it: released as foreign.
+	p.releaseMarking([]int{first}, []int{first})
 	for i := 0; i < 3; i++ {
 		port, err := p.acquire(0)
 		if err != nil || port != last {
-			t.Fatalf("acquire: %d %v, want %d", port, err, last)
+			t.Fatalf("acquire with %d foreign: %d %v, want %d", first, port, err, last)
+		}
+		if extra := p.extra(2); len(extra) != 0 {
+			t.Fatalf("extra handed out %v; %d is foreign and %d taken", extra, first, last)
 		}
 		p.release(port)
+	}
+	l.Close()
+	got := map[int]bool{}
+	for i := 0; i < 2; i++ {
+		port, err := p.acquire(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[port] = true
+		p.release(port)
+	}
+	if !got[first] {
+		t.Errorf("port %d never handed out again after its other holder let go", first)
+	}
+}
+
+// TestPoolExtraReservesSpares: extra reserves free ports besides the one
+// acquired, and release frees them all.
+func TestPoolExtraReservesSpares(t *testing.T) {
+	first, last := freePortRange(t, 4)
+	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := p.acquire(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := p.extra(2)
+	if len(extra) != 2 || p.inUse() != 3 {
+		t.Fatalf("extra(2) = %v with %d in use, want two more reserved", extra, p.inUse())
+	}
+	for _, e := range extra {
+		if e == a || e < first || e > last {
+			t.Fatalf("extra gave %d (acquired %d, range %d-%d)", e, a, first, last)
+		}
+	}
+	p.release(append(extra, a)...)
+	if n := p.inUse(); n != 0 {
+		t.Fatalf("%d ports in use after release", n)
 	}
 }
 

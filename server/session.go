@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,11 +60,16 @@ type session struct {
 
 	// Passive state. The library calls FetchNext, binds, then calls
 	// WrapPassiveListener, all on this session's command goroutine.
-	pasvMu       sync.Mutex
-	pasvHanded   bool          // FetchNext returned a port this round
-	pasvReserved int           // port reserved but not yet wrapped (0 = none)
-	pasvCurrent  *pasvListener // latest passive listener
+	pasvMu      sync.Mutex
+	pasvHanded  bool          // FetchNext is handing out this PASV's candidates
+	pasvCands   []int         // ports reserved for this PASV, in the order handed out
+	pasvQueue   []int         // candidates still to hand out
+	pasvCurrent *pasvListener // latest passive listener
 }
+
+// pasvSpares is how many free ports a PASV offers the library besides the
+// one it reserved, in case that one is held by another program.
+const pasvSpares = 2
 
 var (
 	_ ftpserver.MainDriver                         = (*session)(nil)
@@ -129,7 +135,7 @@ func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err err
 func (s *session) ClientDisconnected(ftpserver.ClientContext) {
 	defer s.contain("ClientDisconnected", nil)
 	s.pasvMu.Lock()
-	s.releaseReservedLocked()
+	s.releaseReservedLocked(nil)
 	if s.pasvCurrent != nil {
 		s.pasvCurrent.Close()
 	}
@@ -329,20 +335,26 @@ func (s *session) transferDone(t driver.Transfer) {
 }
 
 // FetchNext is the session's PasvPortGetter. The library calls it in a loop
-// to collect candidates; we answer once per PASV with a reserved free port
-// (waiting passive.wait for one), then end the loop with ok=false.
+// to collect candidates, then binds the first it can. We answer each PASV
+// with a reserved free port (waiting passive.wait for one), then up to
+// pasvSpares more that were free at once, then end the loop with ok=false.
 func (s *session) FetchNext() (_, _ int, ok bool) {
 	defer s.contain("FetchNext", nil) // ok stays false on a panic
 	s.pasvMu.Lock()
 	defer s.pasvMu.Unlock()
 	if s.pasvHanded {
-		s.pasvHanded = false
-		return 0, 0, false
+		if len(s.pasvQueue) == 0 {
+			s.pasvHanded = false
+			return 0, 0, false
+		}
+		port := s.pasvQueue[0]
+		s.pasvQueue = s.pasvQueue[1:]
+		return port, port, true
 	}
 	// One passive port per session: a new PASV gives up the previous,
 	// unused one before waiting for a port (with a one-port range it is
 	// the very port this session will get).
-	s.releaseReservedLocked()
+	s.releaseReservedLocked(nil)
 	if s.pasvCurrent != nil && s.pasvCurrent.pending() {
 		s.pasvCurrent.Close()
 	}
@@ -361,29 +373,40 @@ func (s *session) FetchNext() (_, _ int, ok bool) {
 		s.conn.expectPasvFailure("Cannot open a data connection right now (server resources exhausted); try again")
 		return 0, 0, false
 	}
-	s.pasvReserved = port
+	s.pasvQueue = s.rt.pool.extra(pasvSpares)
+	s.pasvCands = append(append(s.pasvCands[:0], port), s.pasvQueue...)
 	s.pasvHanded = true
 	return port, port, true
 }
 
 // NumberAttempts: see FetchNext.
-func (s *session) NumberAttempts() int { return 1 }
+func (s *session) NumberAttempts() int { return 1 + pasvSpares }
 
-// releaseReservedLocked frees a port FetchNext reserved that the library
-// never bound (its bind failed). pasvMu must be held.
-func (s *session) releaseReservedLocked() {
-	if s.pasvReserved != 0 {
-		s.rt.pool.release(s.pasvReserved)
-		s.pasvReserved = 0
+// releaseReservedLocked frees the ports FetchNext reserved for a PASV except
+// bound, the one the library bound (0: none). Candidates the library tried
+// before bound failed to bind, so another program holds them: they are
+// marked as such. pasvMu must be held.
+func (s *session) releaseReservedLocked(failed []int) {
+	if len(s.pasvCands) > 0 {
+		s.rt.pool.releaseMarking(s.pasvCands, failed)
 	}
+	s.pasvCands, s.pasvQueue, s.pasvHanded = s.pasvCands[:0], nil, false
 }
 
-// pasvFailed is called when the library reports a PASV failure.
-func (s *session) pasvFailed() {
+// pasvFailed is called when the library reports a PASV failure. When it
+// could bind none of the candidates, it returns the reason for the client.
+func (s *session) pasvFailed() string {
 	s.pasvMu.Lock()
-	s.pasvHanded = false
-	s.releaseReservedLocked()
-	s.pasvMu.Unlock()
+	defer s.pasvMu.Unlock()
+	cands := append([]int(nil), s.pasvCands...)
+	// Candidates are still reserved only if the library bound none of them.
+	s.releaseReservedLocked(cands)
+	if len(cands) == 0 {
+		return ""
+	}
+	s.log.Warn("passive ports in use by another program", "ports", fmt.Sprint(cands))
+	return fmt.Sprintf("Cannot listen on passive port(s) %s: in use by another program; try again",
+		strings.Trim(fmt.Sprint(cands), "[]"))
 }
 
 // WrapPassiveListener applies the passive policy to the library's listener.
@@ -404,14 +427,22 @@ func (s *session) WrapPassiveListener(l net.Listener) (_ net.Listener, err error
 
 	s.pasvMu.Lock()
 	defer s.pasvMu.Unlock()
-	s.pasvHanded = false
-	if s.pasvReserved != port {
-		// Not a port we reserved (cannot happen with our getter); keep the
-		// accounting right anyway.
-		s.releaseReservedLocked()
+	// The library tried the candidates in order: those before port failed.
+	var failed []int
+	for i, c := range s.pasvCands {
+		if c == port {
+			failed = s.pasvCands[:i]
+			s.pasvCands = append(s.pasvCands[:i], s.pasvCands[i+1:]...)
+			break
+		}
 	}
-	s.pasvReserved = 0
-	s.pasvCurrent = newPasvListener(tl, port, s.rt.cfg.Passive.AcceptTimeout.Duration, s.rt.pool.release, s.allowData, onConn, s.log)
+	if len(failed) > 0 {
+		s.log.Info("passive ports in use by another program, skipped", "ports", fmt.Sprint(failed))
+	}
+	s.releaseReservedLocked(append([]int(nil), failed...))
+	pool := s.rt.pool
+	s.pasvCurrent = newPasvListener(tl, port, s.rt.cfg.Passive.AcceptTimeout.Duration, func(p int) { pool.release(p) },
+		s.allowData, onConn, s.log)
 	return s.pasvCurrent, nil
 }
 
