@@ -43,29 +43,7 @@ type testServer struct {
 // freePortRange finds n consecutive free TCP ports.
 func freePortRange(t testing.TB, n int) (int, int) {
 	t.Helper()
-	for try := 0; try < 50; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		first := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if first+n > 65000 {
-			continue
-		}
-		ok := true
-		for p := first; p < first+n; p++ {
-			if !bindable(p) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return first, first + n - 1
-		}
-	}
-	t.Fatal("no free port range")
-	return 0, 0
+	return testutil.FreePortRange(t, n)
 }
 
 // startServer runs a server with a config built from the defaults, two users

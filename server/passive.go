@@ -436,6 +436,9 @@ func sameHost(a, b net.Addr) bool {
 // watchStall closes the data connection when neither direction has moved a
 // byte for timeout. The kernel's TCP_INFO counters see progress even while
 // sendfile or splice run, so the connection itself stays unwrapped (zero-copy).
+// It runs on a timer, not a goroutine of its own: most data connections
+// close before the first check, and starting a goroutine (and waking a thread
+// for it) per connection was a measurable share of a small file's time.
 func watchStall(c *net.TCPConn, timeout time.Duration, log *slog.Logger) {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -455,29 +458,27 @@ func watchStall(c *net.TCPConn, timeout time.Duration, log *slog.Logger) {
 		return info.Bytes_acked + info.Bytes_received, nil
 	}
 	tick := min(max(timeout/4, 10*time.Millisecond), 5*time.Second)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	last, err := progress()
-	if err != nil {
-		return
-	}
+	var last uint64 // counted from the connection's start
 	lastMove := time.Now()
-	for range t.C {
+	var t *time.Timer
+	check := func() {
 		cur, err := progress()
 		if err != nil {
 			return // closed: the transfer is over
 		}
 		if cur != last {
 			last, lastMove = cur, time.Now()
-			continue
-		}
-		if time.Since(lastMove) >= timeout {
+		} else if time.Since(lastMove) >= timeout {
 			log.Warn("data connection stalled, closing it", "peer", c.RemoteAddr().String(), "idle", timeout.String())
 			// A deadline in the past wakes the blocked sendfile/splice with a timeout error.
 			_ = c.SetDeadline(time.Unix(1, 0))
 			return
 		}
+		t.Reset(tick)
 	}
+	// Armed far away first, so that t is set before check can run.
+	t = time.AfterFunc(time.Duration(1<<62), check)
+	t.Reset(tick)
 }
 
 // isAddrInUse reports a bind failure because the port is taken.

@@ -423,7 +423,7 @@ func (s *session) WrapPassiveListener(l net.Listener) (_ net.Listener, err error
 		}
 	}
 	timeout := s.rt.cfg.DataTimeout.Duration
-	onConn := func(c *net.TCPConn) { go watchStall(c, timeout, s.log) }
+	onConn := func(c *net.TCPConn) { watchStall(c, timeout, s.log) }
 
 	s.pasvMu.Lock()
 	defer s.pasvMu.Unlock()
