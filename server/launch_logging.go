@@ -154,6 +154,17 @@ type swapHandler struct {
 	out *LogOutput
 	pid int
 	ops []func(slog.Handler) slog.Handler
+
+	// derived caches ops applied to one base: deriving (a TextHandler
+	// formats the attributes again) cost a few percent of a small file's
+	// transfer when it was done for every record.
+	derived atomic.Pointer[derivedHandler]
+}
+
+// derivedHandler is base with a swapHandler's attributes and groups.
+type derivedHandler struct {
+	base *logBase
+	h    slog.Handler
 }
 
 func (h *swapHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -161,12 +172,18 @@ func (h *swapHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *swapHandler) Handle(ctx context.Context, r slog.Record) error {
-	b := h.out.cur.Load().h
-	for _, op := range h.ops {
-		b = op(b)
+	base := h.out.cur.Load()
+	d := h.derived.Load()
+	if d == nil || d.base != base {
+		b := base.h
+		for _, op := range h.ops {
+			b = op(b)
+		}
+		d = &derivedHandler{base: base, h: b}
+		h.derived.Store(d)
 	}
 	r.AddAttrs(slog.Int("pid", h.pid))
-	return b.Handle(ctx, r)
+	return d.h.Handle(ctx, r)
 }
 
 func (h *swapHandler) WithAttrs(as []slog.Attr) slog.Handler {
