@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,6 +108,15 @@ func owner(l, r *net.TCPAddr) (int, uint64, error) {
 // false when pid's open files cannot be listed (another user's process, or
 // one that made itself undumpable, as sshd does, seen without privilege).
 func HeldBy(pid int, inode uint64) (held, known bool) {
+	return holds(pid, "socket:["+strconv.FormatUint(inode, 10)+"]")
+}
+
+// holds reports whether process pid has an open file whose link reads want
+// ("socket:[INODE]"); known is false when its fds cannot be listed. One
+// directory read and one readlink per descriptor, relative to the open
+// directory: it runs on every data connection when we are root, and on every
+// process of the peer's owner when a control connection is identified.
+func holds(pid int, want string) (held, known bool) {
 	dir, err := os.Open(filepath.Join(ProcRoot, strconv.Itoa(pid), "fd"))
 	if err != nil {
 		return false, false
@@ -116,9 +126,6 @@ func HeldBy(pid int, inode uint64) (held, known bool) {
 	if err != nil {
 		return false, false
 	}
-	// One directory read and one readlink per descriptor, relative to the
-	// open directory: it runs on every data connection when we are root.
-	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
 	var buf [64]byte
 	dfd := int(dir.Fd())
 	for _, name := range names {
@@ -238,48 +245,41 @@ func findSocket(local, remote *net.TCPAddr) (entry, error) {
 // and rarely passes it on); our own process, whose many sockets are costly
 // to list and which is rarely the peer, comes last.
 func findProcess(inode uint64, uid int) (int, error) {
-	want := fmt.Sprintf("socket:[%d]", inode)
+	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
 	procs, err := os.ReadDir(ProcRoot)
 	if err != nil {
 		return 0, fmt.Errorf("ident: reading %s: %w", ProcRoot, err)
 	}
 	self := os.Getpid()
-	var others []int
+	var pids []int
 	for _, d := range procs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || pid == self {
-			continue
+		if pid, err := strconv.Atoi(d.Name()); err == nil && pid != self {
+			pids = append(pids, pid)
 		}
-		if st, err := os.Stat(filepath.Join(ProcRoot, d.Name())); err == nil {
+	}
+	// Newest first: the peer (an sshd session process started for this
+	// login, or a client just run) is usually among the latest processes,
+	// and a root-owned peer would otherwise mean reading the fds of every
+	// root process, oldest first.
+	sort.Sort(sort.Reverse(sort.IntSlice(pids)))
+	var others []int
+	for _, pid := range pids {
+		if st, err := os.Stat(filepath.Join(ProcRoot, strconv.Itoa(pid))); err == nil {
 			if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != uid {
 				others = append(others, pid)
 				continue
 			}
 		}
-		if hasSocket(pid, want) {
+		if held, _ := holds(pid, want); held {
 			return pid, nil
 		}
 	}
 	for _, pid := range append(others, self) {
-		if hasSocket(pid, want) {
+		if held, _ := holds(pid, want); held {
 			return pid, nil
 		}
 	}
 	return 0, nil
-}
-
-func hasSocket(pid int, want string) bool {
-	dir := filepath.Join(ProcRoot, strconv.Itoa(pid), "fd")
-	fds, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, fd := range fds {
-		if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && l == want {
-			return true
-		}
-	}
-	return false
 }
 
 // socketInodes lists the socket inodes a process holds.
