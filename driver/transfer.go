@@ -1,11 +1,11 @@
 package driver
 
 import (
-	"errors"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -64,18 +64,16 @@ func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTra
 	if flags&writeFlags != 0 && fs.opts.ReadOnly {
 		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errReadOnly}
 	}
-	// Refuse directories, FIFOs and devices before opening: opening a FIFO blocks.
-	if fi, err := fs.root.Stat(rel); err == nil && !fi.Mode().IsRegular() {
-		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errNotRegular}
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
 	start := time.Now()
-	f, err := fs.root.OpenFile(rel, flags, filePerm)
+	// O_NONBLOCK: opening a FIFO must not wait for its other end (a write
+	// open of a FIFO without a reader fails at once). For a regular file it
+	// changes nothing, and the os package clears it when the file turns out
+	// not to be pollable. O_NOCTTY: a terminal never becomes ours.
+	f, err := fs.root.OpenFile(rel, flags|syscall.O_NONBLOCK|syscall.O_NOCTTY, filePerm)
 	if err != nil {
 		return nil, err
 	}
-	// The name may have been swapped for something else between Stat and OpenFile.
+	// Only regular files are transferred: not directories, FIFOs or devices.
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		_ = f.Close()
 		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errNotRegular}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -351,4 +352,43 @@ func TestConcurrentClose(t *testing.T) {
 		t.Errorf("OnTransfer called %d times for 20 files", n)
 	}
 	must(t, fsys.Wait(context.Background()))
+}
+
+// TestGetHandleRefusesFIFO: a FIFO in the root is refused for reading and
+// for writing at once, whether or not something holds its other end: opening
+// it must not wait for a peer (that would hang the session).
+func TestGetHandleRefusesFIFO(t *testing.T) {
+	fx := newFixture(t)
+	fsys := fx.open(t, Options{})
+	if err := syscall.Mkfifo(filepath.Join(fx.root, "pipe"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, flags := range []int{os.O_RDONLY, os.O_WRONLY | os.O_CREATE | os.O_TRUNC} {
+		done := make(chan error, 1)
+		go func() {
+			h, err := fsys.GetHandle("/pipe", flags, 0)
+			if h != nil {
+				h.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("GetHandle of a FIFO with flags %#x succeeded", flags)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("GetHandle of a FIFO with flags %#x blocked", flags)
+		}
+	}
+	// With a reader waiting on the other end, a write open would succeed at
+	// once: it must still be refused, and the reader must see no data.
+	r, err := os.OpenFile(filepath.Join(fx.root, "pipe"), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if h, err := fsys.GetHandle("/pipe", os.O_WRONLY|os.O_TRUNC, 0); err == nil || h != nil {
+		t.Errorf("GetHandle for writing to a FIFO with a reader: %v, %v", h, err)
+	}
 }
