@@ -221,6 +221,14 @@ func (b *Bench) Throughput(tunnel bool) error {
 	for _, s := range c.Servers {
 		oursListed = oursListed || s.Name == Ours && (tunnel && s.TunnelAddr != "" || !tunnel && s.Addr != "")
 	}
+	// One untimed transfer first: the first big transfer of a phase ran up
+	// to twice as slow as the next ones (page cache, socket buffers growing),
+	// and it fell on whoever came first.
+	if send != "" {
+		if _, err := b.rawRetr(send, name, down, size, want); err != nil {
+			b.logf("%s warm-up transfer: %v", phase, err)
+		}
+	}
 	for run := range runs {
 		perRun = append(perRun, map[[2]string]float64{})
 		if !oursListed {

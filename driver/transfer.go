@@ -66,9 +66,9 @@ func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTra
 	}
 	start := time.Now()
 	// O_NONBLOCK: opening a FIFO must not wait for its other end (a write
-	// open of a FIFO without a reader fails at once). For a regular file it
-	// changes nothing, and the os package clears it when the file turns out
-	// not to be pollable. O_NOCTTY: a terminal never becomes ours.
+	// open of a FIFO without a reader fails at once). It stays set, and has
+	// no effect on a regular file (open(2)). O_NOCTTY: a terminal never
+	// becomes ours.
 	f, err := fs.root.OpenFile(rel, flags|syscall.O_NONBLOCK|syscall.O_NOCTTY, filePerm)
 	if err != nil {
 		return nil, err
