@@ -201,10 +201,12 @@ func (b *Bench) Throughput(tunnel bool) error {
 		b.logf("%s %-10s %s %8.1f MiB/s", phase, server, metric, v)
 	}
 	down := filepath.Join(c.Scratch, "down.bin")
-	// The limit is measured right before tunnelftpd's own transfer in the
-	// same direction, so that each run's ratio compares two transfers a
-	// second apart, not ten: other work on a shared machine comes and goes
-	// on that scale (through the tunnel, single transfers swing ±30%).
+	// The limit is measured next to tunnelftpd's own transfer in the same
+	// direction, before it in even runs and after it in odd ones, so that
+	// each run's ratio compares two transfers a second apart, not ten:
+	// other work on a shared machine comes and goes on that scale (through
+	// the tunnel, single transfers swing ±30%), and what one transfer leaves
+	// behind (dirty pages, a warm cache) falls on each side in turn.
 	limitRetr := func() {
 		if send != "" {
 			t, err := b.rawRetr(send, name, down, size, want)
@@ -221,12 +223,17 @@ func (b *Bench) Throughput(tunnel bool) error {
 	for _, s := range c.Servers {
 		oursListed = oursListed || s.Name == Ours && (tunnel && s.TunnelAddr != "" || !tunnel && s.Addr != "")
 	}
-	// One untimed transfer first: the first big transfer of a phase ran up
-	// to twice as slow as the next ones (page cache, socket buffers growing),
-	// and it fell on whoever came first.
+	// One untimed transfer each way first: the first big transfer of a
+	// phase ran up to twice as slow as the next ones (page cache, socket
+	// buffers growing), and it fell on whoever came first.
 	if send != "" {
 		if _, err := b.rawRetr(send, name, down, size, want); err != nil {
-			b.logf("%s warm-up transfer: %v", phase, err)
+			b.logf("%s warm-up download: %v", phase, err)
+		}
+	}
+	if recv != "" {
+		if _, err := b.rawStor(recv, name, want); err != nil {
+			b.logf("%s warm-up upload: %v", phase, err)
 		}
 	}
 	for run := range runs {
@@ -247,20 +254,28 @@ func (b *Bench) Throughput(tunnel bool) error {
 			}
 			var t float64
 			var err error
-			if s.Name == Ours {
+			limitFirst := s.Name == Ours && run%2 == 0
+			limitAfter := s.Name == Ours && run%2 == 1
+			if limitFirst {
 				limitRetr()
 			}
 			b.profiled(s, fmt.Sprintf("%s-retr-%d", phase, run+1), func() {
 				t, err = b.ftpRetr(s, addr, pasv, name, down, size, want)
 			})
 			add(s.Name, "retr_mibps", t, err)
-			if s.Name == Ours {
+			if limitAfter {
+				limitRetr()
+			}
+			if limitFirst {
 				limitStor()
 			}
 			b.profiled(s, fmt.Sprintf("%s-stor-%d", phase, run+1), func() {
 				t, err = b.ftpStor(s, addr, pasv, name, size, want)
 			})
 			add(s.Name, "stor_mibps", t, err)
+			if limitAfter {
+				limitStor()
+			}
 		}
 	}
 	keys := make([][2]string, 0, len(got))

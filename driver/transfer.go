@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -66,10 +67,18 @@ func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTra
 	}
 	start := time.Now()
 	// O_NONBLOCK: opening a FIFO must not wait for its other end (a write
-	// open of a FIFO without a reader fails at once). It stays set, and has
-	// no effect on a regular file (open(2)). O_NOCTTY: a terminal never
-	// becomes ours.
+	// open of a FIFO without a reader fails at once), as vsftpd does. It
+	// stays set, and has no effect on a regular file (open(2)). O_NOCTTY: a
+	// terminal never becomes ours.
 	f, err := fs.root.OpenFile(rel, flags|syscall.O_NONBLOCK|syscall.O_NOCTTY, filePerm)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		// A lease (Samba, NFS delegation) refuses a non-blocking open
+		// instead of waiting for its holder: for a regular file, open it
+		// the blocking way.
+		if fi, serr := fs.root.Stat(rel); serr == nil && fi.Mode().IsRegular() {
+			f, err = fs.root.OpenFile(rel, flags|syscall.O_NOCTTY, filePerm)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

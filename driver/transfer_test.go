@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // recorder collects the Transfers reported through OnTransfer.
@@ -390,5 +392,49 @@ func TestGetHandleRefusesFIFO(t *testing.T) {
 	defer r.Close()
 	if h, err := fsys.GetHandle("/pipe", os.O_WRONLY|os.O_TRUNC, 0); err == nil || h != nil {
 		t.Errorf("GetHandle for writing to a FIFO with a reader: %v, %v", h, err)
+	}
+}
+
+// TestGetHandleWaitsForLease: a file under a read lease (as Samba oplocks
+// and NFS delegations take) is opened for writing once the lease is given
+// back, not refused because the open is non-blocking.
+func TestGetHandleWaitsForLease(t *testing.T) {
+	fx := newFixture(t)
+	fsys := fx.open(t, Options{})
+	name := filepath.Join(fx.root, "leased.txt")
+	if err := os.WriteFile(name, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	if _, err := unix.FcntlInt(lf.Fd(), unix.F_SETLEASE, unix.F_RDLCK); err != nil {
+		t.Skipf("cannot take a lease here: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		h, err := fsys.GetHandle("/leased.txt", os.O_WRONLY|os.O_TRUNC, 0)
+		if err == nil {
+			h.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("GetHandle returned before the lease was given back: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := unix.FcntlInt(lf.Fd(), unix.F_SETLEASE, unix.F_UNLCK); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("GetHandle after the lease was given back: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("GetHandle still waiting after the lease was given back")
 	}
 }

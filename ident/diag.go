@@ -61,6 +61,12 @@ func diagQuery(family int, src net.IP, sport int, dst net.IP, dport int) (int, u
 		}
 		tv := unix.Timeval{Sec: 1}
 		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv) //nolint:errcheck // best effort
+		// Connected to the kernel: messages from any other sender are
+		// dropped before they reach us.
+		if err := unix.Connect(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			unix.Close(fd)
+			return 0, 0, fmt.Errorf("%w: %v", errNoDiag, err)
+		}
 		diagConn.fd = fd
 	}
 	fail := func(err error) (int, uint64, error) {
@@ -74,12 +80,16 @@ func diagQuery(family int, src net.IP, sport int, dst net.IP, dport int) (int, u
 
 	req := diagRequest(family, src, sport, dst, dport, seq)
 	ne := binary.NativeEndian
-	if err := unix.Sendto(diagConn.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	if err := retryEINTR(func() error { return unix.Send(diagConn.fd, req, 0) }); err != nil {
 		return fail(err)
 	}
 	var buf []byte
 	for {
-		n, _, err := unix.Recvfrom(diagConn.fd, diagConn.buf[:], 0)
+		var n int
+		err := retryEINTR(func() (err error) {
+			n, _, err = unix.Recvfrom(diagConn.fd, diagConn.buf[:], 0)
+			return err
+		})
 		if err != nil {
 			return fail(err)
 		}
@@ -134,4 +144,13 @@ func diagRequest(family int, src net.IP, sport int, dst net.IP, dport int, seq u
 	ne.PutUint32(id[40:], 0xffffffff) // INET_DIAG_NOCOOKIE
 	ne.PutUint32(id[44:], 0xffffffff)
 	return req
+}
+
+// retryEINTR runs f again while a signal interrupts it.
+func retryEINTR(f func() error) error {
+	for {
+		if err := f(); err != unix.EINTR {
+			return err
+		}
+	}
 }

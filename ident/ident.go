@@ -257,11 +257,11 @@ func findProcess(inode uint64, uid int) (int, error) {
 			pids = append(pids, pid)
 		}
 	}
-	// Newest first: the peer (an sshd session process started for this
-	// login, or a client just run) is usually among the latest processes,
-	// and a root-owned peer would otherwise mean reading the fds of every
-	// root process, oldest first.
-	sort.Sort(sort.Reverse(sort.IntSlice(pids)))
+	// Oldest first (lowest PID, bar wraparound): a socket can be held by
+	// several processes, such as a child forked a moment ago that has not
+	// closed its copies yet. The data connections of the session will come
+	// from the long-lived holder, not from that child.
+	sort.Ints(pids)
 	var others []int
 	for _, pid := range pids {
 		if st, err := os.Stat(filepath.Join(ProcRoot, strconv.Itoa(pid))); err == nil {

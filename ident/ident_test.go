@@ -250,3 +250,55 @@ func TestDiagSocketReusedConcurrently(t *testing.T) {
 		t.Error("sock_diag socket reopened between lookups")
 	}
 }
+
+// TestLookupPrefersOldestHolder: when a peer socket is held by a process and
+// by a younger child it forked (which has not closed its copy), Lookup
+// names the older one: the session's data connections come from it, and
+// taking the child made them all look foreign once it went on to other work.
+func TestLookupPrefersOldestHolder(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc")
+	}
+	srv, client := accepted(t, "tcp4", "127.0.0.1:0")
+	cf, err := client.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sh (older) forks a background sleep (younger), then becomes a sleep
+	// itself: both hold the socket as fd 3.
+	cmd := exec.Command("sh", "-c", "sleep 5 & exec sleep 5")
+	cmd.ExtraFiles = []*os.File{cf}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot run sh: %v", err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	cf.Close()
+	client.Close() // only the two processes hold it now
+	parent := cmd.Process.Pid
+	var child int
+	deadline := time.Now().Add(5 * time.Second)
+	for child == 0 && time.Now().Before(deadline) {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(parent) + "/task/" + strconv.Itoa(parent) + "/children")
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			child, _ = strconv.Atoi(f[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if child == 0 {
+		t.Skip("cannot see the forked child (no /proc/PID/task/TID/children)")
+	}
+	defer syscall.Kill(child, syscall.SIGKILL)
+	if child < parent {
+		t.Skipf("PIDs wrapped around (child %d < parent %d)", child, parent)
+	}
+	p, err := Lookup(srv.LocalAddr(), srv.RemoteAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PID != parent {
+		t.Errorf("Lookup named pid %d, want the older holder %d (the younger is %d)", p.PID, parent, child)
+	}
+}

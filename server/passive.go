@@ -51,8 +51,10 @@ type portPool struct {
 // pollInterval is how often a waiting PASV rechecks ports held by other processes.
 const pollInterval = 50 * time.Millisecond
 
+// newPortPool makes the pool of ports first..last. Each port gets one trial
+// bind now: the ones other programs already hold start out foreign.
 func newPortPool(first, last int, lock *os.File, log *slog.Logger) *portPool {
-	return &portPool{
+	p := &portPool{
 		first:   first,
 		last:    last,
 		lock:    lock,
@@ -61,6 +63,17 @@ func newPortPool(first, last int, lock *os.File, log *slog.Logger) *portPool {
 		foreign: make([]bool, last-first+1),
 		changed: make(chan struct{}),
 	}
+	var held []int
+	for port := first; port <= last; port++ {
+		if isAddrInUse(probeBind(port)) {
+			p.foreign[port-first] = true
+			held = append(held, port)
+		}
+	}
+	if len(held) > 0 && log != nil {
+		log.Warn("passive ports in use by another program, skipped until free", "ports", fmt.Sprint(held))
+	}
+	return p
 }
 
 // String names the range, as "22000-22004" or "22000".
@@ -130,6 +143,27 @@ func (p *portPool) take(slot int, probeErr *error) bool {
 	}
 	p.busy[slot] = true
 	return true
+}
+
+// candidates reserves the ports offered to the library for one PASV: one,
+// waiting up to wait for it, then up to spares more that are free now. With
+// fewer spares than asked (a busy or short range), the first port gets a
+// trial bind: a port another program took since it was last seen must not
+// fail the PASV while other ports may free up in time. Such a port is marked
+// foreign and the search goes on.
+func (p *portPool) candidates(wait time.Duration, spares int) ([]int, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		port, err := p.acquire(time.Until(deadline))
+		if err != nil {
+			return nil, err
+		}
+		got := append([]int{port}, p.extra(spares)...)
+		if len(got) > spares || !isAddrInUse(probeBind(port)) {
+			return got, nil
+		}
+		p.releaseMarking(got, got[:1])
+	}
 }
 
 // extra reserves up to max more free ports, in round-robin order after the

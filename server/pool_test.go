@@ -61,13 +61,8 @@ func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Held when the pool is made: foreign from the start.
 	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	port, err := p.acquire(0)
-	if err != nil || port != first {
-		t.Fatalf("acquire: %d %v, want %d", port, err, first)
-	}
-	// The library failed to bind it: released as foreign.
-	p.releaseMarking([]int{first}, []int{first})
 	for i := 0; i < 3; i++ {
 		port, err := p.acquire(0)
 		if err != nil || port != last {
@@ -90,6 +85,43 @@ func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 	}
 	if !got[first] {
 		t.Errorf("port %d never handed out again after its other holder let go", first)
+	}
+}
+
+// TestCandidatesSkipNewlyHeldPort: a port another program takes after the
+// pool was made is handed out as the first candidate only with spares to
+// fall back on; without spares (a busy range) it gets a trial bind, is
+// marked foreign and skipped, so the PASV does not fail because of it.
+func TestCandidatesSkipNewlyHeldPort(t *testing.T) {
+	first, last := freePortRange(t, 3)
+	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l, err := listenTCPPort(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got, err := p.candidates(0, 2)
+	if err != nil || len(got) != 3 || got[0] != first {
+		t.Fatalf("candidates with spares: %v %v, want %d first and two spares", got, err, first)
+	}
+	p.release(got...)
+	// No spares free: the held first port must be skipped.
+	mid, err := p.acquire(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastPort, err := p.acquire(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.release(lastPort)
+	p.next = 0 // start the round at the held port again
+	got, err = p.candidates(0, 2)
+	if err != nil || len(got) != 1 || got[0] != lastPort {
+		t.Fatalf("candidates without spares: %v %v, want [%d] (%d held elsewhere, %d reserved)", got, err, lastPort, first, mid)
+	}
+	if !p.foreign[0] {
+		t.Errorf("port %d not marked foreign after its trial bind failed", first)
 	}
 }
 

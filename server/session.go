@@ -359,7 +359,7 @@ func (s *session) FetchNext() (_, _ int, ok bool) {
 		s.pasvCurrent.Close()
 	}
 	start := time.Now()
-	port, err := s.rt.pool.acquire(s.rt.cfg.Passive.Wait.Duration)
+	cands, err := s.rt.pool.candidates(s.rt.cfg.Passive.Wait.Duration, pasvSpares)
 	switch {
 	case errors.Is(err, errRangeExhausted):
 		s.log.Warn("passive port range exhausted", "range", s.rt.cfg.Passive.Ports,
@@ -373,10 +373,10 @@ func (s *session) FetchNext() (_, _ int, ok bool) {
 		s.conn.expectPasvFailure("Cannot open a data connection right now (server resources exhausted); try again")
 		return 0, 0, false
 	}
-	s.pasvQueue = s.rt.pool.extra(pasvSpares)
-	s.pasvCands = append(append(s.pasvCands[:0], port), s.pasvQueue...)
+	s.pasvCands = append(s.pasvCands[:0], cands...)
+	s.pasvQueue = s.pasvCands[1:len(s.pasvCands):len(s.pasvCands)]
 	s.pasvHanded = true
-	return port, port, true
+	return cands[0], cands[0], true
 }
 
 // NumberAttempts: see FetchNext.
@@ -394,19 +394,42 @@ func (s *session) releaseReservedLocked(failed []int) {
 }
 
 // pasvFailed is called when the library reports a PASV failure. When it
-// could bind none of the candidates, it returns the reason for the client.
+// could bind none of the candidates, it returns the reason for the client:
+// the library does not say why, so each candidate gets a trial bind, and
+// only those another program holds are marked as such.
 func (s *session) pasvFailed() string {
 	s.pasvMu.Lock()
 	defer s.pasvMu.Unlock()
-	cands := append([]int(nil), s.pasvCands...)
-	// Candidates are still reserved only if the library bound none of them.
-	s.releaseReservedLocked(cands)
-	if len(cands) == 0 {
-		return ""
+	if s.pasvCurrent != nil && s.pasvCurrent.pending() {
+		// Failed after binding (no address to advertise): give the port back.
+		s.pasvCurrent.Close()
 	}
-	s.log.Warn("passive ports in use by another program", "ports", fmt.Sprint(cands))
-	return fmt.Sprintf("Cannot listen on passive port(s) %s: in use by another program; try again",
-		strings.Trim(fmt.Sprint(cands), "[]"))
+	cands := append([]int(nil), s.pasvCands...)
+	var held []int
+	var other error
+	for _, p := range cands {
+		switch err := probeBind(p); {
+		case isAddrInUse(err):
+			held = append(held, p)
+		case err != nil:
+			other = err
+		}
+	}
+	// Candidates are still reserved only if the library bound none of them.
+	s.releaseReservedLocked(held)
+	switch {
+	case len(cands) == 0:
+		return ""
+	case other != nil:
+		s.log.Error("cannot open a passive port", "ports", fmt.Sprint(cands), "err", other)
+		return "Cannot open a data connection right now (server resources exhausted); try again"
+	case len(held) > 0:
+		s.log.Warn("passive ports in use by another program", "ports", fmt.Sprint(held))
+		return fmt.Sprintf("Cannot listen on passive port(s) %s: in use by another program; try again",
+			strings.Trim(fmt.Sprint(held), "[]"))
+	default:
+		return "Cannot listen on a passive port right now; try again"
+	}
 }
 
 // WrapPassiveListener applies the passive policy to the library's listener.
