@@ -512,8 +512,15 @@ func settle() { time.Sleep(300 * time.Millisecond) }
 
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }
 
-// Files is phase 4: STOR then RETR of SmallFiles files in one session
-// (files/s), then LIST and MLSD of the ListEntries directory (ms, median).
+// Files is phase 4: STOR then RETR of SmallFiles files in one session per
+// server (files/s), then LIST and MLSD of the ListEntries directory (ms,
+// median of ListRuns).
+//
+// The listings take turns: each run lists once per server, in a rotating
+// order, each time in a session of its own (login untimed). One server's
+// five listings last a tenth of a second, the scale on which other work
+// comes and goes on a shared machine; listed one server after the other, a
+// burst fell on one server only and swung its ratio by ±50%.
 func (b *Bench) Files() error {
 	c := b.Cfg
 	pasv := c.Passive
@@ -523,29 +530,37 @@ func (b *Bench) Files() error {
 		contents[i] = SmallContent(i, c.Sizes.SmallKiB<<10)
 	}
 	for _, s := range c.Servers {
-		b.profiled(s, "files", func() { b.filesOne(s, pasv, contents) })
+		b.profiled(s, "files", func() { b.smallFiles(s, pasv, contents) })
 		settle()
 	}
+	for _, s := range c.Servers {
+		if s.Name == Ours {
+			b.profiled(s, "listings", func() { b.listings(pasv) })
+			return nil
+		}
+	}
+	b.listings(pasv)
 	return nil
 }
 
-func (b *Bench) filesOne(s Server, pasv Passive, contents [][]byte) {
+// smallFiles is the files step of one server: STOR then RETR of every file
+// in one session.
+func (b *Bench) smallFiles(s Server, pasv Passive, contents [][]byte) {
 	c := b.Cfg
-	fail := func(metric, unit string, err error) {
-		b.Sink.Add(Result{Phase: "files", Server: s.Name, Metric: metric, Unit: unit, Err: err.Error()})
-		b.logf("files %-10s %s: FAILED: %v", s.Name, metric, err)
-	}
+	metrics := []string{"small_stor_fps", "small_retr_fps"}
 	conn, err := b.session(s, s.Addr, pasv)
 	if err == nil {
-		_, _, err = conn.Cmd("2", "CWD %s", SmallDir)
+		if _, _, err = conn.Cmd("2", "CWD %s", SmallDir); err != nil {
+			conn.Close()
+		}
 	}
 	if err != nil {
-		for _, m := range []string{"small_stor_fps", "small_retr_fps"} {
-			fail(m, "files/s", err)
+		for _, m := range metrics {
+			b.Sink.Add(Result{Phase: "files", Server: s.Name, Metric: m, Unit: "files/s", Err: err.Error()})
+			b.logf("files %-10s %s: FAILED: %v", s.Name, m, err)
 		}
 	} else {
 		name := func(i int) string { return fmt.Sprintf("f%05d.dat", i) }
-		// STOR
 		fails := map[string]int{}
 		t0 := time.Now()
 		for i, data := range contents {
@@ -553,9 +568,7 @@ func (b *Bench) filesOne(s Server, pasv Passive, contents [][]byte) {
 				fails[FailureKey(err)]++
 			}
 		}
-		el := time.Since(t0)
-		b.addRate(s, "small_stor_fps", len(contents), fails, el)
-		// RETR, checking each file's bytes
+		b.addRate(s, metrics[0], len(contents), fails, time.Since(t0))
 		fails = map[string]int{}
 		var buf bytes.Buffer
 		t0 = time.Now()
@@ -564,51 +577,71 @@ func (b *Bench) filesOne(s Server, pasv Passive, contents [][]byte) {
 			if _, err := conn.Retr(name(i), &buf); err != nil {
 				fails[FailureKey(err)]++
 			} else if !bytes.Equal(buf.Bytes(), data) {
-				fails["content mismatch"]++
+				fails[errContentMismatch.Error()]++
 			}
 		}
-		el = time.Since(t0)
-		b.addRate(s, "small_retr_fps", len(contents), fails, el)
+		b.addRate(s, metrics[1], len(contents), fails, time.Since(t0))
 		conn.Quit()
 	}
 	os.RemoveAll(filepath.Join(s.LocalDir, SmallDir))
 	os.Mkdir(filepath.Join(s.LocalDir, SmallDir), 0o755)
 	os.Chown(filepath.Join(s.LocalDir, SmallDir), c.UID, c.GID)
+}
 
+// errContentMismatch: a RETR gave other bytes than the STOR sent.
+var errContentMismatch = errors.New("content mismatch")
+
+func (b *Bench) listings(pasv Passive) {
+	c := b.Cfg
+	servers := c.Servers
 	for _, cmd := range []string{"LIST", "MLSD"} {
 		metric := strings.ToLower(cmd) + "_ms"
-		conn, err := b.session(s, s.Addr, pasv)
-		if err != nil {
-			fail(metric, "ms", err)
-			continue
-		}
-		var vals []float64
-		var lines int
-		for range c.Sizes.ListRuns {
-			t0 := time.Now()
-			lines, err = conn.List(cmd, ListDir)
-			el := time.Since(t0)
-			if err == nil && lines < c.Sizes.ListEntries {
-				err = fmt.Errorf("%w: %d lines for %d entries", ErrShort, lines, c.Sizes.ListEntries)
+		vals := make([][]float64, len(servers))
+		errs := make([]error, len(servers))
+		lines := make([]int, len(servers))
+		for r := range c.Sizes.ListRuns {
+			for k := range servers {
+				i := (k + r) % len(servers)
+				if errs[i] != nil {
+					continue
+				}
+				s := servers[i]
+				// Let the previous turn's session end first: a forking
+				// server's process exit must not overlap the next listing.
+				time.Sleep(100 * time.Millisecond)
+				conn, err := b.session(s, s.Addr, pasv)
+				if err == nil {
+					t0 := time.Now()
+					lines[i], err = conn.List(cmd, ListDir)
+					el := time.Since(t0)
+					conn.Quit()
+					if err == nil && lines[i] < c.Sizes.ListEntries {
+						err = fmt.Errorf("%w: %d lines for %d entries", ErrShort, lines[i], c.Sizes.ListEntries)
+					}
+					if err == nil {
+						vals[i] = append(vals[i], float64(el.Microseconds())/1000)
+					}
+				}
+				if err != nil {
+					var re *ReplyError
+					if errors.As(err, &re) && re.Code >= 500 && re.Code <= 502 {
+						err = fmt.Errorf("not supported (%d %s)", re.Code, re.Text)
+					}
+					errs[i] = err
+				}
 			}
-			if err != nil {
-				break
-			}
-			vals = append(vals, float64(el.Microseconds())/1000)
 		}
-		conn.Quit()
-		if err != nil {
-			var re *ReplyError
-			if errors.As(err, &re) && re.Code >= 500 && re.Code <= 502 {
-				err = fmt.Errorf("not supported (%d %s)", re.Code, re.Text)
+		for i, s := range servers {
+			if errs[i] != nil {
+				b.Sink.Add(Result{Phase: "files", Server: s.Name, Metric: metric, Unit: "ms", Err: errs[i].Error()})
+				b.logf("files %-10s %s: FAILED: %v", s.Name, metric, errs[i])
+				continue
 			}
-			fail(metric, "ms", err)
-			continue
+			v := median(vals[i])
+			b.Sink.Add(Result{Phase: "files", Server: s.Name, Metric: metric, Unit: "ms", Value: round3(v), Samples: vals[i],
+				OK: len(vals[i]), Extra: map[string]any{"entries": c.Sizes.ListEntries, "lines": lines[i]}})
+			b.logf("files %-10s %s %d entries: %.1f ms", s.Name, cmd, c.Sizes.ListEntries, v)
 		}
-		v := median(vals)
-		b.Sink.Add(Result{Phase: "files", Server: s.Name, Metric: metric, Unit: "ms", Value: round3(v), Samples: vals,
-			OK: len(vals), Extra: map[string]any{"entries": c.Sizes.ListEntries, "lines": lines}})
-		b.logf("files %-10s %s %d entries: %.1f ms", s.Name, cmd, c.Sizes.ListEntries, v)
 	}
 }
 
