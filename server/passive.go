@@ -41,6 +41,8 @@ type portPool struct {
 	log         *slog.Logger
 	lock        *os.File // shared lock file; nil = this process only
 
+	surveyOnce sync.Once
+
 	mu      sync.Mutex
 	busy    []bool
 	foreign []bool // held by another program when last tried
@@ -51,10 +53,9 @@ type portPool struct {
 // pollInterval is how often a waiting PASV rechecks ports held by other processes.
 const pollInterval = 50 * time.Millisecond
 
-// newPortPool makes the pool of ports first..last. Each port gets one trial
-// bind now: the ones other programs already hold start out foreign.
+// newPortPool makes the pool of ports first..last.
 func newPortPool(first, last int, lock *os.File, log *slog.Logger) *portPool {
-	p := &portPool{
+	return &portPool{
 		first:   first,
 		last:    last,
 		lock:    lock,
@@ -63,17 +64,33 @@ func newPortPool(first, last int, lock *os.File, log *slog.Logger) *portPool {
 		foreign: make([]bool, last-first+1),
 		changed: make(chan struct{}),
 	}
-	var held []int
-	for port := first; port <= last; port++ {
-		if isAddrInUse(probeBind(port)) {
-			p.foreign[port-first] = true
-			held = append(held, port)
+}
+
+// survey gives every port one trial bind, the first time a PASV needs the
+// pool: the ports other programs already hold start out foreign. Not at
+// startup: a per-connection process would pay it before its banner, and a
+// bind walks the port's TIME_WAIT sockets (thousands after a burst of
+// downloads).
+func (p *portPool) survey() {
+	p.surveyOnce.Do(func() {
+		var held []int
+		for port := p.first; port <= p.last; port++ {
+			if isAddrInUse(probeBind(port)) {
+				held = append(held, port)
+			}
 		}
-	}
-	if len(held) > 0 && log != nil {
-		log.Warn("passive ports in use by another program, skipped until free", "ports", fmt.Sprint(held))
-	}
-	return p
+		if len(held) == 0 {
+			return
+		}
+		p.mu.Lock()
+		for _, port := range held {
+			p.foreign[port-p.first] = true
+		}
+		p.mu.Unlock()
+		if p.log != nil {
+			p.log.Warn("passive ports in use by another program, skipped until free", "ports", fmt.Sprint(held))
+		}
+	})
 }
 
 // String names the range, as "22000-22004" or "22000".
@@ -152,6 +169,7 @@ func (p *portPool) take(slot int, probeErr *error) bool {
 // fail the PASV while other ports may free up in time. Such a port is marked
 // foreign and the search goes on.
 func (p *portPool) candidates(wait time.Duration, spares int) ([]int, error) {
+	p.survey()
 	deadline := time.Now().Add(wait)
 	for {
 		port, err := p.acquire(time.Until(deadline))

@@ -61,8 +61,9 @@ func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Held when the pool is made: foreign from the start.
+	// Held before the pool's first PASV: foreign from the start.
 	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p.survey()
 	for i := 0; i < 3; i++ {
 		port, err := p.acquire(0)
 		if err != nil || port != last {
@@ -89,12 +90,13 @@ func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 }
 
 // TestCandidatesSkipNewlyHeldPort: a port another program takes after the
-// pool was made is handed out as the first candidate only with spares to
+// pool's survey is handed out as the first candidate only with spares to
 // fall back on; without spares (a busy range) it gets a trial bind, is
 // marked foreign and skipped, so the PASV does not fail because of it.
 func TestCandidatesSkipNewlyHeldPort(t *testing.T) {
 	first, last := freePortRange(t, 3)
 	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p.survey() // all free then
 	l, err := listenTCPPort(first)
 	if err != nil {
 		t.Fatal(err)
@@ -187,4 +189,29 @@ func TestOpenPortLockRefusesUnsafeFiles(t *testing.T) {
 		t.Fatalf("OpenPortLock(%s): %v", good, err)
 	}
 	f.Close()
+}
+
+// TestSurveyOnFirstPASVNotAtStart: making a pool binds nothing (a
+// per-connection process makes one before its banner); the first PASV
+// surveys the range, so ports held from the start are never offered.
+func TestSurveyOnFirstPASVNotAtStart(t *testing.T) {
+	first, last := freePortRange(t, 4)
+	held := []int{first, first + 1, first + 2}
+	for _, port := range held {
+		l, err := listenTCPPort(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+	}
+	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i := range p.foreign {
+		if p.foreign[i] {
+			t.Fatalf("port %d marked before any PASV", first+i)
+		}
+	}
+	got, err := p.candidates(0, 2)
+	if err != nil || len(got) != 1 || got[0] != last {
+		t.Fatalf("first PASV's candidates: %v %v, want only %d (%v held since before)", got, err, last, held)
+	}
 }
