@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,9 +62,8 @@ type session struct {
 	// Passive state. The library calls FetchNext, binds, then calls
 	// WrapPassiveListener, all on this session's command goroutine.
 	pasvMu      sync.Mutex
-	pasvHanded  bool          // FetchNext is handing out this PASV's candidates
 	pasvCands   []int         // ports reserved for this PASV, in the order handed out
-	pasvQueue   []int         // candidates still to hand out
+	pasvNext    int           // next of pasvCands to hand out; 0 = not handing out
 	pasvCurrent *pasvListener // latest passive listener
 }
 
@@ -342,13 +342,13 @@ func (s *session) FetchNext() (_, _ int, ok bool) {
 	defer s.contain("FetchNext", nil) // ok stays false on a panic
 	s.pasvMu.Lock()
 	defer s.pasvMu.Unlock()
-	if s.pasvHanded {
-		if len(s.pasvQueue) == 0 {
-			s.pasvHanded = false
+	if s.pasvNext > 0 {
+		if s.pasvNext == len(s.pasvCands) {
+			s.pasvNext = 0
 			return 0, 0, false
 		}
-		port := s.pasvQueue[0]
-		s.pasvQueue = s.pasvQueue[1:]
+		port := s.pasvCands[s.pasvNext]
+		s.pasvNext++
 		return port, port, true
 	}
 	// One passive port per session: a new PASV gives up the previous,
@@ -373,24 +373,22 @@ func (s *session) FetchNext() (_, _ int, ok bool) {
 		s.conn.expectPasvFailure("Cannot open a data connection right now (server resources exhausted); try again")
 		return 0, 0, false
 	}
-	s.pasvCands = append(s.pasvCands[:0], cands...)
-	s.pasvQueue = s.pasvCands[1:len(s.pasvCands):len(s.pasvCands)]
-	s.pasvHanded = true
+	s.pasvCands, s.pasvNext = append(s.pasvCands[:0], cands...), 1
 	return cands[0], cands[0], true
 }
 
 // NumberAttempts: see FetchNext.
 func (s *session) NumberAttempts() int { return 1 + pasvSpares }
 
-// releaseReservedLocked frees the ports FetchNext reserved for a PASV except
-// bound, the one the library bound (0: none). Candidates the library tried
-// before bound failed to bind, so another program holds them: they are
-// marked as such. pasvMu must be held.
-func (s *session) releaseReservedLocked(failed []int) {
+// releaseReservedLocked frees the ports FetchNext reserved for a PASV that
+// are still in pasvCands (WrapPassiveListener takes the bound one out
+// first), marking those in foreign as held by another program, and ends the
+// PASV's hand-out. pasvMu must be held.
+func (s *session) releaseReservedLocked(foreign []int) {
 	if len(s.pasvCands) > 0 {
-		s.rt.pool.releaseMarking(s.pasvCands, failed)
+		s.rt.pool.releaseMarking(s.pasvCands, foreign)
 	}
-	s.pasvCands, s.pasvQueue, s.pasvHanded = s.pasvCands[:0], nil, false
+	s.pasvCands, s.pasvNext = s.pasvCands[:0], 0
 }
 
 // pasvFailed is called when the library reports a PASV failure. When it
@@ -452,17 +450,14 @@ func (s *session) WrapPassiveListener(l net.Listener) (_ net.Listener, err error
 	defer s.pasvMu.Unlock()
 	// The library tried the candidates in order: those before port failed.
 	var failed []int
-	for i, c := range s.pasvCands {
-		if c == port {
-			failed = s.pasvCands[:i]
-			s.pasvCands = append(s.pasvCands[:i], s.pasvCands[i+1:]...)
-			break
-		}
+	if i := slices.Index(s.pasvCands, port); i >= 0 {
+		failed = slices.Clone(s.pasvCands[:i])
+		s.pasvCands = slices.Delete(s.pasvCands, i, i+1)
 	}
 	if len(failed) > 0 {
 		s.log.Info("passive ports in use by another program, skipped", "ports", fmt.Sprint(failed))
 	}
-	s.releaseReservedLocked(append([]int(nil), failed...))
+	s.releaseReservedLocked(failed)
 	pool := s.rt.pool
 	s.pasvCurrent = newPasvListener(tl, port, s.rt.cfg.Passive.AcceptTimeout.Duration, func(p int) { pool.release(p) },
 		s.allowData, onConn, s.log)
