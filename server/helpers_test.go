@@ -40,6 +40,9 @@ type testServer struct {
 	cfg    *Config
 }
 
+// bindable reports whether the library could bind port now (probeBind).
+func bindable(port int) bool { return probeBind(port) == nil }
+
 // freePortRange finds n consecutive free TCP ports.
 func freePortRange(t testing.TB, n int) (int, int) {
 	t.Helper()

@@ -328,9 +328,6 @@ func probeBind(port int) error {
 	return nil
 }
 
-// bindable reports whether probeBind succeeds.
-func bindable(port int) bool { return probeBind(port) == nil }
-
 // pasvListener wraps the library's passive listener. It implements the
 // release rules above; the library keeps setting its accept deadline on the
 // inner listener, which our Accept loop honours.
