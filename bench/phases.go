@@ -215,7 +215,7 @@ func (b *Bench) Throughput(tunnel bool) error {
 	}
 	limitStor := func() {
 		if recv != "" {
-			t, err := b.rawStor(recv, name, want)
+			t, err := b.rawStor(recv, name, size, want)
 			add(LimitServer, "stor_mibps", t, err)
 		}
 	}
@@ -232,7 +232,7 @@ func (b *Bench) Throughput(tunnel bool) error {
 		}
 	}
 	if recv != "" {
-		if _, err := b.rawStor(recv, name, want); err != nil {
+		if _, err := b.rawStor(recv, name, size, want); err != nil {
 			b.logf("%s warm-up upload: %v", phase, err)
 		}
 	}
@@ -336,33 +336,52 @@ func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers 
 }
 
 func (b *Bench) rawRetr(addr, name, down string, size int64, want Digest) (float64, error) {
+	return timedDownload(down, size, want, func(f *os.File) (int64, error) {
+		return RawDownload(addr, name, f, b.Cfg.timeout())
+	})
+}
+
+func (b *Bench) rawStor(addr, name string, size int64, want Digest) (float64, error) {
+	return b.timedUpload(name, size, want, func(f *os.File) (int64, string, error) {
+		return RawUpload(addr, f, b.Cfg.timeout())
+	})
+}
+
+// timedDownload times get writing into a new file down, then checks its
+// size and checksum; a failed download's file is removed.
+func timedDownload(down string, size int64, want Digest, get func(*os.File) (int64, error)) (float64, error) {
 	f, err := os.Create(down)
 	if err != nil {
 		return 0, err
 	}
-	start := time.Now()
-	n, err := RawDownload(addr, name, f, b.Cfg.timeout())
-	el := time.Since(start)
-	f.Close()
-	if err == nil && n != size {
-		err = fmt.Errorf("%w: %d of %d bytes", ErrShort, n, size)
-	}
-	if err != nil {
-		os.Remove(down)
-		return 0, err
-	}
-	return el.Seconds(), checkFile(down, want)
+	return timed(size, want, func() (int64, string, error) {
+		n, err := get(f)
+		f.Close()
+		return n, down, err
+	})
 }
 
-func (b *Bench) rawStor(addr, name string, want Digest) (float64, error) {
+// timedUpload times put sending the source file name, then checks the size
+// and checksum of the file it landed in (put returns its path).
+func (b *Bench) timedUpload(name string, size int64, want Digest, put func(*os.File) (int64, string, error)) (float64, error) {
 	f, err := os.Open(filepath.Join(b.Cfg.SrcDir, name))
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	return timed(size, want, func() (int64, string, error) { return put(f) })
+}
+
+// timed runs move, which returns the bytes moved and the file they are in,
+// and returns its seconds once the size and the checksum are right. The file
+// of a failed move is removed.
+func timed(size int64, want Digest, move func() (int64, string, error)) (float64, error) {
 	start := time.Now()
-	_, path, err := RawUpload(addr, f, b.Cfg.timeout())
+	n, path, err := move()
 	el := time.Since(start)
+	if err == nil && n != size {
+		err = fmt.Errorf("%w: %d of %d bytes", ErrShort, n, size)
+	}
 	if err != nil {
 		if path != "" {
 			os.Remove(path)
@@ -392,22 +411,7 @@ func (b *Bench) ftpRetr(s Server, addr string, pasv Passive, name, down string, 
 		return 0, err
 	}
 	defer c.Quit()
-	f, err := os.Create(down)
-	if err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	n, err := c.Retr(name, f)
-	el := time.Since(start)
-	f.Close()
-	if err == nil && n != size {
-		err = fmt.Errorf("%w: %d of %d bytes", ErrShort, n, size)
-	}
-	if err != nil {
-		os.Remove(down)
-		return 0, err
-	}
-	return el.Seconds(), checkFile(down, want)
+	return timedDownload(down, size, want, func(f *os.File) (int64, error) { return c.Retr(name, f) })
 }
 
 // ftpStor times one STOR (PASV to the final reply) from the source file.
@@ -417,24 +421,11 @@ func (b *Bench) ftpStor(s Server, addr string, pasv Passive, name string, size i
 		return 0, err
 	}
 	defer c.Quit()
-	f, err := os.Open(filepath.Join(b.Cfg.SrcDir, name))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
 	const up = "up.bin"
-	start := time.Now()
-	n, err := c.Stor(up, f)
-	el := time.Since(start)
-	stored := filepath.Join(s.LocalDir, up)
-	if err == nil && n != size {
-		err = fmt.Errorf("%w: %d of %d bytes", ErrShort, n, size)
-	}
-	if err != nil {
-		os.Remove(stored)
-		return 0, err
-	}
-	return el.Seconds(), checkFile(stored, want)
+	return b.timedUpload(name, size, want, func(f *os.File) (int64, string, error) {
+		n, err := c.Stor(up, f)
+		return n, filepath.Join(s.LocalDir, up), err
+	})
 }
 
 // Concurrency is phase 3: N clients at once, each login + PASV + RETR of
