@@ -27,17 +27,7 @@ const (
 // binary is the tunnelftpd built for this test run (TestMain).
 var binary string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := testutil.BuildTunnelftpd("tunnelftpd-launchtest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithTunnelftpd(m, "tunnelftpd-launchtest-", &binary) }
 
 // requireTool skips the test when an external tool is not installed.
 func requireTool(t *testing.T, name string) string {

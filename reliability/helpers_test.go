@@ -26,17 +26,7 @@ const (
 // binary is the tunnelftpd built for this test run (TestMain).
 var binary string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := testutil.BuildTunnelftpd("tunnelftpd-reliability-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithTunnelftpd(m, "tunnelftpd-reliability-", &binary) }
 
 // privileged skips a test that needs root, or fails it when
 // TUNNELFTPD_E2E=1 (CI runs as root and must not skip silently).

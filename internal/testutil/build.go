@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -51,4 +52,19 @@ func BuildTunnelftpd(prefix string) (string, func(), error) {
 		return "", nil, fmt.Errorf("building tunnelftpd: %v\n%s", err, out)
 	}
 	return bin, cleanup, nil
+}
+
+// MainWithTunnelftpd is a package's TestMain body: it builds the daemon
+// (BuildTunnelftpd) into *bin, runs the tests, removes the build and exits
+// with the tests' status. A failed build ends the run with status 1.
+func MainWithTunnelftpd(m *testing.M, prefix string, bin *string) {
+	b, cleanup, err := BuildTunnelftpd(prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = b
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
