@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +25,7 @@ import (
 // would end the daemon), and every failure path of a session releasing what
 // it holds.
 func TestOutOfFileDescriptors(t *testing.T) {
-	privileged(t, "sets the resource limits of another process (prlimit)")
+	testutil.Privileged(t, "sets the resource limits of another process (prlimit)")
 	f := newFixture(t, settings{maxSessions: 1000, wait: "1s"})
 	d := f.startDaemon()
 

@@ -28,19 +28,6 @@ var binary string
 
 func TestMain(m *testing.M) { testutil.MainWithTunnelftpd(m, "tunnelftpd-reliability-", &binary) }
 
-// privileged skips a test that needs root, or fails it when
-// TUNNELFTPD_E2E=1 (CI runs as root and must not skip silently).
-func privileged(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("TUNNELFTPD_E2E") == "1" {
-		t.Fatalf("TUNNELFTPD_E2E=1 but not root: %s", why)
-	}
-	t.Skipf("needs root: %s", why)
-}
-
 func cheapHash() string {
 	return testutil.CheapHash(testPassword)
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +31,7 @@ type netnsPair struct {
 
 func newNetnsPair(t *testing.T) *netnsPair {
 	t.Helper()
-	privileged(t, "creates network namespaces")
+	testutil.Privileged(t, "creates network namespaces")
 	if _, err := exec.LookPath("ip"); err != nil {
 		if os.Getenv("TUNNELFTPD_E2E") == "1" {
 			t.Fatal("TUNNELFTPD_E2E=1 but ip (iproute2) is not installed")

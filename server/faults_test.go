@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,7 +118,7 @@ func TestDataResetMidSTOR(t *testing.T) {
 // Guards: the ctrlConn rewrite of the library's generic 550 (storageReply):
 // without it the client gets 550, which clients read as "no such file".
 func TestDiskFullDuringSTOR(t *testing.T) {
-	privileged(t, "mounts a 1 MiB tmpfs as the user's root")
+	testutil.Privileged(t, "mounts a 1 MiB tmpfs as the user's root")
 	mnt := filepath.Join(t.TempDir(), "small")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)

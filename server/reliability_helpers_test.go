@@ -20,19 +20,6 @@ import (
 // (TUNNELFTPD_LONG=1, see README "Run the tests").
 func longRun() bool { return os.Getenv("TUNNELFTPD_LONG") == "1" }
 
-// privileged skips a test that needs root, or fails it when
-// TUNNELFTPD_E2E=1 (CI runs as root and must not skip silently).
-func privileged(t testing.TB, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("TUNNELFTPD_E2E") == "1" {
-		t.Fatalf("TUNNELFTPD_E2E=1 but not root: %s", why)
-	}
-	t.Skipf("needs root: %s", why)
-}
-
 // openFDs is the number of open file descriptors of this process.
 func openFDs(t testing.TB) int {
 	t.Helper()

@@ -216,3 +216,16 @@ func ephemeralLow() int {
 	}
 	return lo
 }
+
+// Privileged skips a test that needs root, or fails it when
+// TUNNELFTPD_E2E=1 (CI runs as root and must not skip silently).
+func Privileged(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("TUNNELFTPD_E2E") == "1" {
+		t.Fatalf("TUNNELFTPD_E2E=1 but not root: %s", why)
+	}
+	t.Skipf("needs root: %s", why)
+}
