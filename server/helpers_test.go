@@ -175,18 +175,30 @@ func (rc *rawConn) epsv() int {
 func (rc *rawConn) retr(name string) []byte {
 	rc.T.Helper()
 	port := rc.epsv()
-	data, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if _, err := fmt.Fprintf(rc.C, "RETR %s\r\n", name); err != nil {
+		rc.T.Fatal(err)
+	}
+	return rc.receive(port)
+}
+
+// receive completes a RETR already sent on rc: it connects to the passive
+// port, expects 150, reads the data and returns it once 226 has come.
+func (rc *rawConn) receive(port int) []byte {
+	rc.T.Helper()
+	data, err := dialData(port)
 	if err != nil {
 		rc.T.Fatal(err)
 	}
 	defer data.Close()
-	rc.Expect(150, "RETR %s", name)
+	if code, msg := rc.Reply(); code != 150 {
+		rc.T.Fatalf("RETR: %d %s", code, msg)
+	}
 	b, err := io.ReadAll(data)
 	if err != nil {
 		rc.T.Fatal(err)
 	}
 	if code, msg := rc.Reply(); code != 226 {
-		rc.T.Fatalf("RETR %s: %d %s", name, code, msg)
+		rc.T.Fatalf("RETR: %d %s, data %q", code, msg, b)
 	}
 	return b
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,17 +86,8 @@ func TestSameOwnerDropsOtherLocalUser(t *testing.T) {
 			if !strings.Contains(out.String(), "got 0") {
 				t.Fatalf("thief received data: %q", out.String())
 			}
-			data, err := dialData(port)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if code, msg := rc.Reply(); code != 150 {
-				t.Fatalf("RETR: %d %s", code, msg)
-			}
-			b, _ := io.ReadAll(data)
-			data.Close()
-			if code, _ := rc.Reply(); code != 226 || string(b) != "the goods" {
-				t.Fatalf("client's RETR: %d %q", code, b)
+			if b := rc.receive(port); string(b) != "the goods" {
+				t.Fatalf("client's RETR: %q", b)
 			}
 			if !strings.Contains(ts.Logs.String(), "dropped data connection from another owner") {
 				t.Error("the dropped thief is not logged")

@@ -204,17 +204,8 @@ func TestStrayPeerThenClient(t *testing.T) {
 	if b, _ := io.ReadAll(thief); len(b) != 0 {
 		t.Fatalf("stray peer received %q", b)
 	}
-	data, err := dialData(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, msg := rc.Reply(); code != 150 {
-		t.Fatalf("RETR: %d %s", code, msg)
-	}
-	b, _ := io.ReadAll(data)
-	data.Close()
-	if code, msg := rc.Reply(); code != 226 || string(b) != "the goods" {
-		t.Fatalf("RETR: %d %s, data %q", code, msg, b)
+	if b := rc.receive(port); string(b) != "the goods" {
+		t.Fatalf("RETR: data %q", b)
 	}
 	if !strings.Contains(ts.Logs.String(), "dropped data connection from a stray peer") {
 		t.Error("stray peer not logged")
