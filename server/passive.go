@@ -204,13 +204,13 @@ func (p *portPool) extra(max int) []int {
 	return got
 }
 
-// release frees ports reserved by acquire or extra; those in foreign are
-// marked as held by another program first.
+// release frees ports reserved by acquire or extra.
 func (p *portPool) release(ports ...int) {
 	p.releaseMarking(ports, nil)
 }
 
-// releaseMarking frees ports, marking those also in foreign.
+// releaseMarking frees ports, first marking those in foreign as held by
+// another program.
 func (p *portPool) releaseMarking(ports, foreign []int) {
 	p.mu.Lock()
 	for _, port := range foreign {
