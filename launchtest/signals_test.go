@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // daemonStarter starts the daemon of a fixture in one launch mode and
@@ -21,20 +23,18 @@ import (
 // daemon on the first connection, which trigger makes).
 type daemonStarter struct {
 	name  string
-	start func(t *testing.T, f *fixture) *proc
+	start func(t *testing.T, f *testutil.Daemon) *testutil.Process
 }
 
 var multiSessionModes = []daemonStarter{
-	{"standalone", func(t *testing.T, f *fixture) *proc {
-		p := start(t, nil, binary, "serve", "-c", f.config)
-		waitLog(t, f.logs, regexp.MustCompile(`msg=serving mode=standalone`), 10*time.Second)
-		return p
+	{"standalone", func(t *testing.T, f *testutil.Daemon) *testutil.Process {
+		return serveStandalone(t, f)
 	}},
-	{"systemd-accept-no", func(t *testing.T, f *fixture) *proc {
-		return socketActivate(t, f, nil, nil, binary, "serve", "-c", f.config)
+	{"systemd-accept-no", func(t *testing.T, f *testutil.Daemon) *testutil.Process {
+		return socketActivate(t, f, nil, nil, binary, "serve", "-c", f.Config)
 	}},
-	{"inetd-wait", func(t *testing.T, f *fixture) *proc {
-		return socketActivate(t, f, nil, []string{"--inetd"}, binary, "serve", "--inetd", "-c", f.config)
+	{"inetd-wait", func(t *testing.T, f *testutil.Daemon) *testutil.Process {
+		return socketActivate(t, f, nil, []string{"--inetd"}, binary, "serve", "--inetd", "-c", f.Config)
 	}},
 }
 
@@ -46,48 +46,45 @@ func TestReload(t *testing.T) {
 	for _, mode := range multiSessionModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, options{})
+			f := newFixture(t, testutil.DaemonOptions{})
 			p := mode.start(t, f)
 			inRange := func(port, first, last int) bool { return port >= first && port <= last }
 
-			old := dialRaw(t, f.addr)
-			old.login()
-			if port := pasvPort(t, old); !inRange(port, f.first, f.last) {
-				t.Fatalf("PASV port %d outside %d-%d", port, f.first, f.last)
+			old := f.Client()
+			if port := pasvPort(old); !inRange(port, f.First, f.Last) {
+				t.Fatalf("PASV port %d outside %d-%d", port, f.First, f.Last)
 			}
 
-			first, last := freePortRange(t, 2)
-			oldPorts := fmt.Sprintf(`ports = "%d-%d"`, f.first, f.last)
+			first, last := testutil.FreePortRange(t, 2)
+			oldPorts := fmt.Sprintf(`ports = "%d-%d"`, f.First, f.Last)
 			newPorts := fmt.Sprintf(`ports = "%d-%d"`, first, last)
-			f.writeConfig(strings.Replace(f.configText(), oldPorts, newPorts, 1))
-			p.signal(syscall.SIGHUP)
-			waitLog(t, f.logs, regexp.MustCompile(`msg="config reloaded for new sessions".*passive_ports=`+fmt.Sprintf("%d-%d", first, last)), 10*time.Second)
+			f.EditConfig(oldPorts, newPorts)
+			p.Signal(syscall.SIGHUP)
+			f.WaitLog(regexp.MustCompile(`msg="config reloaded for new sessions".*passive_ports=`+fmt.Sprintf("%d-%d", first, last)), 10*time.Second)
 
-			next := dialRaw(t, f.addr)
-			next.login()
-			if port := pasvPort(t, next); !inRange(port, first, last) {
+			next := f.Client()
+			if port := pasvPort(next); !inRange(port, first, last) {
 				t.Errorf("after reload, PASV port %d outside the new range %d-%d", port, first, last)
 			}
-			if port := pasvPort(t, old); !inRange(port, f.first, f.last) {
-				t.Errorf("the session started before the reload got PASV port %d, outside its range %d-%d", port, f.first, f.last)
+			if port := pasvPort(old); !inRange(port, f.First, f.Last) {
+				t.Errorf("the session started before the reload got PASV port %d, outside its range %d-%d", port, f.First, f.Last)
 			}
 
 			// A broken file: the error is logged, the new range stays.
-			f.writeConfig(strings.Replace(f.configText(), newPorts, `ports = "x"`, 1))
-			p.signal(syscall.SIGHUP)
-			waitLog(t, f.logs, regexp.MustCompile(`msg="reload failed, keeping the current config"`), 10*time.Second)
-			lineRe := regexp.QuoteMeta(f.config) + `:\d+: passive\.ports: .*not a port range`
-			if !regexp.MustCompile(`msg="reload: config error" err="` + lineRe).MatchString(f.logs()) {
-				t.Errorf("the config error is not logged as FILE:LINE: key: problem:\n%s", f.logs())
+			f.EditConfig(newPorts, `ports = "x"`)
+			p.Signal(syscall.SIGHUP)
+			f.WaitLog(regexp.MustCompile(`msg="reload failed, keeping the current config"`), 10*time.Second)
+			lineRe := regexp.QuoteMeta(f.Config) + `:\d+: passive\.ports: .*not a port range`
+			if !regexp.MustCompile(`msg="reload: config error" err="` + lineRe).MatchString(f.Logs()) {
+				t.Errorf("the config error is not logged as FILE:LINE: key: problem:\n%s", f.Logs())
 			}
-			third := dialRaw(t, f.addr)
-			third.login()
-			if port := pasvPort(t, third); !inRange(port, first, last) {
+			third := f.Client()
+			if port := pasvPort(third); !inRange(port, first, last) {
 				t.Errorf("after a failed reload, PASV port %d outside the range in force %d-%d", port, first, last)
 			}
 
-			p.signal(syscall.SIGTERM)
-			if code := p.wait(20 * time.Second); code != 0 {
+			p.Signal(syscall.SIGTERM)
+			if code := p.Wait(20 * time.Second); code != 0 {
 				t.Errorf("exit code %d after SIGTERM", code)
 			}
 		})
@@ -104,8 +101,8 @@ var (
 )
 
 // bigFile is a 50 MiB file of random bytes, made once per test run and
-// hard-linked into each fixture's root.
-func (f *fixture) bigFile(t *testing.T) [32]byte {
+// hard-linked into the root of f; it returns its SHA-256.
+func bigFile(t *testing.T, f *testutil.Daemon) [32]byte {
 	t.Helper()
 	bigOnce.Do(func() {
 		bigPath = filepath.Join(filepath.Dir(binary), "big.bin")
@@ -118,7 +115,7 @@ func (f *fixture) bigFile(t *testing.T) [32]byte {
 	if bigErr != nil {
 		t.Fatal(bigErr)
 	}
-	if err := os.Link(bigPath, filepath.Join(f.root, "big.bin")); err != nil {
+	if err := os.Link(bigPath, filepath.Join(f.Root, "big.bin")); err != nil {
 		t.Fatal(err)
 	}
 	return bigSum
@@ -130,22 +127,22 @@ func TestSIGTERMDrainsTransfer(t *testing.T) {
 	t.Parallel()
 	modes := append([]daemonStarter{}, multiSessionModes...)
 	modes = append(modes,
-		daemonStarter{"systemd-accept-yes", func(t *testing.T, f *fixture) *proc {
-			return socketActivate(t, f, nil, []string{"--accept"}, binary, "serve", "-c", f.config)
+		daemonStarter{"systemd-accept-yes", func(t *testing.T, f *testutil.Daemon) *testutil.Process {
+			return socketActivate(t, f, nil, []string{"--accept"}, binary, "serve", "-c", f.Config)
 		}},
-		daemonStarter{"inetd-nowait", func(t *testing.T, f *fixture) *proc {
-			return socketActivate(t, f, nil, []string{"--accept", "--inetd"}, binary, "serve", "--inetd", "-c", f.config)
+		daemonStarter{"inetd-nowait", func(t *testing.T, f *testutil.Daemon) *testutil.Process {
+			return socketActivate(t, f, nil, []string{"--accept", "--inetd"}, binary, "serve", "--inetd", "-c", f.Config)
 		}},
 	)
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, options{})
-			sum := f.bigFile(t)
+			f := newFixture(t, testutil.DaemonOptions{})
+			sum := bigFile(t, f)
 			p := mode.start(t, f)
 			single := strings.HasSuffix(mode.name, "accept-yes") || strings.HasSuffix(mode.name, "nowait")
 
-			c := dial(t, f.addr)
+			c := dial(t, f.Addr)
 			r, err := c.Retr("big.bin")
 			if err != nil {
 				t.Fatalf("RETR: %v", err)
@@ -156,11 +153,11 @@ func TestSIGTERMDrainsTransfer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("reading the first MiB: %v", err)
 			}
-			pid := sessionPID(t, f.logs, 1)
+			pid := sessionPID(t, f.Logs, 1)
 			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			waitLog(t, f.logs, regexp.MustCompile(`msg="shutting down" signal=terminated`), 10*time.Second)
+			f.WaitLog(regexp.MustCompile(`msg="shutting down" signal=terminated`), 10*time.Second)
 			rest, err := io.Copy(h, r)
 			if err != nil {
 				t.Fatalf("reading after SIGTERM (%d bytes in): %v", n, err)
@@ -174,13 +171,13 @@ func TestSIGTERMDrainsTransfer(t *testing.T) {
 			c.Quit() // the drain may already have closed the now idle session
 
 			if single {
-				p.waitOutput(regexp.MustCompile(fmt.Sprintf(`Child %d died with code 0\b`, pid)), 20*time.Second)
+				p.WaitOutput(regexp.MustCompile(fmt.Sprintf(`Child %d died with code 0\b`, pid)), 20*time.Second)
 				waitGone(t, pid, 10*time.Second)
-			} else if code := p.wait(20 * time.Second); code != 0 {
+			} else if code := p.Wait(20 * time.Second); code != 0 {
 				t.Errorf("exit code %d after SIGTERM", code)
 			}
-			if !regexp.MustCompile(`msg="transfer complete" .*bytes=` + fmt.Sprint(bigSize)).MatchString(f.logs()) {
-				t.Errorf("no complete transfer in the log:\n%s", f.logs())
+			if !regexp.MustCompile(`msg="transfer complete" .*bytes=` + fmt.Sprint(bigSize)).MatchString(f.Logs()) {
+				t.Errorf("no complete transfer in the log:\n%s", f.Logs())
 			}
 		})
 	}
