@@ -158,3 +158,28 @@ func pasvPort(rc *testutil.RawConn) int {
 	_, port := rc.Pasv()
 	return port
 }
+
+// busyOptions are o with the settings of the tests that run many transfers
+// at once (signals during 50 transfers, out of descriptors, a vanished
+// client), where o leaves them unset: five passive ports that a session
+// waits up to 20s for (accept_timeout 20s), room for 200 sessions, the
+// daemon's own shutdown_timeout (30s), and a transfer log.
+func busyOptions(o testutil.DaemonOptions) testutil.DaemonOptions {
+	if o.PortCount == 0 {
+		o.PortCount = 5
+	}
+	if o.Wait == "" {
+		o.Wait = "20s"
+	}
+	if o.AcceptTimeout == "" {
+		o.AcceptTimeout = "20s"
+	}
+	if o.MaxSessions == 0 {
+		o.MaxSessions = 200
+	}
+	if o.ShutdownTimeout == "" {
+		o.ShutdownTimeout = "30s"
+	}
+	o.Xferlog = true
+	return o
+}
