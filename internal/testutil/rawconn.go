@@ -89,8 +89,8 @@ func ParsePASV(msg string) (string, int, error) {
 // RawConn is a hand-driven FTP control connection, for checking exact
 // replies and for clients that must do something a real client does not.
 //
-// Every method X has a TryX that returns an error instead of failing the
-// test; X fails T with that error. The Try methods never touch T, so client
+// Each method X that can fail has a TryX that returns an error instead of
+// failing the test; X fails T with that error. The Try methods never touch T, so client
 // goroutines (and fuzz targets, with T nil) use them. Data connections
 // are passive only: EPSV (or PASV with UsePASV), dialled at the control
 // connection's remote host with Dial.
