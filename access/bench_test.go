@@ -45,7 +45,7 @@ func TestDecisionDoesNotAllocate(t *testing.T) {
 		if err := s.Check(Upload, "/data/2024/q3/archive/new.csv"); err != nil {
 			t.Fatal(err)
 		}
-		_, _ = s.Create("/data/x", false)
+		_ = s.At("/data/x")
 	})
 	if allocs != 0 {
 		t.Errorf("an allowed decision allocates %v times", allocs)

@@ -83,64 +83,65 @@ func (s *Session) match(p string) int {
 	return -1
 }
 
-// Rights returns the user's rights at the clean absolute FTP path p.
-func (s *Session) Rights(p string) Rights {
-	r, _ := s.rights(p)
-	return r
+// Decision is everything the policy says about one path for one session: the rights there, and
+// how a file or directory created there is made. Computing it is one walk over the session's
+// rules; it does not allocate.
+type Decision struct {
+	Path   string // the clean absolute FTP path decided for
+	Rights Rights // what the user may do at Path
+	Rule   int    // index in Policy.Rules of the rule that decided, -1 for the default rights
+	// FilePerm and DirPerm are the permission bits of a file or directory created at Path: the
+	// umask's, and for files the rule's mode if it has one.
+	FilePerm, DirPerm fs.FileMode
+	// GID is the group to give what is created at Path, -1 to leave the kernel's choice.
+	GID int
+	// Reserved is set when Path's name is the cwd message file's: nothing may be created,
+	// written or renamed to under that name through FTP (the file is shown to every user
+	// entering the directory, so it belongs to the operator).
+	Reserved bool
 }
 
-func (s *Session) rights(p string) (Rights, int) {
-	rights := s.base
-	i := s.match(p)
-	if i >= 0 {
-		rights = s.rules[i].apply(rights)
-	}
-	if s.user.ReadOnly {
-		rights &= ReadRights
-	}
-	return rights, i
-}
+// reservedVerbs are the verbs refused on the cwd message file's name.
+const reservedVerbs = Rights(Upload | Overwrite | Append | Rename | Mkdir)
 
-// Check returns nil if verb v may be applied to the clean absolute FTP path p, else a *Denied
-// (which wraps fs.ErrPermission) saying which verb and which rule.
-//
-// Names equal to the [messages] cwd file (".message") cannot be created, written or renamed to
-// through FTP by anyone: those files are shown to every user entering the directory, so they
-// belong to the operator.
-func (s *Session) Check(v Verb, p string) error {
-	rights, i := s.rights(p)
-	rule := -1
-	if i >= 0 {
-		rule = s.index[i]
-	}
-	if s.cwdMsg != "" && v&(Upload|Overwrite|Append|Rename|Mkdir) != 0 && path.Base(p) == s.cwdMsg {
-		return &Denied{Verb: v, Path: p, Rule: rule, Reserved: true}
-	}
-	if !rights.Has(v) {
-		return &Denied{Verb: v, Path: p, Rule: rule}
-	}
-	return nil
-}
-
-// Create returns the permission bits and group id (-1: leave the group alone) for a file (dir
-// false) or directory created at the clean absolute FTP path p: the umask's mode, replaced for
-// files by the first matching rule's mode, and that rule's group.
-func (s *Session) Create(p string, dir bool) (perm fs.FileMode, gid int) {
-	perm, gid = s.umask.FileMode(), -1
-	if dir {
-		perm = s.umask.DirMode()
-	}
+// At decides for the clean absolute FTP path p.
+func (s *Session) At(p string) Decision {
+	d := Decision{Path: p, Rights: s.base, Rule: -1, FilePerm: s.umask.FileMode(), DirPerm: s.umask.DirMode(), GID: -1}
 	if i := s.match(p); i >= 0 {
 		r := s.rules[i]
-		if r.HasMode && !dir {
-			perm = r.Mode
+		d.Rule = s.index[i]
+		d.Rights = r.apply(d.Rights)
+		if r.HasMode {
+			d.FilePerm = r.Mode
 		}
 		if r.Group != "" {
-			gid = r.GID
+			d.GID = r.GID
 		}
 	}
-	return perm, gid
+	if s.user.ReadOnly {
+		d.Rights &= ReadRights
+	}
+	if s.cwdMsg != "" && path.Base(p) == s.cwdMsg {
+		d.Reserved = true
+		d.Rights &^= reservedVerbs
+	}
+	return d
 }
+
+// Check returns nil if d allows verb v, else a *Denied (which wraps fs.ErrPermission) saying
+// which verb, where, and which rule decided.
+func (d Decision) Check(v Verb) error {
+	if d.Rights.Has(v) {
+		return nil
+	}
+	return &Denied{Verb: v, Path: d.Path, Rule: d.Rule, Reserved: d.Reserved && reservedVerbs.Has(v)}
+}
+
+// Rights returns the user's rights at the clean absolute FTP path p.
+func (s *Session) Rights(p string) Rights { return s.At(p).Rights }
+
+// Check is At(p).Check(v).
+func (s *Session) Check(v Verb, p string) error { return s.At(p).Check(v) }
 
 // Denied is the error of a refused operation.
 type Denied struct {

@@ -145,31 +145,21 @@ func TestCheck(t *testing.T) {
 func TestCreate(t *testing.T) {
 	p := compile(t, Input{Umask: "077", Rules: archive.Rules})
 	s := p.Session(anon)
-	if perm, gid := s.Create("/incoming/a.bin", false); perm != 0o600 || gid != 50 {
-		t.Errorf("file in /incoming: %04o gid %d, want 0600 gid 50", perm, gid)
+	if d := s.At("/incoming/a.bin"); d.FilePerm != 0o600 || d.DirPerm != 0o700 || d.GID != 50 {
+		t.Errorf("in /incoming: file %04o dir %04o gid %d, want 0600, 0700 (mode is for files), gid 50", d.FilePerm, d.DirPerm, d.GID)
 	}
-	if perm, gid := s.Create("/incoming/sub", true); perm != 0o700 || gid != 50 {
-		t.Errorf("dir in /incoming: %04o gid %d, want 0700 (mode is for files) gid 50", perm, gid)
-	}
-	a := p.Session(alice)
-	if perm, gid := a.Create("/f", false); perm != 0o600 || gid != -1 {
-		t.Errorf("alice's file: %04o gid %d", perm, gid)
-	}
-	if perm, _ := a.Create("/d", true); perm != 0o700 {
-		t.Errorf("alice's dir: %04o", perm)
+	if d := p.Session(alice).At("/f"); d.FilePerm != 0o600 || d.DirPerm != 0o700 || d.GID != -1 {
+		t.Errorf("alice: file %04o dir %04o gid %d", d.FilePerm, d.DirPerm, d.GID)
 	}
 	// A per-user umask replaces the default one.
 	u := alice
 	u.Umask, u.HasUmask = 0o002, true
-	if perm, _ := p.Session(u).Create("/f", false); perm != 0o664 {
-		t.Errorf("umask 002 file: %04o", perm)
-	}
-	if perm, _ := p.Session(u).Create("/d", true); perm != 0o775 {
-		t.Errorf("umask 002 dir: %04o", perm)
+	if d := p.Session(u).At("/f"); d.FilePerm != 0o664 || d.DirPerm != 0o775 {
+		t.Errorf("umask 002: file %04o dir %04o", d.FilePerm, d.DirPerm)
 	}
 	// The default umask is 022.
-	if perm, _ := compile(t, Input{}).Session(alice).Create("/f", false); perm != 0o644 {
-		t.Errorf("default umask file: %04o", perm)
+	if d := compile(t, Input{}).Session(alice).At("/f"); d.FilePerm != 0o644 || d.DirPerm != 0o755 {
+		t.Errorf("default umask: file %04o dir %04o", d.FilePerm, d.DirPerm)
 	}
 }
 
