@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"syscall"
@@ -263,4 +264,39 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// errTooBig is returned by ReadMessageFile for a file over its limit.
+var errTooBig = errors.New("file too big for a message")
+
+// ReadMessageFile reads the small regular file name (an FTP path, e.g. "/pub/.message") for a
+// message shown to the client. It needs no right (messages are the operator's, and the policy
+// reserves their names), never blocks on a FIFO, and refuses anything but a regular file and
+// files over max bytes. A missing file gives an error wrapping os.ErrNotExist.
+func (fs *Fs) ReadMessageFile(name string, max int64) ([]byte, error) {
+	const op = "read"
+	rel, err := resolve(op, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fs.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errNotRegular}
+	}
+	if fi.Size() > max {
+		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errTooBig}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1)) // +1: a file that grew since the stat shows
+	if err != nil {
+		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errors.Unwrap(err)}
+	}
+	if int64(len(b)) > max {
+		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errTooBig}
+	}
+	return b, nil
 }

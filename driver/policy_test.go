@@ -498,3 +498,43 @@ func TestConfinementWithPolicy(t *testing.T) {
 		}}, u)}, true)
 	})
 }
+
+func TestReadMessageFile(t *testing.T) {
+	pol := session(t, access.Input{Rules: []access.RuleConfig{
+		{Path: "/incoming/**", Who: []string{"@anonymous"}, Allow: []string{"upload"}},
+	}}, access.User{Name: "anonymous", Kind: access.Anonymous})
+	fsys, dir := policyRoot(t, pol)
+	must(t, os.WriteFile(filepath.Join(dir, "incoming/.message"), []byte("Uploads only.\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "pub/.message"), bytes.Repeat([]byte("x"), 100), 0o644))
+	must(t, unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644))
+	must(t, os.Symlink("../outside", filepath.Join(dir, "up")))
+
+	// Shown even where retrieve is refused: the message is the operator's.
+	if b, err := fsys.ReadMessageFile("/incoming/.message", 1000); err != nil || string(b) != "Uploads only.\n" {
+		t.Errorf("/incoming/.message: %q %v", b, err)
+	}
+	if _, err := fsys.ReadMessageFile("/pub/.message", 99); err == nil || !strings.Contains(err.Error(), "too big") {
+		t.Errorf("a 100-byte file with limit 99: %v", err)
+	}
+	if _, err := fsys.ReadMessageFile("/pub/.message", 100); err != nil {
+		t.Errorf("a 100-byte file with limit 100: %v", err)
+	}
+	if _, err := fsys.ReadMessageFile("/none/.message", 100); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing: %v, want os.ErrNotExist", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := fsys.ReadMessageFile("/fifo", 100); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a FIFO was read as a message")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reading a FIFO blocked")
+	}
+	for _, p := range []string{"/up/x", "/../x", "/pub"} {
+		if _, err := fsys.ReadMessageFile(p, 100); err == nil {
+			t.Errorf("%s: read", p)
+		}
+	}
+}
