@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // Per-session processes. With system users, each session must run in a
@@ -83,7 +85,7 @@ func (s *Server) startChild(sess *session, c net.Conn) error {
 		return fmt.Errorf("passing the connection: %w", err)
 	}
 	defer connFile.Close()
-	cfgFile, err := memfdWith("tunnelftpd-config", sess.rt.cfg.raw)
+	cfgFile, err := memfdWith("tunnelftpd-config", sess.rt.cfg.Text())
 	if err != nil {
 		return err
 	}
@@ -135,7 +137,7 @@ func RunSessionChild(logTo io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading the config from the parent: %w", err)
 	}
-	cfg, err := ParseConfig(os.Getenv("TUNNELFTPD_CONFIG_NAME"), data)
+	cfg, err := config.Parse(os.Getenv("TUNNELFTPD_CONFIG_NAME"), data)
 	if err != nil {
 		return fmt.Errorf("config handed over by the parent: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/privsep"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // Launch modes (DESIGN.md point 1): every mode is a listener or a single
@@ -184,7 +185,7 @@ func FindLaunch(inetd *os.File) (*Launch, error) {
 
 // Listen opens the standalone listener on cfg.Listen; other modes already
 // have what they serve.
-func (l *Launch) Listen(cfg *Config) error {
+func (l *Launch) Listen(cfg *config.Config) error {
 	if l.Mode != ModeStandalone || l.Listener != nil {
 		return nil
 	}
@@ -341,7 +342,7 @@ func (m *multiListener) Addr() net.Addr { return m.ls[0].Addr() }
 // (only virtual users, one process for all sessions). A per-session process
 // switches after login instead, and a daemon with system users stays root to
 // start them. It warns when a multi-session daemon keeps serving as root.
-func DropPrivileges(cfg *Config, mode Mode, log *slog.Logger) error {
+func DropPrivileges(cfg *config.Config, mode Mode, log *slog.Logger) error {
 	if !privsep.IsRoot() || mode.Single() || cfg.Auth.SystemUsers {
 		return nil
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // Log destinations (log.output). With --inetd, fds 0/1/2 are the client's
@@ -40,7 +42,7 @@ type logBase struct {
 // NewLogOutput opens the destination cfg.Log.Output asks for and returns a
 // logger writing there; every line carries the pid. inetd says that standard
 // error must not be used (--inetd). stderr is standard error otherwise.
-func NewLogOutput(cfg *Config, inetd bool, stderr io.Writer) (*LogOutput, *slog.Logger, error) {
+func NewLogOutput(cfg *config.Config, inetd bool, stderr io.Writer) (*LogOutput, *slog.Logger, error) {
 	o := &LogOutput{inetd: inetd, stderr: stderr}
 	b, err := o.open(cfg)
 	if err != nil {
@@ -54,8 +56,8 @@ func NewLogOutput(cfg *Config, inetd bool, stderr io.Writer) (*LogOutput, *slog.
 func (o *LogOutput) Dest() string { return o.cur.Load().dest }
 
 // open builds the destination for cfg without installing it.
-func (o *LogOutput) open(cfg *Config) (*logBase, error) {
-	level, _ := parseLevel(cfg.Log.Level) // validated by ParseConfig
+func (o *LogOutput) open(cfg *config.Config) (*logBase, error) {
+	level, _ := config.ParseLevel(cfg.Log.Level) // validated by config.Parse
 	opts := &slog.HandlerOptions{Level: level}
 	format := func(w io.Writer, o *slog.HandlerOptions) slog.Handler {
 		if cfg.Log.Format == "json" {
@@ -119,7 +121,7 @@ func (o *LogOutput) install(b *logBase) {
 // Prepare opens the destination of a new config (a reload) and returns the
 // function that puts it in force, or an error leaving the current one.
 // Calling neither commit nor Discard leaks the new file: call one.
-func (o *LogOutput) Prepare(cfg *Config) (commit func(), discard func(), err error) {
+func (o *LogOutput) Prepare(cfg *config.Config) (commit func(), discard func(), err error) {
 	b, err := o.open(cfg)
 	if err != nil {
 		return nil, nil, err

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // Daemon runs a Server on its Launch: it serves the listener or the single
@@ -183,7 +185,7 @@ func (d *Daemon) reload(n *notifier) {
 	n.reloading()
 	defer func() { n.ready(d.Server.statusLine()) }()
 
-	cfg, err := LoadConfig(path)
+	cfg, err := config.Load(path)
 	var commit, discard func()
 	if err == nil && d.Output != nil {
 		commit, discard, err = d.Output.Prepare(cfg)
@@ -194,7 +196,7 @@ func (d *Daemon) reload(n *notifier) {
 		}
 	}
 	if err != nil {
-		var errs ConfigErrors
+		var errs config.Errors
 		if errors.As(err, &errs) {
 			for _, e := range errs {
 				d.Log.Error("reload: config error", "err", e.Error())
@@ -214,7 +216,7 @@ func (d *Daemon) reload(n *notifier) {
 		"users", len(cfg.Users))
 }
 
-func configLabel(cfg *Config) string {
+func configLabel(cfg *config.Config) string {
 	if cfg.File == "" {
 		return "built-in config"
 	}

@@ -2,33 +2,18 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
-)
 
-// parseLevel maps a log.level value to a slog level.
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("%q must be one of debug, info, warn, error", s)
-}
+	"github.com/tunnelftpd/tunnelftpd/server/config"
+)
 
 // NewLogger returns the daemon's logger for cfg, writing to w. Every line
 // carries the process id (session ids restart at 1 in per-connection
 // processes, so the pair identifies a session).
-func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
-	level, _ := parseLevel(cfg.Log.Level) // validated by ParseConfig
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level, _ := config.ParseLevel(cfg.Log.Level) // validated by config.Parse
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
 	if cfg.Log.Format == "json" {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/driver"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 func dialData(port int) (net.Conn, error) {
@@ -36,7 +37,7 @@ func TestPassiveRepliesAdvertiseConfiguredAddressAndRange(t *testing.T) {
 		{"control", "127.0.0.1"},
 	} {
 		t.Run(tc.address, func(t *testing.T) {
-			ts := startServer(t, 3, func(c *Config) { c.Passive.Address = tc.address })
+			ts := startServer(t, 3, func(c *config.Config) { c.Passive.Address = tc.address })
 			rc := dialRaw(t, ts.Addr)
 			rc.login(testUser)
 			for i := 0; i < 10; i++ {
@@ -110,7 +111,7 @@ func TestOnePortTwentyClients(t *testing.T) {
 // TestExhaustionGives425AndSessionSurvives: when the range is full, PASV waits
 // passive.wait, replies 425 naming the range, and the session stays usable.
 func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.Wait = Duration{300 * time.Millisecond} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 300 * time.Millisecond} })
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	a := dialRaw(t, ts.Addr)
 	a.login(testUser)
@@ -152,7 +153,7 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 // TestPassiveWaitSucceedsWhenPortFrees: a PASV that waits gets the port as
 // soon as another session's data connection is accepted.
 func TestPassiveWaitSucceedsWhenPortFrees(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.Wait = Duration{5 * time.Second} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 5 * time.Second} })
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	a := dialRaw(t, ts.Addr)
 	a.login(testUser)
@@ -219,9 +220,9 @@ func TestStrayPeerThenClient(t *testing.T) {
 // TestFailedTransfersFreeThePort: after a 550 (no such file) or a 425 (the
 // client never connected), the port is usable again at once.
 func TestFailedTransfersFreeThePort(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) {
-		c.Passive.AcceptTimeout = Duration{time.Second}
-		c.Passive.Wait = Duration{0}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.Passive.AcceptTimeout = config.Duration{Duration: time.Second}
+		c.Passive.Wait = config.Duration{Duration: 0}
 	})
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("ok"), 0o644)
 	a := dialRaw(t, ts.Addr)
@@ -255,7 +256,7 @@ func TestFailedTransfersFreeThePort(t *testing.T) {
 // TestUnusedPortReleasedAfterTTL: a PASV nobody uses frees the port after
 // accept_timeout.
 func TestUnusedPortReleasedAfterTTL(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.AcceptTimeout = Duration{time.Second} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.AcceptTimeout = config.Duration{Duration: time.Second} })
 	rc := dialRaw(t, ts.Addr)
 	rc.login(testUser)
 	rc.pasv()
@@ -324,8 +325,8 @@ func TestBindToLoopback(t *testing.T) {
 // data_timeout; the transfer is logged as incomplete.
 func TestDataStallWatchdog(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) {
-		c.DataTimeout = Duration{time.Second}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.DataTimeout = config.Duration{Duration: time.Second}
 		c.Log.Xferlog = xfer
 	})
 	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("y"), 64<<20), 0o644)
@@ -358,16 +359,16 @@ func TestDataStallWatchdog(t *testing.T) {
 }
 
 func TestMaxSessions(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.MaxSessions = 2 })
+	ts := startServer(t, 1, func(c *config.Config) { c.MaxSessions = 2 })
 	dialRaw(t, ts.Addr)
 	dialRaw(t, ts.Addr)
 	expectRefusal(t, ts.Addr, "max_sessions")
 }
 
 func TestIdleTimeout(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) {
-		c.IdleTimeout = Duration{time.Second}
-		c.Passive.Wait = Duration{0}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.IdleTimeout = config.Duration{Duration: time.Second}
+		c.Passive.Wait = config.Duration{Duration: 0}
 	})
 	rc := dialRaw(t, ts.Addr)
 	code, msg := rc.Reply()
@@ -378,7 +379,7 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestXferlog(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+	ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 	c := ts.login(t, testUser, true)
 	if err := c.Stor("my file.txt", strings.NewReader("12345")); err != nil {
 		t.Fatal(err)

@@ -21,14 +21,15 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ident"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // liveConfig is a validated config with what is derived from it. Sessions keep
 // the one they started with.
 type liveConfig struct {
-	cfg     *Config
+	cfg     *config.Config
 	users   *auth.Virtual
-	byName  map[string]UserConfig
+	byName  map[string]config.UserConfig
 	system  *auth.System // nil unless auth.system_users
 	pool    *portPool
 	xferlog *xferLog
@@ -75,7 +76,7 @@ func (s *Server) SetSingleSession() { s.single = true }
 
 // New builds a server from a loaded config. log receives every log line; the
 // server adds the session id to each.
-func New(cfg *Config, log *slog.Logger) (*Server, error) {
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
 	rt, err := s.newRuntime(cfg, nil)
 	if err != nil {
@@ -87,7 +88,7 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 
 // newRuntime derives a liveConfig from cfg. The passive pool is kept from old
 // when the range is unchanged, so the busy ports stay accounted.
-func (s *Server) newRuntime(cfg *Config, old *liveConfig) (*liveConfig, error) {
+func (s *Server) newRuntime(cfg *config.Config, old *liveConfig) (*liveConfig, error) {
 	accounts := make([]auth.Account, len(cfg.Users))
 	for i, u := range cfg.Users {
 		accounts[i] = auth.Account{Name: u.Name, Hash: u.Password, Root: u.Root, ReadOnly: u.ReadOnly}
@@ -96,7 +97,7 @@ func (s *Server) newRuntime(cfg *Config, old *liveConfig) (*liveConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	rt := &liveConfig{cfg: cfg, users: users, byName: map[string]UserConfig{}}
+	rt := &liveConfig{cfg: cfg, users: users, byName: map[string]config.UserConfig{}}
 	if cfg.Auth.SystemUsers {
 		opts := auth.SystemOptions{Service: cfg.Auth.PAMService, FtpUsers: cfg.Auth.FtpUsers,
 			MinUID: cfg.Auth.MinUID, Root: cfg.Auth.SystemRoot, PAMConfDir: s.pamConfDir}
@@ -130,7 +131,7 @@ func (s *Server) newRuntime(cfg *Config, old *liveConfig) (*liveConfig, error) {
 
 // Reload puts cfg in force for new sessions; running sessions keep theirs.
 // On error the current config stays in force.
-func (s *Server) Reload(cfg *Config) error {
+func (s *Server) Reload(cfg *config.Config) error {
 	rt, err := s.newRuntime(cfg, s.rt.Load())
 	if err != nil {
 		return err
@@ -140,7 +141,7 @@ func (s *Server) Reload(cfg *Config) error {
 }
 
 // Config returns the config in force for new sessions.
-func (s *Server) Config() *Config { return s.rt.Load().cfg }
+func (s *Server) Config() *config.Config { return s.rt.Load().cfg }
 
 // Serve accepts control connections on l until Shutdown or an accept error.
 // It returns nil after Shutdown.

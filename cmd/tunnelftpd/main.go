@@ -23,6 +23,7 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -44,7 +45,7 @@ Usage:
                                 the control port and every passive port
   tunnelftpd version            print the version
 
-Without -c, the config is ` + server.DefaultConfigPath + `; if that file does not
+Without -c, the config is ` + config.DefaultConfigPath + `; if that file does not
 exist, serve runs on a built-in demo config (see README.md).
 `
 
@@ -93,7 +94,7 @@ func versionString() string {
 func configFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (path string, explicit bool, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&path, "c", "", "config file (default "+server.DefaultConfigPath+")")
+	fs.StringVar(&path, "c", "", "config file (default "+config.DefaultConfigPath+")")
 	if extra != nil {
 		extra(fs)
 	}
@@ -106,16 +107,16 @@ func configFlags(name string, args []string, stderr io.Writer, extra func(*flag.
 	if path != "" {
 		return path, true, nil
 	}
-	return server.DefaultConfigPath, false, nil
+	return config.DefaultConfigPath, false, nil
 }
 
 // loadConfig loads path; when it was not given explicitly and does not exist,
 // it returns (nil, nil) so that the caller can fall back to the built-in one.
-func loadConfig(path string, explicit bool) (*server.Config, error) {
+func loadConfig(path string, explicit bool) (*config.Config, error) {
 	if _, err := os.Stat(path); !explicit && errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	return server.LoadConfig(path)
+	return config.Load(path)
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -134,7 +135,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg == nil {
 		fmt.Fprintf(stderr, "%s does not exist: serve would run on the built-in demo config\n", path)
-		cfg, _, err = server.BuiltinConfig("tunnelftpd-data")
+		cfg, _, err = config.Builtin("tunnelftpd-data")
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -208,11 +209,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			return fail(fmt.Sprintf("tunnelftpd serve: no config file at %s: the built-in demo config is for standalone runs only, %s mode needs a config file (or -c FILE)", path, launch.Mode))
 		}
 		var password string
-		cfg, password, err = server.BuiltinConfig("tunnelftpd-data")
+		cfg, password, err = config.Builtin("tunnelftpd-data")
 		if err != nil {
 			return fail("tunnelftpd: " + err.Error())
 		}
-		_, port := server.ForwardTarget(cfg)
+		_, port := forwardTarget(cfg)
 		fmt.Fprintf(stdout, `No config file at %s: running on the built-in demo config.
   user:     %s
   password: %s
@@ -222,9 +223,9 @@ Client side, forward the control port and every passive port through SSH:
   %s
 then connect an FTP client to localhost port %s in passive mode, e.g.
   curl --user %s:%s ftp://localhost:%s/
-`, server.DefaultConfigPath, server.DemoUser, password, cfg.Users[0].Root, cfg.Listen,
-			cfg.Passive.Ports, cfg.Passive.Address, server.SSHCommand(cfg, "you@this-server", mustAtoi(port)),
-			port, server.DemoUser, password, port)
+`, config.DefaultConfigPath, config.DemoUser, password, cfg.Users[0].Root, cfg.Listen,
+			cfg.Passive.Ports, cfg.Passive.Address, sshCommand(cfg, "you@this-server", mustAtoi(port)),
+			port, config.DemoUser, password, port)
 	}
 
 	out, log, err := server.NewLogOutput(cfg, launch.Mode.StdioIsClient(), stderr)
