@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 const (
@@ -693,7 +694,7 @@ func TestPASVFlood(t *testing.T) {
 			}
 			close(stop)
 			<-sampled
-			if maxBusy > 1+pasvSpares || maxListen > 1 {
+			if maxBusy > 1+passive.Spares || maxListen > 1 {
 				t.Errorf("one session held up to %d ports (%d listening sockets)", maxBusy, maxListen)
 			}
 			rc.Expect(221, "QUIT")

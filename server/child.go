@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 // Per-session processes. With system users, each session must run in a
@@ -161,7 +162,7 @@ func RunSessionChild(logTo io.Writer) error {
 	srv.SetSingleSession()
 	// Our own open file description of the shared lock file, so that our
 	// locks exclude the other children's.
-	if lock, err := reopenPortLock(childLockFD); err != nil {
+	if lock, err := passive.ReopenLock(childLockFD); err != nil {
 		srv.warnOnce("portlock", "passive ports are not locked across sessions", "err", err)
 	} else {
 		srv.SetPortLock(lock)

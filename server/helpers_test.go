@@ -41,8 +41,14 @@ type testServer struct {
 	cfg    *config.Config
 }
 
-// bindable reports whether the library could bind port now (probeBind).
-func bindable(port int) bool { return probeBind(port) == nil }
+// bindable reports whether the library could bind port now.
+func bindable(port int) bool {
+	l, err := listenTCPPort(port)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
+}
 
 // freePortRange finds n consecutive free TCP ports.
 func freePortRange(t testing.TB, n int) (int, int) {

@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 // Daemon runs a Server on its Launch: it serves the listener or the single
@@ -50,7 +51,7 @@ func (d *Daemon) Run() error {
 		// Other connections' processes pick passive ports too: share a
 		// lock file with them (opened now, before any privilege drop).
 		path := d.Server.Config().PortLockPath()
-		if f, err := OpenPortLock(path); err != nil {
+		if f, err := passive.OpenLock(path); err != nil {
 			d.Log.Warn("passive ports are not locked across connections; a PASV may fail when two pick the same port", "lock_file", path, "err", err)
 		} else {
 			defer f.Close()

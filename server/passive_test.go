@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
-	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
@@ -297,28 +296,6 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	if code, _ := a.Reply(); code != 226 || len(rest)+len(buf) != len(big) {
 		t.Errorf("A: %d, %d bytes", code, len(rest)+len(buf))
 	}
-}
-
-func TestBindToLoopback(t *testing.T) {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := bindToLoopback(l); err != nil {
-		t.Fatalf("bindToLoopback: %v", err)
-	}
-	raw, _ := l.SyscallConn()
-	var dev string
-	raw.Control(func(fd uintptr) { dev, err = unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE) })
-	if err != nil || strings.TrimRight(dev, "\x00") != "lo" {
-		t.Fatalf("SO_BINDTODEVICE = %q, %v", dev, err)
-	}
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatalf("loopback connect refused: %v", err)
-	}
-	c.Close()
 }
 
 // TestDataStallWatchdog: a client that stops reading is cut off after

@@ -22,6 +22,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 // liveConfig is a validated config with what is derived from it. Sessions keep
@@ -31,8 +32,16 @@ type liveConfig struct {
 	users   *auth.Virtual
 	byName  map[string]config.UserConfig
 	system  *auth.System // nil unless auth.system_users
-	pool    *portPool
+	pool    *passive.Pool
 	xferlog *xferLog
+}
+
+// poolRange is the passive range of rt's pool (0, 0 for no rt).
+func (rt *liveConfig) poolRange() (first, last int) {
+	if rt == nil {
+		return 0, 0
+	}
+	return rt.pool.Range()
 }
 
 // Server is the FTP daemon. Create it with New, then call Serve with a
@@ -60,12 +69,12 @@ type Server struct {
 }
 
 // SetPortLock makes passive ports exclusive across the processes that lock
-// the same file (see OpenPortLock): per-session processes must, or two of
+// the same file (see passive.OpenLock): per-session processes must, or two of
 // them may pick the same free port at once. Call it before serving.
 func (s *Server) SetPortLock(f *os.File) {
 	s.portLock = f
 	rt := *s.rt.Load()
-	rt.pool = newPortPool(rt.cfg.Passive.First, rt.cfg.Passive.Last, f, s.log)
+	rt.pool = passive.NewPool(rt.cfg.Passive.First, rt.cfg.Passive.Last, f, s.log)
 	s.rt.Store(&rt)
 }
 
@@ -114,10 +123,10 @@ func (s *Server) newRuntime(cfg *config.Config, old *liveConfig) (*liveConfig, e
 	for _, u := range cfg.Users {
 		rt.byName[u.Name] = u
 	}
-	if old != nil && old.pool.first == cfg.Passive.First && old.pool.last == cfg.Passive.Last {
+	if first, last := old.poolRange(); first == cfg.Passive.First && last == cfg.Passive.Last {
 		rt.pool = old.pool
 	} else {
-		rt.pool = newPortPool(cfg.Passive.First, cfg.Passive.Last, s.portLock, s.log)
+		rt.pool = passive.NewPool(cfg.Passive.First, cfg.Passive.Last, s.portLock, s.log)
 	}
 	if cfg.Log.Xferlog != "" {
 		if old != nil && old.xferlog != nil && old.xferlog.path == cfg.Log.Xferlog {
@@ -212,9 +221,15 @@ func (s *Server) ServeConn(c net.Conn) {
 // applies the connect-time limits. A refused connection gets one 421 line
 // and is closed, and nil is returned; otherwise the caller must depart.
 func (s *Server) admitConn(c net.Conn, id uint64) *session {
-	sess := &session{srv: s, rt: s.rt.Load(), id: id, peer: s.identify(c), single: s.single}
+	rt := s.rt.Load()
+	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c), single: s.single}
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onFinalReply: func() { sess.awaitReply.Store(false) }}
+	sess.offer = &passive.Offer{Pool: rt.pool, Range: rt.cfg.Passive.Ports, Wait: rt.cfg.Passive.Wait.Duration,
+		AcceptTimeout: rt.cfg.Passive.AcceptTimeout.Duration, DataTimeout: rt.cfg.DataTimeout.Duration,
+		Loopback: passive.AdvertisesLoopback(rt.cfg.Passive.Address, c.LocalAddr()),
+		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: rt.cfg.Passive.SameOwner,
+		Log: sess.log, WarnOnce: s.warnOnce}
+	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: func() { sess.awaitReply.Store(false) }}
 	if reason := s.admit(sess); reason != "" {
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
@@ -300,7 +315,7 @@ func (s *Server) Sessions() int {
 }
 
 // PassivePortsBusy is the number of passive ports this process holds.
-func (s *Server) PassivePortsBusy() int { return s.rt.Load().pool.inUse() }
+func (s *Server) PassivePortsBusy() int { return s.rt.Load().pool.InUse() }
 
 // closeGrace is how long Shutdown waits, after its timeout, for the sessions
 // it cut to close their files and log their transfers.

@@ -10,9 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 // session is one control connection. It is the ftpserverlib MainDriver of a
@@ -59,17 +58,9 @@ type session struct {
 	// shutdown must not cut the session in between.
 	awaitReply atomic.Bool
 
-	// Passive state. The library calls FetchNext, binds, then calls
-	// WrapPassiveListener, all on this session's command goroutine.
-	pasvMu      sync.Mutex
-	pasvCands   []int         // ports reserved for this PASV, in the order handed out
-	pasvNext    int           // next of pasvCands to hand out; 0 = not handing out
-	pasvCurrent *pasvListener // latest passive listener
+	// offer is the session's passive mode (package passive owns its state).
+	offer *passive.Offer
 }
-
-// pasvSpares is how many free ports a PASV offers the library besides the
-// one it reserved, in case that one is held by another program.
-const pasvSpares = 2
 
 var (
 	_ ftpserver.MainDriver                         = (*session)(nil)
@@ -134,12 +125,7 @@ func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err err
 // transfer's file is closed) the root is released.
 func (s *session) ClientDisconnected(ftpserver.ClientContext) {
 	defer s.contain("ClientDisconnected", nil)
-	s.pasvMu.Lock()
-	s.releaseReservedLocked(nil)
-	if s.pasvCurrent != nil {
-		s.pasvCurrent.Close()
-	}
-	s.pasvMu.Unlock()
+	s.offer.Close()
 	s.ln.Close()
 }
 
@@ -334,145 +320,19 @@ func (s *session) transferDone(t driver.Transfer) {
 	}
 }
 
-// FetchNext is the session's PasvPortGetter. The library calls it in a loop
-// to collect candidates, then binds the first it can. We answer each PASV
-// with a reserved free port (waiting passive.wait for one), then up to
-// pasvSpares more that were free at once, then end the loop with ok=false.
+// FetchNext is the session's PasvPortGetter: see passive.Offer.FetchNext.
 func (s *session) FetchNext() (_, _ int, ok bool) {
 	defer s.contain("FetchNext", nil) // ok stays false on a panic
-	s.pasvMu.Lock()
-	defer s.pasvMu.Unlock()
-	if s.pasvNext > 0 {
-		if s.pasvNext == len(s.pasvCands) {
-			s.pasvNext = 0
-			return 0, 0, false
-		}
-		port := s.pasvCands[s.pasvNext]
-		s.pasvNext++
-		return port, port, true
-	}
-	// One passive port per session: a new PASV gives up the previous,
-	// unused one before waiting for a port (with a one-port range it is
-	// the very port this session will get).
-	s.releaseReservedLocked(nil)
-	if s.pasvCurrent != nil && s.pasvCurrent.pending() {
-		s.pasvCurrent.Close()
-	}
-	start := time.Now()
-	cands, err := s.rt.pool.candidates(s.rt.cfg.Passive.Wait.Duration, pasvSpares)
-	switch {
-	case errors.Is(err, errRangeExhausted):
-		s.log.Warn("passive port range exhausted", "range", s.rt.cfg.Passive.Ports,
-			"waited", time.Since(start).Round(time.Millisecond).String())
-		s.conn.expectPasvFailure(fmt.Sprintf("No free passive port in range %s after waiting %s; try again",
-			s.rt.cfg.Passive.Ports, s.rt.cfg.Passive.Wait))
-		return 0, 0, false
-	case err != nil:
-		// Out of file descriptors, or the like: not the range's fault.
-		s.log.Error("cannot open a passive port", "range", s.rt.cfg.Passive.Ports, "err", err)
-		s.conn.expectPasvFailure("Cannot open a data connection right now (server resources exhausted); try again")
-		return 0, 0, false
-	}
-	s.pasvCands, s.pasvNext = append(s.pasvCands[:0], cands...), 1
-	return cands[0], cands[0], true
+	return s.offer.FetchNext()
 }
 
 // NumberAttempts: see FetchNext.
-func (s *session) NumberAttempts() int { return 1 + pasvSpares }
-
-// releaseReservedLocked frees the ports FetchNext reserved for a PASV that
-// are still in pasvCands (WrapPassiveListener takes the bound one out
-// first), marking those in foreign as held by another program, and ends the
-// PASV's hand-out. pasvMu must be held.
-func (s *session) releaseReservedLocked(foreign []int) {
-	if len(s.pasvCands) > 0 {
-		s.rt.pool.releaseMarking(s.pasvCands, foreign)
-	}
-	s.pasvCands, s.pasvNext = s.pasvCands[:0], 0
-}
-
-// pasvFailed is called when the library reports a PASV failure. When it
-// could bind none of the candidates, it returns the reason for the client:
-// the library does not say why, so each candidate gets a trial bind, and
-// only those another program holds are marked as such.
-func (s *session) pasvFailed() string {
-	s.pasvMu.Lock()
-	defer s.pasvMu.Unlock()
-	if s.pasvCurrent != nil && s.pasvCurrent.pending() {
-		// Failed after binding (no address to advertise): give the port back.
-		s.pasvCurrent.Close()
-	}
-	cands := append([]int(nil), s.pasvCands...)
-	var held []int
-	var other error
-	for _, p := range cands {
-		switch err := probeBind(p); {
-		case isAddrInUse(err):
-			held = append(held, p)
-		case err != nil:
-			other = err
-		}
-	}
-	// Candidates are still reserved only if the library bound none of them.
-	s.releaseReservedLocked(held)
-	switch {
-	case len(cands) == 0:
-		return ""
-	case other != nil:
-		s.log.Error("cannot open a passive port", "ports", fmt.Sprint(cands), "err", other)
-		return "Cannot open a data connection right now (server resources exhausted); try again"
-	case len(held) > 0:
-		s.log.Warn("passive ports in use by another program", "ports", fmt.Sprint(held))
-		return fmt.Sprintf("Cannot listen on passive port(s) %s: in use by another program; try again",
-			strings.Trim(fmt.Sprint(held), "[]"))
-	default:
-		return "Cannot listen on a passive port right now; try again"
-	}
-}
+func (s *session) NumberAttempts() int { return s.offer.NumberAttempts() }
 
 // WrapPassiveListener applies the passive policy to the library's listener.
 func (s *session) WrapPassiveListener(l net.Listener) (_ net.Listener, err error) {
 	defer s.contain("WrapPassiveListener", &err)
-	tl, ok := l.(*net.TCPListener)
-	if !ok {
-		return l, nil
-	}
-	port := tl.Addr().(*net.TCPAddr).Port
-	if s.advertisesLoopback() {
-		if err := bindToLoopback(tl); err != nil {
-			s.srv.warnOnce("bindtodevice", "cannot restrict passive ports to the loopback interface; stray peers are still dropped by address", "err", err)
-		}
-	}
-	timeout := s.rt.cfg.DataTimeout.Duration
-	onConn := func(c *net.TCPConn) { watchStall(c, timeout, s.log) }
-
-	s.pasvMu.Lock()
-	defer s.pasvMu.Unlock()
-	// The library tried the candidates in order: those before port failed.
-	var failed []int
-	if i := slices.Index(s.pasvCands, port); i >= 0 {
-		failed = slices.Clone(s.pasvCands[:i])
-		s.pasvCands = slices.Delete(s.pasvCands, i, i+1)
-	}
-	if len(failed) > 0 {
-		s.log.Info("passive ports in use by another program, skipped", "ports", fmt.Sprint(failed))
-	}
-	s.releaseReservedLocked(failed)
-	pool := s.rt.pool
-	s.pasvCurrent = newPasvListener(tl, port, s.rt.cfg.Passive.AcceptTimeout.Duration, func(p int) { pool.release(p) },
-		s.allowData, onConn, s.log)
-	return s.pasvCurrent, nil
-}
-
-// advertisesLoopback reports whether PASV/EPSV point clients at loopback, in
-// which case data connections can only legitimately arrive on lo.
-func (s *session) advertisesLoopback() bool {
-	if s.rt.cfg.Passive.Address == "control" {
-		a, ok := s.conn.LocalAddr().(*net.TCPAddr)
-		return ok && a.IP.IsLoopback()
-	}
-	ip := net.ParseIP(s.rt.cfg.Passive.Address)
-	return ip != nil && ip.IsLoopback()
+	return s.offer.Wrap(l)
 }
 
 // busy reports whether a file transfer is running or its final reply is
@@ -553,40 +413,6 @@ func (s *session) remoteHost() string {
 		return a.IP.String()
 	}
 	return s.conn.RemoteAddr().String()
-}
-
-// allowData decides whether a data connection from peer belongs to this
-// session: same IP as the control connection and, with passive.same_owner,
-// the same owner (and sshd process, where both are known).
-func (s *session) allowData(c net.Conn) bool {
-	if !sameHost(c.RemoteAddr(), s.conn.RemoteAddr()) {
-		return false
-	}
-	if !s.rt.cfg.Passive.SameOwner || s.peer == nil {
-		return true
-	}
-	// Only the owner and, where the control peer's process is known, whether
-	// that process holds the socket: no search through every process.
-	uid, inode, err := ident.Owner(c.LocalAddr(), c.RemoteAddr())
-	if err != nil {
-		s.log.Warn("dropped data connection: cannot identify its owner", "peer", c.RemoteAddr().String(), "err", err)
-		return false
-	}
-	if uid != s.peer.UID {
-		s.log.Warn("dropped data connection from another owner", "peer", c.RemoteAddr().String(),
-			"uid", uid, "want_uid", s.peer.UID)
-		return false
-	}
-	if s.peer.PID != 0 {
-		// Unknown when this process can no longer list the peer's files
-		// (after switching to a system user): the uid check stands alone.
-		if held, known := ident.HeldBy(s.peer.PID, inode); known && !held {
-			s.log.Warn("dropped data connection from another process of the same owner", "peer", c.RemoteAddr().String(),
-				"uid", uid, "want_pid", s.peer.PID)
-			return false
-		}
-	}
-	return true
 }
 
 // testPanicAt, when a test stores a callback name in it, makes that
