@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
@@ -628,7 +629,7 @@ func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 // Guards: the per-message keying of the limit.
 func TestLogLimiterKeysOnMessage(t *testing.T) {
 	var out syncBuffer
-	h := newLibraryHandler(NewLogger(&config.Config{Log: config.LogConfig{Level: "info", Format: "text"}}, &out).Handler())
+	h := newLibraryHandler(logging.NewLogger(&config.Config{Log: config.LogConfig{Level: "info", Format: "text"}}, &out).Handler())
 	l := newLogLimiter(h.Handler, 3, time.Hour)
 	now := time.Now()
 	for range 10 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 )
 
 const (
@@ -87,7 +88,7 @@ func startServer(t testing.TB, ports int, mutate func(*config.Config)) *testServ
 	logs := &syncBuffer{}
 	c.Log.Level = "debug"
 	// The production logger, so tests see the real log lines.
-	srv, err := New(c, NewLogger(c, io.MultiWriter(logs, testLogWriter{t})))
+	srv, err := New(c, Options{Log: logging.NewLogger(c, io.MultiWriter(logs, testLogWriter{t}))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,17 @@
-// Package server runs the FTP daemon: it loads and validates the config,
-// accepts control connections from any launch mode (a plain listener, an
-// inherited socket, a single connected socket), and applies the tunnel's
-// passive-port policy, limits and logging. It never opens user files itself:
-// every file operation goes through package driver, every login through
-// package auth.
+// Package server is the FTP server as a value, shaped like net/http's:
+// New(cfg, Options) builds it, Serve(l) serves a listener and ServeConn(c)
+// one connection (every launch mode is one of the two), Shutdown(ctx) drains
+// it and Reload(cfg) puts a new config in force for new sessions. Each
+// session is the ftpserverlib MainDriver of its one connection: admission
+// (max_sessions, max_sessions_per_ssh_user, tunnel_only), the login and the
+// switch to the user's identity, reply rewriting (ctrlconn.go) and the
+// filter on the library's own log (ratelimit.go).
+//
+// It must not open user paths (package driver does, for every file
+// operation), pick passive ports (package passive), read config files
+// (package config), or know signals, systemd or inherited fds (packages
+// daemon and launch, which it never imports: per-session processes plug in
+// through Options.Handoff).
 package server
 
 import (
@@ -13,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +31,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
@@ -33,7 +43,14 @@ type liveConfig struct {
 	byName  map[string]config.UserConfig
 	system  *auth.System // nil unless auth.system_users
 	pool    *passive.Pool
-	xferlog *xferLog
+	xferlog *logging.Xferlog // nil unless log.xferlog; each holder retains it
+}
+
+// release lets go of what rt holds for the config in force or a session.
+func (rt *liveConfig) release() {
+	if rt.xferlog != nil {
+		rt.xferlog.Release()
+	}
 }
 
 // poolRange is the passive range of rt's pool (0, 0 for no rt).
@@ -44,11 +61,56 @@ func (rt *liveConfig) poolRange() (first, last int) {
 	return rt.pool.Range()
 }
 
+// ErrServerClosed is returned by Serve when it is called after Shutdown
+// began.
+var ErrServerClosed = errors.New("server: shutting down")
+
+// Options say how a process runs its Server. The zero value serves every
+// session in goroutines of this process, keeping its identity, with passive
+// ports exclusive within this process only, and discards the log.
+type Options struct {
+	// Log receives every log line; the server adds the session id to each.
+	// nil discards them.
+	Log *slog.Logger
+	// OneSession says this process serves exactly one session (inetd,
+	// systemd Accept=yes, or a per-session process): after login the
+	// process switches to the user's identity for good. false: it serves
+	// many and keeps its identity.
+	OneSession bool
+	// PortLock makes passive ports exclusive across the processes that lock
+	// the same file (passive.OpenLock): per-connection processes need it, or
+	// two of them may pick the same free port at once. nil: this process only.
+	PortLock *os.File
+	// Handoff, if set, runs each session that Serve accepts elsewhere (a
+	// process of its own): this process then only applies the connect-time
+	// limits and never reads an FTP command. nil: sessions run here.
+	// ServeConn always runs the session here.
+	Handoff Handoff
+}
+
+// Handoff runs sessions outside this process (package daemon's per-session
+// processes, for system users).
+type Handoff interface {
+	// Start runs the session of c, admitted under cfg, elsewhere; log is the
+	// session's logger. The caller closes c once Start has returned.
+	Start(c net.Conn, cfg *config.Config, log *slog.Logger) (Handle, error)
+}
+
+// Handle is one session handed off by a Handoff.
+type Handle interface {
+	// Wait returns when the session has ended.
+	Wait()
+	// Stop asks the session to drain (a running transfer may finish), or
+	// with now set, ends it at once.
+	Stop(now bool)
+}
+
 // Server is the FTP daemon. Create it with New, then call Serve with a
 // listener or ServeConn with a single connection; Shutdown stops it.
 type Server struct {
-	log *slog.Logger
-	rt  atomic.Pointer[liveConfig]
+	log  *slog.Logger
+	opts Options
+	rt   atomic.Pointer[liveConfig]
 
 	nextID   atomic.Uint64
 	mu       sync.Mutex
@@ -59,34 +121,16 @@ type Server struct {
 
 	warned sync.Map // keys of warnings already logged once
 
-	single     bool   // this process serves one session only (may switch identity)
 	pamConfDir string // PAM config dir instead of /etc/pam.d (tests)
-	portLock   *os.File
-
-	spawnExe   string   // run each session in a new process of this binary (SpawnSessions)
-	childLock  *os.File // passive-port lock file shared with the children
-	childInetd bool     // children must not log to standard error
 }
 
-// SetPortLock makes passive ports exclusive across the processes that lock
-// the same file (see passive.OpenLock): per-session processes must, or two of
-// them may pick the same free port at once. Call it before serving.
-func (s *Server) SetPortLock(f *os.File) {
-	s.portLock = f
-	rt := *s.rt.Load()
-	rt.pool = passive.NewPool(rt.cfg.Passive.First, rt.cfg.Passive.Last, f, s.log)
-	s.rt.Store(&rt)
-}
-
-// SetSingleSession tells the server that this process serves exactly one
-// session (inetd, systemd Accept=yes, or a per-session child): after login
-// the process switches to the user's identity for good.
-func (s *Server) SetSingleSession() { s.single = true }
-
-// New builds a server from a loaded config. log receives every log line; the
-// server adds the session id to each.
-func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	s := &Server{log: log, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+// New builds a server from a loaded config, run as opts say.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: log, opts: opts, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
 	rt, err := s.newRuntime(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -126,39 +170,53 @@ func (s *Server) newRuntime(cfg *config.Config, old *liveConfig) (*liveConfig, e
 	if first, last := old.poolRange(); first == cfg.Passive.First && last == cfg.Passive.Last {
 		rt.pool = old.pool
 	} else {
-		rt.pool = passive.NewPool(cfg.Passive.First, cfg.Passive.Last, s.portLock, s.log)
+		rt.pool = passive.NewPool(cfg.Passive.First, cfg.Passive.Last, s.opts.PortLock, s.log)
 	}
 	if cfg.Log.Xferlog != "" {
-		if old != nil && old.xferlog != nil && old.xferlog.path == cfg.Log.Xferlog {
+		if old != nil && old.xferlog != nil && old.xferlog.Path() == cfg.Log.Xferlog && old.xferlog.Retain() {
 			rt.xferlog = old.xferlog
-		} else if rt.xferlog, err = openXferLog(cfg.Log.Xferlog); err != nil {
+		} else if rt.xferlog, err = logging.OpenXferlog(cfg.Log.Xferlog); err != nil {
 			return nil, err
 		}
 	}
 	return rt, nil
 }
 
-// Reload puts cfg in force for new sessions; running sessions keep theirs.
-// On error the current config stays in force.
+// Reload puts cfg in force for new sessions; running sessions keep theirs
+// (and the transfer log they started with, closed when the last of them
+// ends). On error the current config stays in force.
 func (s *Server) Reload(cfg *config.Config) error {
 	rt, err := s.newRuntime(cfg, s.rt.Load())
 	if err != nil {
 		return err
 	}
-	s.rt.Store(rt)
+	s.rt.Swap(rt).release()
 	return nil
+}
+
+// acquireRuntime returns the config in force for a new session, holding
+// what the session needs of it until rt.release.
+func (s *Server) acquireRuntime() *liveConfig {
+	for {
+		rt := s.rt.Load()
+		if rt.xferlog == nil || rt.xferlog.Retain() {
+			return rt
+		}
+		// A reload let go of it meanwhile: the new config is in force.
+	}
 }
 
 // Config returns the config in force for new sessions.
 func (s *Server) Config() *config.Config { return s.rt.Load().cfg }
 
-// Serve accepts control connections on l until Shutdown or an accept error.
-// It returns nil after Shutdown.
+// Serve accepts control connections on l until Shutdown or an accept error,
+// and runs each session in a goroutine (or hands it off, Options.Handoff).
+// It returns nil after Shutdown, ErrServerClosed if Shutdown came first.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
-		return errors.New("server is shutting down")
+		return ErrServerClosed
 	}
 	s.listener = l
 	s.mu.Unlock()
@@ -183,8 +241,8 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("accepting control connections: %w", err)
 		}
 		delay = 0
-		if s.spawnExe != "" {
-			go s.spawnSession(c)
+		if s.opts.Handoff != nil {
+			go s.handOff(c)
 		} else {
 			go s.ServeConn(c)
 		}
@@ -217,12 +275,32 @@ func (s *Server) ServeConn(c net.Conn) {
 	sess.finish()
 }
 
+// handOff runs one session through Options.Handoff and waits for it.
+func (s *Server) handOff(c net.Conn) {
+	sess := s.admitConn(c, s.nextID.Add(1)) // limits only: this process never reads a command
+	if sess == nil {
+		return
+	}
+	defer s.depart(sess)
+
+	h, err := s.opts.Handoff.Start(c, sess.rt.cfg, sess.log)
+	c.Close() // the session has its own copy
+	if err != nil {
+		sess.log.Error("cannot start the session process", "err", err)
+		return
+	}
+	s.mu.Lock()
+	sess.handle = h
+	s.mu.Unlock()
+	h.Wait()
+}
+
 // admitConn makes session id for connection c: it identifies the peer and
 // applies the connect-time limits. A refused connection gets one 421 line
 // and is closed, and nil is returned; otherwise the caller must depart.
 func (s *Server) admitConn(c net.Conn, id uint64) *session {
-	rt := s.rt.Load()
-	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c), single: s.single}
+	rt := s.acquireRuntime()
+	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c), single: s.opts.OneSession}
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
 	sess.offer = &passive.Offer{Pool: rt.pool, Range: rt.cfg.Passive.Ports, Wait: rt.cfg.Passive.Wait.Duration,
 		AcceptTimeout: rt.cfg.Passive.AcceptTimeout.Duration, DataTimeout: rt.cfg.DataTimeout.Duration,
@@ -234,6 +312,7 @@ func (s *Server) admitConn(c net.Conn, id uint64) *session {
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
 		c.Close()
+		rt.release()
 		return nil
 	}
 	return sess
@@ -295,6 +374,7 @@ func (s *Server) admit(sess *session) string {
 }
 
 func (s *Server) depart(sess *session) {
+	sess.rt.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
@@ -344,10 +424,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		for sess := range s.sessions {
 			switch {
-			case sess.child != nil:
+			case sess.handle != nil:
 				if !sess.stopping {
 					sess.stopping = true
-					sess.stopChild(false) // the child drains its own session
+					sess.handle.Stop(false) // it drains its own session
 				}
 			case !sess.busy():
 				sess.close()
@@ -361,8 +441,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.mu.Lock()
 			n := len(s.sessions)
 			for sess := range s.sessions {
-				if sess.child != nil {
-					sess.stopChild(true)
+				if sess.handle != nil {
+					sess.handle.Stop(true)
 				} else {
 					sess.close()
 				}
@@ -388,6 +468,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) warnOnce(key, msg string, args ...any) {
 	if _, seen := s.warned.LoadOrStore(key, true); !seen {
 		s.log.Warn(msg, args...)
+	}
+}
+
+// recoverSession turns a panic in a session's goroutine into a log line and
+// the end of that session: the other sessions keep running, and nothing of
+// the panic reaches the client. ServeConn defers it.
+func recoverSession(log *slog.Logger, c net.Conn) {
+	if r := recover(); r != nil {
+		log.Error("session crashed (a bug: please report it)", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		c.Close()
 	}
 }
 

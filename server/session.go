@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -41,9 +40,9 @@ type session struct {
 	ftp  *ftpserver.FtpServer
 	ln   *oneShotListener
 
-	// For a session run by a child process (SpawnSessions), guarded by
-	// Server.mu: the process, and whether it was asked to stop.
-	child    *exec.Cmd
+	// For a session handed off (Options.Handoff), guarded by Server.mu:
+	// its handle, and whether it was asked to stop.
+	handle   Handle
 	stopping bool
 
 	mu   sync.Mutex
@@ -316,7 +315,7 @@ func (s *session) transferDone(t driver.Transfer) {
 		if user.Anonymous {
 			mode = 'a'
 		}
-		s.rt.xferlog.write(t, s.remoteHost(), user.Name, mode)
+		s.rt.xferlog.Write(t, s.remoteHost(), user.Name, mode)
 	}
 }
 

@@ -24,6 +24,9 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/server"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/daemon"
+	"github.com/tunnelftpd/tunnelftpd/server/launch"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -154,9 +157,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 1 && args[0] == server.ChildArg {
+	if len(args) == 1 && args[0] == daemon.ChildArg {
 		// A per-session process started by the daemon (system users).
-		if err := server.RunSessionChild(stderr); err != nil {
+		if err := daemon.RunSessionChild(stderr); err != nil {
 			fmt.Fprintln(stderr, "tunnelftpd session:", err)
 			return 1
 		}
@@ -166,13 +169,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// anything (a flag error, a config error) could be printed into it.
 	var inetdSock *os.File
 	if wantsInetd(args) {
-		sock, err := server.TakeInetdSocket()
+		sock, err := launch.TakeInetdSocket()
 		if err != nil {
 			fmt.Fprintln(stderr, "tunnelftpd serve:", err)
 			return 2
 		}
 		inetdSock = sock
-		stdout, stderr = io.Discard, server.InetdErrorWriter()
+		stdout, stderr = io.Discard, logging.InetdErrorWriter()
 	}
 	var inetd bool
 	path, explicit, err := configFlags("serve", args, stderr, func(fs *flag.FlagSet) {
@@ -188,7 +191,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	launch, err := server.FindLaunch(inetdSock)
+	from, err := launch.Find(inetdSock)
 	if err != nil {
 		fmt.Fprintln(stderr, "tunnelftpd serve:", err)
 		return 1
@@ -196,7 +199,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// fail reports a startup failure; a single waiting client gets a 421.
 	fail := func(msg string) int {
 		fmt.Fprintln(stderr, msg)
-		launch.Refuse("Service not available: the server cannot start (see its log)")
+		from.Refuse("Service not available: the server cannot start (see its log)")
 		return 1
 	}
 
@@ -205,8 +208,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return fail(err.Error())
 	}
 	if cfg == nil {
-		if launch.Mode != server.ModeStandalone {
-			return fail(fmt.Sprintf("tunnelftpd serve: no config file at %s: the built-in demo config is for standalone runs only, %s mode needs a config file (or -c FILE)", path, launch.Mode))
+		if from.Mode != launch.ModeStandalone {
+			return fail(fmt.Sprintf("tunnelftpd serve: no config file at %s: the built-in demo config is for standalone runs only, %s mode needs a config file (or -c FILE)", path, from.Mode))
 		}
 		var password string
 		cfg, password, err = config.Builtin("tunnelftpd-data")
@@ -228,33 +231,31 @@ then connect an FTP client to localhost port %s in passive mode, e.g.
 			port, config.DemoUser, password, port)
 	}
 
-	out, log, err := server.NewLogOutput(cfg, launch.Mode.StdioIsClient(), stderr)
+	out, log, err := logging.New(cfg, from.Mode.StdioIsClient(), stderr)
 	if err != nil {
 		return fail("tunnelftpd: " + err.Error())
 	}
 	defer out.Close()
-	srv, err := server.New(cfg, log)
+	opts, done, err := daemon.ServerOptions(cfg, from.Mode, log)
 	if err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return fail("tunnelftpd: " + err.Error())
 	}
-	if cfg.Auth.SystemUsers && !launch.Mode.Single() {
-		// System users: each session gets a process of its own, which
-		// becomes the user after login.
-		if err := srv.SpawnSessions("/proc/self/exe", launch.Mode.StdioIsClient()); err != nil {
-			log.Error("cannot start", "err", err.Error())
-			return fail("tunnelftpd: " + err.Error())
-		}
-	}
-	if err := launch.Listen(cfg); err != nil {
+	defer done()
+	srv, err := server.New(cfg, opts)
+	if err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return fail("tunnelftpd: " + err.Error())
 	}
-	if err := server.DropPrivileges(cfg, launch.Mode, log); err != nil {
+	if err := from.Listen(cfg); err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return fail("tunnelftpd: " + err.Error())
 	}
-	d := &server.Daemon{Server: srv, Launch: launch, Log: log, Output: out}
+	if err := daemon.DropPrivileges(cfg, from.Mode, log); err != nil {
+		log.Error("cannot start", "err", err.Error())
+		return fail("tunnelftpd: " + err.Error())
+	}
+	d := &daemon.Daemon{Server: srv, Launch: from, Log: log, Output: out}
 	if err := d.Run(); err != nil {
 		return 1
 	}

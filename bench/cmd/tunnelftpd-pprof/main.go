@@ -28,6 +28,7 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/server"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 )
 
 func main() {
@@ -40,8 +41,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	logger := server.NewLogger(cfg, os.Stderr)
-	srv, err := server.New(cfg, logger)
+	logger := logging.NewLogger(cfg, os.Stderr)
+	srv, err := server.New(cfg, server.Options{Log: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

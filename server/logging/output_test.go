@@ -1,4 +1,4 @@
-package server
+package logging
 
 import (
 	"io"
@@ -7,8 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
+
+// cheapHash is a bcrypt hash of a test password at the minimum cost.
+func cheapHash(t testing.TB) string { return testutil.CheapHash("correct horse") }
 
 // TestDerivedLoggerFollowsReload: a logger derived with attributes (as each
 // session's is) writes to the destination in force at each record, with its
@@ -26,7 +30,7 @@ func TestDerivedLoggerFollowsReload(t *testing.T) {
 		}
 		return c
 	}
-	out, log, err := NewLogOutput(cfgFor(first, "info"), false, io.Discard)
+	out, log, err := New(cfgFor(first, "info"), false, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
