@@ -15,6 +15,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,9 +40,7 @@ import (
 // the one they started with.
 type liveConfig struct {
 	cfg     *config.Config
-	users   *auth.Virtual
-	byName  map[string]config.UserConfig
-	system  *auth.System // nil unless auth.system_users
+	logins  *auth.Logins
 	pool    *passive.Pool
 	xferlog *logging.Xferlog // nil unless log.xferlog; each holder retains it
 }
@@ -121,7 +120,6 @@ type Server struct {
 
 	warned sync.Map // keys of warnings already logged once
 
-	pamConfDir string // PAM config dir instead of /etc/pam.d (tests)
 }
 
 // New builds a server from a loaded config, run as opts say.
@@ -142,31 +140,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // newRuntime derives a liveConfig from cfg. The passive pool is kept from old
 // when the range is unchanged, so the busy ports stay accounted.
 func (s *Server) newRuntime(cfg *config.Config, old *liveConfig) (*liveConfig, error) {
-	accounts := make([]auth.Account, len(cfg.Users))
-	for i, u := range cfg.Users {
-		accounts[i] = auth.Account{Name: u.Name, Hash: u.Password, Root: u.Root, ReadOnly: u.ReadOnly}
-	}
-	users, err := auth.NewVirtual(accounts)
+	logins, err := s.newLogins(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
+		return nil, err
 	}
-	rt := &liveConfig{cfg: cfg, users: users, byName: map[string]config.UserConfig{}}
-	if cfg.Auth.SystemUsers {
-		opts := auth.SystemOptions{Service: cfg.Auth.PAMService, FtpUsers: cfg.Auth.FtpUsers,
-			MinUID: cfg.Auth.MinUID, Root: cfg.Auth.SystemRoot, PAMConfDir: s.pamConfDir}
-		if _, err := os.Stat(opts.FtpUsers); err != nil {
-			opts.FtpUsers = "" // a missing ftpusers file lists nobody
-		}
-		if cfg.Auth.RequireShell {
-			opts.Shells = "/etc/shells"
-		}
-		if rt.system, err = auth.NewSystem(opts); err != nil {
-			return nil, fmt.Errorf("auth.system_users: %w", err)
-		}
-	}
-	for _, u := range cfg.Users {
-		rt.byName[u.Name] = u
-	}
+	rt := &liveConfig{cfg: cfg, logins: logins}
 	if first, last := old.poolRange(); first == cfg.Passive.First && last == cfg.Passive.Last {
 		rt.pool = old.pool
 	} else {
@@ -180,6 +158,47 @@ func (s *Server) newRuntime(cfg *config.Config, old *liveConfig) (*liveConfig, e
 		}
 	}
 	return rt, nil
+}
+
+// newLogins builds the login decision of cfg (package auth owns it).
+func (s *Server) newLogins(cfg *config.Config) (*auth.Logins, error) {
+	opts := auth.LoginOptions{AnonymousRoot: cfg.Auth.AnonymousRoot, SSHUsers: map[string]string{}}
+	for _, u := range cfg.Users {
+		opts.Accounts = append(opts.Accounts, auth.Account{Name: u.Name, Hash: u.Password, Root: u.Root, ReadOnly: u.ReadOnly})
+		if u.RequireSSHUser {
+			opts.SSHUsers[u.Name] = cmp.Or(u.SSHUser, u.Name)
+		}
+	}
+	if cfg.Auth.SystemUsers {
+		sys := auth.SystemOptions{Service: cfg.Auth.PAMService, FtpUsers: cfg.Auth.FtpUsers,
+			MinUID: cfg.Auth.MinUID, Root: cfg.Auth.SystemRoot}
+		if _, err := os.Stat(sys.FtpUsers); err != nil {
+			sys.FtpUsers = "" // a missing ftpusers file lists nobody
+		}
+		if cfg.Auth.RequireShell {
+			sys.Shells = "/etc/shells"
+		}
+		system, err := auth.NewSystem(sys)
+		if err != nil {
+			return nil, fmt.Errorf("auth.system_users: %w", err)
+		}
+		opts.System = system
+		if !s.opts.OneSession {
+			// Checked above, but not used: a system user's session must
+			// have a process of its own, which switches to the user.
+			opts.System = refuseSystem{}
+		}
+	}
+	return auth.NewLogins(opts)
+}
+
+// refuseSystem stands in for the system accounts in a process that serves
+// several sessions (after a reload turned system_users on in a daemon
+// started without it, say).
+type refuseSystem struct{}
+
+func (refuseSystem) Authenticate(string, string, string) (*auth.User, error) {
+	return nil, errors.New("system account login refused: this process serves several sessions (bug: system_users sessions must each have a process)")
 }
 
 // Reload puts cfg in force for new sessions; running sessions keep theirs

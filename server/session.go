@@ -172,7 +172,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
 		return nil, errors.New("already logged in")
 	}
-	u, err := s.authenticate(name, pass)
+	u, err := s.rt.logins.Authenticate(name, pass, s.tunnel())
 	if err != nil {
 		time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
@@ -214,35 +214,19 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.user, s.fs = u, fs
 	s.mu.Unlock()
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
-		append(s.peerAttrs(), "session", s.id, "kind", userKind(u), "read_only", u.ReadOnly)...)...)
+		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
 	return fs, nil
 }
 
-// authenticate tries, in order: virtual users, anonymous, system accounts.
-func (s *session) authenticate(name, pass string) (*auth.User, error) {
-	cfg := s.rt.cfg
-	u, err := s.rt.users.Authenticate(name, pass)
-	switch {
-	case err == nil:
-		if uc := s.rt.byName[u.Name]; uc.RequireSSHUser {
-			want := uc.SSHUser
-			if want == "" {
-				want = uc.Name
-			}
-			if s.peer == nil || s.peer.User != want || (s.peer.PID != 0 && !s.peer.SSH) {
-				return nil, &auth.Refusal{Reason: "not tunnelled by SSH user " + want + " (require_ssh_user)"}
-			}
-		}
-		return u, nil
-	case cfg.Auth.AnonymousRoot != "" && (name == "anonymous" || name == "ftp"):
-		return &auth.User{Name: name, Root: cfg.Auth.AnonymousRoot, ReadOnly: true, Anonymous: true}, nil
-	case s.rt.system != nil:
-		if !s.single {
-			return nil, errors.New("system account login refused: this process serves several sessions (bug: system_users sessions must each have a process)")
-		}
-		return s.rt.system.Authenticate(name, pass, s.remoteHost())
+// tunnel is what auth needs to know of the session's tunnel.
+func (s *session) tunnel() auth.Tunnel {
+	t := auth.Tunnel{Host: s.remoteHost()}
+	if s.peer != nil {
+		// A process that could not be seen (no privilege to list others'
+		// fds) is taken as sshd; one that was seen must be sshd.
+		t.SSHUser, t.Verified = s.peer.User, s.peer.PID == 0 || s.peer.SSH
 	}
-	return nil, err
+	return t
 }
 
 // switchIdentity makes a per-session process run as the account it serves:
@@ -267,17 +251,6 @@ func (s *session) switchIdentity(u *auth.User) error {
 		return err
 	}
 	return privsep.Drop(id)
-}
-
-// userKind names the kind of account for the log.
-func userKind(u *auth.User) string {
-	switch {
-	case u.System:
-		return "system"
-	case u.Anonymous:
-		return "anonymous"
-	}
-	return "virtual"
 }
 
 // PostAuthMessage keeps driver error text out of the 530 reply.
