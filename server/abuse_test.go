@@ -586,7 +586,7 @@ func TestPipelined10000Commands(t *testing.T) {
 // which the library logs at warn level, give at most libraryLogBurst log
 // lines per second and per message, plus summary lines that account for
 // every suppressed one.
-// Guards: the per-session limit on library log records (ratelimit.go);
+// Guards: the per-session limit on library log records (liblog.go);
 // without it each junk line becomes a log line.
 func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 	ts := startServer(t, 1, nil)

@@ -5,7 +5,7 @@
 // session is the ftpserverlib MainDriver of its one connection: admission
 // (max_sessions, max_sessions_per_ssh_user, tunnel_only), the login and the
 // switch to the user's identity, reply rewriting (ctrlconn.go) and the
-// filter on the library's own log (ratelimit.go).
+// filter on the library's own log (liblog.go).
 //
 // It must not open user paths (package driver does, for every file
 // operation), pick passive ports (package passive), read config files
@@ -45,19 +45,19 @@ type liveConfig struct {
 	xferlog *logging.Xferlog // nil unless log.xferlog; each holder retains it
 }
 
-// release lets go of what rt holds for the config in force or a session.
-func (rt *liveConfig) release() {
-	if rt.xferlog != nil {
-		rt.xferlog.Release()
+// release lets go of what live holds for the config in force or a session.
+func (live *liveConfig) release() {
+	if live.xferlog != nil {
+		live.xferlog.Release()
 	}
 }
 
-// poolRange is the passive range of rt's pool (0, 0 for no rt).
-func (rt *liveConfig) poolRange() (first, last int) {
-	if rt == nil {
+// poolRange is the passive range of live's pool (0, 0 for nil).
+func (live *liveConfig) poolRange() (first, last int) {
+	if live == nil {
 		return 0, 0
 	}
-	return rt.pool.Range()
+	return live.pool.Range()
 }
 
 // ErrServerClosed is returned by Serve when it is called after Shutdown
@@ -109,7 +109,7 @@ type Handle interface {
 type Server struct {
 	log  *slog.Logger
 	opts Options
-	rt   atomic.Pointer[liveConfig]
+	live atomic.Pointer[liveConfig]
 
 	nextID   atomic.Uint64
 	mu       sync.Mutex
@@ -129,35 +129,35 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{log: log, opts: opts, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
-	rt, err := s.newRuntime(cfg, nil)
+	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	s.rt.Store(rt)
+	s.live.Store(live)
 	return s, nil
 }
 
-// newRuntime derives a liveConfig from cfg. The passive pool is kept from old
+// newLiveConfig derives a liveConfig from cfg. The passive pool is kept from old
 // when the range is unchanged, so the busy ports stay accounted.
-func (s *Server) newRuntime(cfg *config.Config, old *liveConfig) (*liveConfig, error) {
+func (s *Server) newLiveConfig(cfg *config.Config, old *liveConfig) (*liveConfig, error) {
 	logins, err := s.newLogins(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rt := &liveConfig{cfg: cfg, logins: logins}
+	live := &liveConfig{cfg: cfg, logins: logins}
 	if first, last := old.poolRange(); first == cfg.Passive.First && last == cfg.Passive.Last {
-		rt.pool = old.pool
+		live.pool = old.pool
 	} else {
-		rt.pool = passive.NewPool(cfg.Passive.First, cfg.Passive.Last, s.opts.PortLock, s.log)
+		live.pool = passive.NewPool(cfg.Passive.First, cfg.Passive.Last, s.opts.PortLock, s.log)
 	}
 	if cfg.Log.Xferlog != "" {
 		if old != nil && old.xferlog != nil && old.xferlog.Path() == cfg.Log.Xferlog && old.xferlog.Retain() {
-			rt.xferlog = old.xferlog
-		} else if rt.xferlog, err = logging.OpenXferlog(cfg.Log.Xferlog); err != nil {
+			live.xferlog = old.xferlog
+		} else if live.xferlog, err = logging.OpenXferlog(cfg.Log.Xferlog); err != nil {
 			return nil, err
 		}
 	}
-	return rt, nil
+	return live, nil
 }
 
 // newLogins builds the login decision of cfg (package auth owns it).
@@ -205,28 +205,28 @@ func (refuseSystem) Authenticate(string, string, string) (*auth.User, error) {
 // (and the transfer log they started with, closed when the last of them
 // ends). On error the current config stays in force.
 func (s *Server) Reload(cfg *config.Config) error {
-	rt, err := s.newRuntime(cfg, s.rt.Load())
+	live, err := s.newLiveConfig(cfg, s.live.Load())
 	if err != nil {
 		return err
 	}
-	s.rt.Swap(rt).release()
+	s.live.Swap(live).release()
 	return nil
 }
 
-// acquireRuntime returns the config in force for a new session, holding
-// what the session needs of it until rt.release.
-func (s *Server) acquireRuntime() *liveConfig {
+// acquireLive returns the config in force for a new session, holding
+// what the session needs of it until live.release.
+func (s *Server) acquireLive() *liveConfig {
 	for {
-		rt := s.rt.Load()
-		if rt.xferlog == nil || rt.xferlog.Retain() {
-			return rt
+		live := s.live.Load()
+		if live.xferlog == nil || live.xferlog.Retain() {
+			return live
 		}
 		// A reload let go of it meanwhile: the new config is in force.
 	}
 }
 
 // Config returns the config in force for new sessions.
-func (s *Server) Config() *config.Config { return s.rt.Load().cfg }
+func (s *Server) Config() *config.Config { return s.live.Load().cfg }
 
 // Serve accepts control connections on l until Shutdown or an accept error,
 // and runs each session in a goroutine (or hands it off, Options.Handoff).
@@ -302,7 +302,7 @@ func (s *Server) handOff(c net.Conn) {
 	}
 	defer s.depart(sess)
 
-	h, err := s.opts.Handoff.Start(c, sess.rt.cfg, sess.log)
+	h, err := s.opts.Handoff.Start(c, sess.live.cfg, sess.log)
 	c.Close() // the session has its own copy
 	if err != nil {
 		sess.log.Error("cannot start the session process", "err", err)
@@ -318,20 +318,20 @@ func (s *Server) handOff(c net.Conn) {
 // applies the connect-time limits. A refused connection gets one 421 line
 // and is closed, and nil is returned; otherwise the caller must depart.
 func (s *Server) admitConn(c net.Conn, id uint64) *session {
-	rt := s.acquireRuntime()
-	sess := &session{srv: s, rt: rt, id: id, peer: s.identify(c), single: s.opts.OneSession}
+	live := s.acquireLive()
+	sess := &session{srv: s, live: live, id: id, peer: s.identify(c), single: s.opts.OneSession}
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
-	sess.offer = &passive.Offer{Pool: rt.pool, Range: rt.cfg.Passive.Ports, Wait: rt.cfg.Passive.Wait.Duration,
-		AcceptTimeout: rt.cfg.Passive.AcceptTimeout.Duration, DataTimeout: rt.cfg.DataTimeout.Duration,
-		Loopback: passive.AdvertisesLoopback(rt.cfg.Passive.Address, c.LocalAddr()),
-		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: rt.cfg.Passive.SameOwner,
+	sess.offer = &passive.Offer{Pool: live.pool, Range: live.cfg.Passive.Ports, Wait: live.cfg.Passive.Wait.Duration,
+		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
+		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
+		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
 		Log: sess.log, WarnOnce: s.warnOnce}
 	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: func() { sess.awaitReply.Store(false) }}
 	if reason := s.admit(sess); reason != "" {
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
 		c.Close()
-		rt.release()
+		live.release()
 		return nil
 	}
 	return sess
@@ -349,23 +349,15 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
 		return nil
 	}
-	if p.PID == 0 && !canReadOthersFDs() {
+	if p.PID == 0 && !ident.CanReadOthersFDs() {
 		s.warnOnce("ident-pid", "cannot read other processes' sockets (run as root, or grant CAP_SYS_PTRACE): SSH client addresses are unknown and tunnel_only refuses every connection")
 	}
 	return p
 }
 
-// canReadOthersFDs reports whether this process may list another user's
-// open files (/proc/1/fd belongs to root): what finding the sshd session
-// process needs. (A peer that has already gone also has no process.)
-func canReadOthersFDs() bool {
-	_, err := os.ReadDir("/proc/1/fd")
-	return !errors.Is(err, os.ErrPermission) // other errors (EMFILE) say nothing about privilege
-}
-
 // admit registers a session, or returns why it is refused.
 func (s *Server) admit(sess *session) string {
-	cfg := sess.rt.cfg
+	cfg := sess.live.cfg
 	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
@@ -393,7 +385,7 @@ func (s *Server) admit(sess *session) string {
 }
 
 func (s *Server) depart(sess *session) {
-	sess.rt.release()
+	sess.live.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
@@ -414,7 +406,7 @@ func (s *Server) Sessions() int {
 }
 
 // PassivePortsBusy is the number of passive ports this process holds.
-func (s *Server) PassivePortsBusy() int { return s.rt.Load().pool.InUse() }
+func (s *Server) PassivePortsBusy() int { return s.live.Load().pool.InUse() }
 
 // closeGrace is how long Shutdown waits, after its timeout, for the sessions
 // it cut to close their files and log their transfers.
@@ -504,24 +496,4 @@ func recoverSession(log *slog.Logger, c net.Conn) {
 func isTemporary(err error) bool {
 	var ne interface{ Temporary() bool }
 	return errors.As(err, &ne) && ne.Temporary()
-}
-
-// libraryHandler passes on the library's own log records at warn level and
-// above only: below that it is chatty, and at debug it would log commands.
-// limit rate-limits them per session (ratelimit.go).
-type libraryHandler struct {
-	slog.Handler
-	limit *logLimiter
-}
-
-func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
-}
-
-func (h libraryHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return libraryHandler{h.Handler.WithAttrs(a), h.limit}
-}
-
-func (h libraryHandler) WithGroup(n string) slog.Handler {
-	return libraryHandler{h.Handler.WithGroup(n), h.limit}
 }

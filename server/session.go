@@ -28,7 +28,7 @@ import (
 // state, user) belongs to that connection alone.
 type session struct {
 	srv  *Server
-	rt   *liveConfig // config in force when the session started
+	live *liveConfig // config in force when the session started
 	id   uint64
 	peer *ident.Peer // who is behind a loopback control connection (nil = unknown)
 	// single is set when this process serves only this session, so it may
@@ -71,7 +71,7 @@ var (
 // GetSettings gives the library this session's settings, with the safe
 // defaults set explicitly (see DESIGN.md point 4).
 func (s *session) GetSettings() (*ftpserver.Settings, error) {
-	cfg := s.rt.cfg
+	cfg := s.live.cfg
 	st := &ftpserver.Settings{
 		Listener:                 s.ln,
 		Banner:                   cfg.Banner,
@@ -116,7 +116,7 @@ func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err err
 	s.cc = cc
 	s.mu.Unlock()
 	s.log.Info("session started", "from", s.conn.RemoteAddr().String())
-	return s.rt.cfg.Banner, nil
+	return s.live.cfg.Banner, nil
 }
 
 // ClientDisconnected ends the session: passive ports are released, and once
@@ -172,9 +172,9 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
 		return nil, errors.New("already logged in")
 	}
-	u, err := s.rt.logins.Authenticate(name, pass, s.tunnel())
+	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
 	if err != nil {
-		time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
+		time.Sleep(s.live.cfg.Auth.FailDelay.Duration)
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
 		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
 		var r *auth.Refusal
@@ -184,7 +184,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 			attrs = append(attrs, "err", err.Error())
 		}
 		s.failedLogins++
-		if s.failedLogins < s.rt.cfg.Auth.MaxLoginAttempts {
+		if s.failedLogins < s.live.cfg.Auth.MaxLoginAttempts {
 			s.conn.keepOpenOnce()
 		} else {
 			s.conn.closeAfterNextReply()
@@ -242,11 +242,11 @@ func (s *session) switchIdentity(u *auth.User) error {
 	if u.System {
 		return privsep.Drop(privsep.Identity{Name: u.Name, UID: u.UID, GID: u.GID, Groups: u.Groups})
 	}
-	if s.rt.cfg.RunAs == "" {
+	if s.live.cfg.RunAs == "" {
 		s.srv.warnOnce("run_as-session", "virtual and anonymous sessions run as root: set run_as to an unprivileged account")
 		return nil
 	}
-	id, err := privsep.Lookup(s.rt.cfg.RunAs)
+	id, err := privsep.Lookup(s.live.cfg.RunAs)
 	if err != nil {
 		return err
 	}
@@ -283,12 +283,12 @@ func (s *session) transferDone(t driver.Transfer) {
 		dir = "upload"
 	}
 	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
-	if s.rt.xferlog != nil {
+	if s.live.xferlog != nil {
 		mode := byte('r')
 		if user.Anonymous {
 			mode = 'a'
 		}
-		s.rt.xferlog.Write(t, s.remoteHost(), user.Name, mode)
+		s.live.xferlog.Write(t, s.remoteHost(), user.Name, mode)
 	}
 }
 

@@ -4,8 +4,16 @@
 //
 //	tunnelftpd serve [-c FILE] [--inetd]  run the daemon in the foreground
 //	tunnelftpd check [-c FILE] [-q]       validate the config and print the effective one
-//	tunnelftpd passwd             read a password, print a hash for the config
-//	tunnelftpd version            print the version
+//	tunnelftpd passwd                     read a password, print a hash for the config
+//	tunnelftpd tunnel [-c FILE] --host [user@]server [--format F] [--local-port N]
+//	                                      print the SSH setup that forwards every port
+//	tunnelftpd version                    print the version
+//
+// The package holds the flags, the subcommands and the serve sequence (a
+// list of calls into server/config, server/launch, server/logging,
+// server/daemon and server), the demo banner, and the config → tunnel.Spec
+// adapter. It must not hold policy, parse FTP, or touch sockets beyond
+// handing them on.
 package main
 
 import (
