@@ -119,7 +119,6 @@ type Server struct {
 	drained  chan struct{} // closed when draining and no session is left
 
 	warned sync.Map // keys of warnings already logged once
-
 }
 
 // New builds a server from a loaded config, run as opts say.
