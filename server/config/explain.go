@@ -15,9 +15,9 @@ const SeeKeys = "'tunnelftpd check --sample' prints every key with its documenta
 type keyKind int
 
 const (
-	kindValue   keyKind = iota // a string, number, boolean or duration
-	kindTable                  // [section]
-	kindTableList              // [[section]], one table per entry
+	kindValue     keyKind = iota // a string, number, boolean or duration
+	kindTable                    // [section]
+	kindTableList                // [[section]], one table per entry
 )
 
 // schemaKey is one key of the schema: its TOML path and what it holds.
