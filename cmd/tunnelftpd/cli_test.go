@@ -99,7 +99,7 @@ func TestTOMLSlipsInPlainWords(t *testing.T) {
 		{"typo", "[passive]\nadress = \"127.0.0.1\"\n",
 			`:2: passive.adress: unknown key; did you mean "passive.address"? ('tunnelftpd check --sample'`, "etc/tunnelftpd.toml"},
 		{"section typo", "[pasive]\nports = \"1-2\"\n",
-			`:1: pasive: unknown section [pasive]; did you mean "passive"?`, "pasive.ports"},
+			`:1: pasive: unknown key: there is no section [pasive]; did you mean "passive"?`, "pasive.ports"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeConfig(t, tc.text)
