@@ -251,11 +251,21 @@ func TestDebFiles(t *testing.T) {
 
 		bin := filepath.Join(root, "usr/sbin/tunnelftpd")
 		checkELF(t, arch, bin)
-		if arch == "amd64" {
-			want := "tunnelftpd " + b.Version + " (commit " + commit + ")\n"
-			if got := run(t, "", bin, "version"); got != want {
-				t.Errorf("packaged tunnelftpd version: %q, want %q", got, want)
-			}
+		// The binary runs (arm64 under qemu), says its version, and is a PAM
+		// build: a build without cgo refuses system_users.
+		exe := []string{bin}
+		if arch == "arm64" {
+			needTool(t, "qemu-aarch64", "the arm64 binary runs under qemu (Debian package qemu-user)")
+			exe = []string{"qemu-aarch64", bin}
+		}
+		want := "tunnelftpd " + b.Version + " (commit " + commit + ")\n"
+		if got := run(t, "", exe[0], append(exe[1:], "version")...); got != want {
+			t.Errorf("%s: packaged tunnelftpd version: %q, want %q", arch, got, want)
+		}
+		pam := filepath.Join(t.TempDir(), "pam.toml")
+		os.WriteFile(pam, []byte("[auth]\nsystem_users = true\n"), 0o644)
+		if out, err := runErr("", exe[0], append(exe[1:], "check", "-q", "-c", pam)...); err != nil {
+			t.Errorf("%s: the packaged binary refuses system_users (not a PAM build?): %v\n%s", arch, err, out)
 		}
 	}
 	if !regexp.MustCompile(`^0\.0\.0\+\d+\.g` + commit[:12] + `(\.dirty)?$|^\d+\.\d+\.\d+`).MatchString(b.Version) {
