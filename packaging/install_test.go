@@ -86,7 +86,7 @@ func TestInstallOnTestbed(t *testing.T) {
 	out := p.sh("cd /root && DEBIAN_FRONTEND=noninteractive apt install -y ./" + filepath.Base(b.Deb["amd64"]) + " 2>&1")
 	t.Logf("apt install:\n%s", out)
 	commit := strings.TrimSpace(run(t, "..", "git", "rev-parse", "HEAD"))
-	if got := strings.TrimSpace(p.sh("tunnelftpd version")); got != "tunnelftpd "+b.Version+" (commit "+commit+")" {
+	if got := p.sh("tunnelftpd version | head -1"); got != "tunnelftpd "+b.Version+" (commit "+commit+")\n" {
 		t.Errorf("installed tunnelftpd version: %q", got)
 	}
 	account := strings.Split(strings.TrimSpace(p.sh("getent passwd tunnelftpd")), ":")
@@ -196,7 +196,7 @@ func TestInstallOnTestbed(t *testing.T) {
 	if after := p.mainPID(); after == pid || after == "0" {
 		t.Errorf("the upgrade did not restart the running daemon (pid %s -> %s)", pid, after)
 	}
-	if got := strings.TrimSpace(p.sh("tunnelftpd version; readlink /proc/$(systemctl show -P MainPID tunnelftpd.service)/exe")); got != "tunnelftpd "+newer+" (commit "+commit+")\n/usr/sbin/tunnelftpd" {
+	if got := strings.TrimSpace(p.sh("tunnelftpd version | head -1; readlink /proc/$(systemctl show -P MainPID tunnelftpd.service)/exe")); got != "tunnelftpd "+newer+" (commit "+commit+")\n/usr/sbin/tunnelftpd" {
 		t.Errorf("after the upgrade, the binary and the running daemon's: %q, want version %s running from /usr/sbin/tunnelftpd", got, newer)
 	}
 	if got, err := curl("ftp://127.0.0.1:2121/"); err != nil || !strings.Contains(got, "up.txt") {
