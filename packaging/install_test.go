@@ -301,7 +301,10 @@ func (p *pkgBed) addSSHUser() {
 	if err := p.bed.WriteFile("/etc/ssh/sshd_config.d/tunnelftpd.conf", []byte(match), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p.sh("sshd -t && systemctl reload ssh.service")
+	// A restart, not a reload: systemctl returns once the new sshd
+	// listens (Type=notify), where a reload's re-exec would leave a moment
+	// in which connections are refused.
+	p.sh("sshd -t && systemctl restart ssh.service")
 }
 
 // startTunnel runs, in the client namespace, the ssh command `tunnelftpd
