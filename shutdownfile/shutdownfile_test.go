@@ -15,6 +15,7 @@ var now = time.Date(2026, 11, 24, 17, 5, 0, 0, time.UTC) // the clock the testda
 func TestParseFilesWrittenByFtpshut(t *testing.T) {
 	long := "The FTP server goes down at %s for the quarterly maintenance of the storage array; new logins are refused from %r and you will be disconnected at %d. Questions: %E"
 	cookies := "Short %% note with 100%% of %M users:%N online, a very long word Supercalifragilisticexpialidocious-and-more-and-more-text-to-pass-seventy"
+	times := "At %T on %L (%R, in %C) user %U was told: the archive closes at %s; please finish your transfers before %d, thank you"
 	for _, tc := range []struct {
 		file             string
 		input            string // the message ftpshut was given
@@ -26,6 +27,7 @@ func TestParseFilesWrittenByFtpshut(t *testing.T) {
 		{"ftpshut-long", long, time.Date(2026, 11, 24, 18, 30, 0, 0, time.UTC), 80 * time.Minute, 90 * time.Minute},
 		{"ftpshut-now", "Emergency shutdown NOW", now, 0, 0},
 		{"ftpshut-cookies", cookies, now.Add(45 * time.Minute), 30 * time.Minute, 15 * time.Minute},
+		{"ftpshut-times", times, time.Date(2026, 11, 24, 23, 59, 0, 0, time.UTC), 20 * time.Minute, 10 * time.Minute},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", tc.file))
