@@ -67,6 +67,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdPasswd(stdin, stdout, stderr)
 	case "tunnel":
 		return cmdTunnel(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tunnelftpd", versionString())
 		return 0
