@@ -37,6 +37,23 @@ func (s *selectors) resolve(accounts []Account) {
 	s.resolved, s.inexact = s.inexact, nil
 }
 
+// resolvedNames are the accounts the numeric entries of d stand for.
+func resolvedNames(d *Directive, accounts []Account) []string {
+	group := d.Keyword == "guestgroup" || d.Keyword == "realgroup"
+	var out []string
+	for _, e := range d.Args {
+		if !strings.HasPrefix(e, "%") {
+			continue
+		}
+		for _, a := range accounts {
+			if a.UID != 0 && idMatch(e, a, group) {
+				out = appendNew(out, a.Name)
+			}
+		}
+	}
+	return out
+}
+
 func (s selectors) any() bool { return s.all || len(s.who) > 0 || len(s.inexact) > 0 }
 
 // add reads the arguments of one line.
@@ -44,6 +61,8 @@ func (s *selectors) add(d *Directive, group bool) {
 	s.lines = append(s.lines, d)
 	for _, a := range d.Args {
 		switch {
+		case !group && (a == "ftp" || a == "anonymous"):
+			// the anonymous account: "realuser ftp" kept anonymous out of "guestuser *"
 		case a == "*":
 			s.all = true
 		case strings.HasPrefix(a, "%"):
@@ -98,7 +117,7 @@ func (im *importer) mapIdentity() {
 		case len(d.Args) == 0:
 			im.report(d, Note, "names nobody")
 		case hasInexact(d) && len(im.guests.resolved) > 0:
-			im.report(d, Mapped, "guests are %s (%s are the accounts of the passwd and group given that match %s); their rules come before the real users'", guestWho(), quoteList(im.guests.who), strings.Join(inexactArgs(d), " "))
+			im.report(d, Mapped, "guests are %s: %s stand for the accounts %s of the passwd and group given; their rules come before the real users'", guestWho(), strings.Join(inexactArgs(d), " "), orNobody(resolvedNames(d, im.in.Accounts)))
 		case hasInexact(d):
 			im.report(d, Narrowed, "guests are %s; numeric ids and ranges (%s) cannot be selectors, so such guests fall under the real users' rules, which are cut to what guests may do too; name them with @group:NAME or user names instead", guestWho(), strings.Join(inexactArgs(d), " "))
 		default:
@@ -110,10 +129,12 @@ func (im *importer) mapIdentity() {
 	}
 	for _, d := range im.reals.lines {
 		switch {
+		case d.Keyword == "realuser" && len(d.Args) == 1 && (d.Args[0] == "ftp" || d.Args[0] == "anonymous"):
+			im.report(d, Mapped, "keeps anonymous sessions out of the guests (wu-ftpd 2.6.2 needed it with guestuser *); tunnelftpd's anonymous sessions are never guests")
 		case !im.guests.any():
 			im.report(d, Note, "no guestgroup/guestuser: every user is real anyway")
 		case hasInexact(d) && len(im.reals.resolved) > 0:
-			im.report(d, Mapped, "exceptions to the guests: %s (from the accounts given) get the real users' rights, in rules placed before the guests'", quoteList(im.reals.who))
+			im.report(d, Mapped, "exceptions to the guests: %s (%s stand for %s in the accounts given) get the real users' rights, in rules placed before the guests'", quoteList(im.reals.who), strings.Join(inexactArgs(d), " "), orNobody(resolvedNames(d, im.in.Accounts)))
 		case hasInexact(d):
 			im.report(d, Narrowed, "numeric ids and ranges (%s) cannot be selectors: those users get the guests' rules as well as the real users'", strings.Join(inexactArgs(d), " "))
 		default:
@@ -132,7 +153,7 @@ func (im *importer) mapIdentity() {
 			if im.anonRoot == "" {
 				im.anonRoot = "/"
 			}
-			im.report(d, Mapped, "auth.anonymous_root = %q; wu-ftpd started anonymous users in the ftp account's home from %s/etc/passwd, tunnelftpd at the root", im.anonRoot, im.anonRoot)
+			im.anonRootLine = d // reported by finish, once it is known whether anonymous is on
 		case len(d.Args) == 1:
 			im.report(d, Note, "a second anonymous-root without a class: wu-ftpd used the first")
 		default:
@@ -242,6 +263,13 @@ func inexactArgs(d *Directive) []string {
 		}
 	}
 	return out
+}
+
+func orNobody(l []string) string {
+	if len(l) == 0 {
+		return "(none)"
+	}
+	return quoteList(l)
 }
 
 func orNone(s string) string {

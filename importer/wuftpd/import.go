@@ -73,7 +73,8 @@ type importer struct {
 
 	// who is who
 	anonRoot     string
-	anonFromHome bool // anonRoot is the ftp account's home
+	anonFromHome bool       // anonRoot is the ftp account's home
+	anonRootLine *Directive // the anonymous-root line that set anonRoot
 	guestRoot    string
 	guests       selectors
 	reals        selectors

@@ -457,6 +457,9 @@ func (p *policy) dirToFTP(dirGlob, rootDir string, k kind) ftpGlob {
 			homes = append(homes, h)
 		}
 	}
+	if len(homes) == 0 {
+		return ftpGlob{None: true, Why: "its root-dir " + rootDir + " is the home of no real user"}
+	}
 	return rootsToFTP(g, homes, false)
 }
 

@@ -262,9 +262,9 @@ func (im *importer) reportUpload(u *uploadLine, rep func(*Directive, string)) {
 		}
 	}
 	if len(ks) == 0 {
-		why := "its root-dir " + u.RootDir + " is no root of a session that can log in here"
+		why := "its root-dir " + u.RootDir + " is the root or home of no session that can log in here"
 		for k := kReal; k < numKinds; k++ {
-			if u.Ftp[k].None && u.Ftp[k].Why != "" {
+			if u.Applies[k] != triNo && u.Ftp[k].None && u.Ftp[k].Why != "" && im.kindOff[k] == "" {
 				why = u.Ftp[k].Why
 			}
 		}
@@ -373,6 +373,13 @@ func (im *importer) finish() {
 	for k := kReal; k < numKinds; k++ {
 		if r := im.kindOff[k]; r == "in no class" && im.useAccess {
 			im.defaultNote("class", Mapped, "no class line takes %s sessions: wu-ftpd refused them (\"not in any class\"), so %s", k, map[kind]string{kAnon: "anonymous is off", kGuest: "guests are refused every operation", kReal: "real users are refused (system users off unless guests log in)"}[k])
+		}
+	}
+	if d := im.anonRootLine; d != nil {
+		if im.kindOff[kAnon] != "" {
+			im.report(d, Note, "anonymous cannot log in (%s), so no anonymous root is written", im.offReason(kAnon))
+		} else {
+			im.report(d, Mapped, "auth.anonymous_root = %q; wu-ftpd started anonymous users in the ftp account's home from %s/etc/passwd, tunnelftpd at the root", im.anonRoot, im.anonRoot)
 		}
 	}
 	switch {
