@@ -95,6 +95,15 @@ type importer struct {
 // fails only on input it cannot read at all (an inetd line that is not one, an xinetd file
 // without an ftpd service).
 func Import(in Input) (*Result, error) {
+	im, err := runImport(in)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{TOML: im.cfg.render(), Report: im.findings}, nil
+}
+
+// runImport does the import and returns its state (tests look inside).
+func runImport(in Input) (*importer, error) {
 	if in.InetdLine != "" && in.Xinetd != nil {
 		return nil, errors.New("give either an inetd line or an xinetd file, not both")
 	}
@@ -155,7 +164,7 @@ func Import(in Input) (*Result, error) {
 		}
 		return a.Line < b.Line
 	})
-	return &Result{TOML: im.cfg.render(), Report: im.findings}, nil
+	return im, nil
 }
 
 // fileRank orders the report: launch line, ftpaccess, ftpusers, ftphosts.

@@ -244,6 +244,10 @@ func (p *policy) blockRules(b block, contexts []ctx) ([]rule, []narrowing) {
 		return order[i].order < order[j].order
 	})
 
+	// One level deeper than every directory: what "P/**" covers beyond "P/*".
+	for _, d := range append([]string{}, dirs...) {
+		addDir(strings.TrimSuffix(d, "/") + "/x")
+	}
 	// Samples: every directory with every name, and the directories themselves.
 	var samples []string
 	seen := map[string]bool{}
