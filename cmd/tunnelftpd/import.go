@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,15 +9,13 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/importer/wuftpd"
 )
 
-const importUsage = `tunnelftpd import wu-ftpd: turn a wu-ftpd setup into a tunnelftpd config
-
-Usage:
-  tunnelftpd import wu-ftpd --ftpaccess FILE [--ftpusers FILE] [--ftphosts FILE]
+const importUsage = `Usage: tunnelftpd import wu-ftpd --ftpaccess FILE [--ftpusers FILE] [--ftphosts FILE]
                             [--inetd-line LINE | --xinetd FILE] [-o OUT]
 
-Reads wu-ftpd's ftpaccess and the files given with it, and writes a tunnelftpd config
-(TOML) to standard output, or to OUT, and a report to standard error: one line for
-every directive, flag and file entry, as
+Turns a wu-ftpd setup into a tunnelftpd config. Reads wu-ftpd's ftpaccess and
+the files given with it, writes a tunnelftpd config (TOML) to standard output,
+or to OUT, and a report to standard error with one line for every directive,
+flag and file entry:
 
   FILE:LINE: directive: mapped|note|narrowed|lost: explanation
 
@@ -28,74 +24,60 @@ every directive, flag and file entry, as
   narrowed  tunnelftpd allows less than wu-ftpd did (a refusal more, a feature gone)
   lost      the effect is gone and that may let someone do or see more: read it
 
-Where a rule cannot be written exactly, the importer writes the narrower one and says
-so: it never gives anyone more access than wu-ftpd did without a "lost" line.
+Where a rule cannot be written exactly, the importer writes the narrower one and
+says so: it never gives anyone more access than wu-ftpd did without a "lost" line.
 
-Options:
-  --ftpaccess FILE    wu-ftpd's ftpaccess (/etc/ftpaccess, /etc/ftpd/ftpaccess); required
-  --ftpusers FILE     its ftpusers (a listed ftp or anonymous turns anonymous off)
-  --ftphosts FILE     its ftphosts (per-user client rules)
-  --inetd-line LINE   the inetd.conf line that started in.ftpd, e.g.
-                      "ftp stream tcp nowait root /usr/sbin/tcpd in.ftpd -l -a"
-  --xinetd FILE       or its xinetd service file (server_args hold the flags)
-  -o OUT              write the config to OUT (which must not exist yet)
-  -h, --help          print this help
+Without --inetd-line or --xinetd, in.ftpd is taken to have run with -a
+(ftpaccess in effect) and no other flag; when the launch line lacks -a, wu-ftpd
+ignored the ftpaccess, and so does the import. Files the ftpaccess names (limit
+messages, files of address globs) are read as well, and so are this host's
+/etc/passwd and /etc/group: the ftp account's home is the anonymous root when no
+anonymous-root line gives one, the homes tell which upload lines reach which
+users, the groups who is a guest. Run the import where wu-ftpd ran, then check
+the result with: tunnelftpd check -c OUT
 
-Without --inetd-line or --xinetd, in.ftpd is taken to have run with -a (ftpaccess in
-effect) and no other flag; without -a in the launch line wu-ftpd ignored the
-ftpaccess, and so does the import. Files the ftpaccess names (limit messages, files
-of address globs) are read as well, and so are this host's /etc/passwd and
-/etc/group: the ftp account's home is the anonymous root when no anonymous-root line
-gives one, the homes tell which upload lines reach which users, the groups who is a
-guest. Run the import where wu-ftpd ran. Check the result with: tunnelftpd check -c OUT
+Exit codes: 0 the config was written, 1 an input cannot be read or OUT exists,
+2 bad command line.
 
-Exit status: 0 when the config was written, 1 when an input cannot be read, 2 for
-a usage error.
+Flags:
 `
 
-// cmdImport runs "tunnelftpd import".
+// cmdImport runs "tunnelftpd import wu-ftpd".
 func cmdImport(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		fmt.Fprint(stdout, importUsage)
-		return 0
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
+		args = []string{"wu-ftpd", "-h"}
 	}
 	if len(args) == 0 || args[0] != "wu-ftpd" {
-		fmt.Fprint(stderr, "tunnelftpd import: say what to import from: tunnelftpd import wu-ftpd ...\n\n"+importUsage)
-		return 2
+		fmt.Fprintln(stderr, "tunnelftpd import: name what to import from: tunnelftpd import wu-ftpd --ftpaccess FILE ...")
+		fmt.Fprintln(stderr, "Run 'tunnelftpd import wu-ftpd -h' for usage.")
+		return exitUsage
 	}
-	fs := flag.NewFlagSet("import wu-ftpd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {}
-	access := fs.String("ftpaccess", "", "")
-	users := fs.String("ftpusers", "", "")
-	hosts := fs.String("ftphosts", "", "")
-	inetd := fs.String("inetd-line", "", "")
-	xinetd := fs.String("xinetd", "", "")
-	out := fs.String("o", "", "")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, importUsage)
-			return 0
-		}
-		fmt.Fprintln(stderr, "tunnelftpd import wu-ftpd: see tunnelftpd import wu-ftpd --help")
-		return 2
-	}
-	usage := func(msg string) int {
-		fmt.Fprintf(stderr, "tunnelftpd import wu-ftpd: %s (see --help)\n", msg)
-		return 2
+	sc := newSubcommand("import wu-ftpd", importUsage, stdout, stderr)
+	fs := sc.FlagSet
+	access := fs.String("ftpaccess", "", "wu-ftpd's ftpaccess (/etc/ftpaccess, /etc/ftpd/ftpaccess); required")
+	users := fs.String("ftpusers", "", "its ftpusers (a listed ftp or anonymous turns anonymous off)")
+	hosts := fs.String("ftphosts", "", "its ftphosts (per-user client rules)")
+	inetd := fs.String("inetd-line", "", "the inetd.conf line that started in.ftpd, e.g. \"ftp stream tcp nowait root /usr/sbin/tcpd in.ftpd -l -a\"")
+	xinetd := fs.String("xinetd", "", "or its xinetd service file (server_args hold the flags)")
+	out := fs.String("o", "", "write the config to `OUT`, which must not exist yet (default: standard output)")
+	if code, done := sc.parse(args[1:]); done {
+		return code
 	}
 	switch {
 	case fs.NArg() > 0:
-		return usage(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+		return sc.usageError("unexpected argument %q", fs.Arg(0))
 	case *access == "":
-		return usage("--ftpaccess FILE is required")
+		return sc.usageError("--ftpaccess FILE is required")
 	case *inetd != "" && *xinetd != "":
-		return usage("give --inetd-line or --xinetd, not both")
+		return sc.usageError("give --inetd-line or --xinetd, not both")
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "tunnelftpd import wu-ftpd: "+format+"\n", a...)
+		return exitFailure
 	}
 	if *out != "" {
 		if _, err := os.Lstat(*out); err == nil {
-			fmt.Fprintf(stderr, "tunnelftpd import wu-ftpd: %s exists; remove it or write to another file (the import never overwrites a config)\n", *out)
-			return 1
+			return fail("%s exists; remove it or write to another file (the import never overwrites a config)", *out)
 		}
 	}
 
@@ -122,8 +104,7 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 		in.Xinetd, err = read(*xinetd)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "tunnelftpd import wu-ftpd:", err)
-		return 1
+		return fail("%v", err)
 	}
 	if u, err := user.Lookup("ftp"); err == nil {
 		in.FTPHome = u.HomeDir
@@ -137,8 +118,7 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 
 	res, err := wuftpd.Import(in)
 	if err != nil {
-		fmt.Fprintln(stderr, "tunnelftpd import wu-ftpd:", err)
-		return 1
+		return fail("%v", err)
 	}
 	for _, f := range res.Report {
 		fmt.Fprintln(stderr, f)
@@ -155,13 +135,12 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if err != nil {
-			fmt.Fprintln(stderr, "tunnelftpd import wu-ftpd: writing the config:", err)
-			return 1
+			return fail("writing the config: %v", err)
 		}
 	} else {
 		fmt.Fprint(stdout, res.TOML)
 	}
 	fmt.Fprintf(stderr, "tunnelftpd import wu-ftpd: config written to %s: %d mapped, %d narrowed, %d lost, %d notes; read every narrowed and lost line, then run tunnelftpd check\n",
 		dest, n[wuftpd.Mapped], n[wuftpd.Narrowed], n[wuftpd.Lost], n[wuftpd.Note])
-	return 0
+	return exitOK
 }
