@@ -3,6 +3,7 @@ package wuftpd
 import (
 	"fmt"
 	"math/rand"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,6 +108,33 @@ func toVerbs(names []string) verbs {
 	return v
 }
 
+// refused is whether issue 14's classes refuse user u from client: at connect, a class that
+// selects everyone (a refusal list of only deny_clients, or no who) whose clients admit the
+// address and whose deny_clients hold it; at login, the same for a class whose who selects u.
+func (d *doc) refused(u user, client string) bool {
+	in := func(list []string) bool {
+		for _, c := range list {
+			if p, err := netip.ParsePrefix(c); err == nil && p.Contains(netip.MustParseAddr(client)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range d.Classes {
+		if (len(c.Who) == 0 || u.matches(c.Who)) && (len(c.Clients) == 0 || in(c.Clients)) && in(c.DenyClients) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *doc) expectRefused(t *testing.T, u user, client string, want bool) {
+	t.Helper()
+	if got := d.refused(u, client); got != want {
+		t.Errorf("%v from %s: refused %v, want %v", u.names, client, got, want)
+	}
+}
+
 func (d *doc) expect(t *testing.T, u user, p string, want verbs) {
 	t.Helper()
 	got, i := d.effective(u, p)
@@ -150,13 +178,14 @@ func TestMirrorAnonymousRights(t *testing.T) {
 	if d.Auth.AnonymousRoot != "/srv/ftp" {
 		t.Errorf("anonymous_root %q", d.Auth.AnonymousRoot)
 	}
-	if len(d.Classes) < 1 || d.Classes[0].Name != "anon" || d.Classes[0].MaxSessions != 50 || !strings.Contains(d.Classes[0].FullMessage, "too many anonymous users") {
+	if len(d.Classes) != 3 || d.Classes[1].Name != "anon" || d.Classes[1].MaxSessions != 50 || !strings.Contains(d.Classes[1].FullMessage, "too many anonymous users") {
 		t.Errorf("class anon: %+v (the timed limit 50 is the smallest)", d.Classes)
 	}
-	last := d.Classes[len(d.Classes)-1]
-	if last.Name != "refused" || len(last.DenyClients) != 1 || last.DenyClients[0] != "203.0.113.0/24" {
-		t.Errorf("deny 203.0.113.0/24 not in deny_clients: %+v", last)
+	if first := d.Classes[0]; first.Name != "refused" || len(first.Who)+len(first.Clients) != 0 || strings.Join(first.DenyClients, " ") != "203.0.113.0/24" {
+		t.Errorf("deny 203.0.113.0/24 is not a refusal list: %+v", first)
 	}
+	d.expectRefused(t, anonymous, "203.0.113.9", true)
+	d.expectRefused(t, anonymous, "198.51.100.9", false)
 	// The archive team's own account keeps everything but files wu-ftpd never served.
 	staff := user{names: []string{"ftpadmin", "@system"}}
 	d.expect(t, staff, "/work/report.txt", defaultSystem&^vMfmt)
@@ -175,12 +204,16 @@ func TestCompanyRights(t *testing.T) {
 	d.expect(t, carol, "/offer.pdf", vList|vRetrieve)
 	alice := user{names: []string{"alice", "@system"}}
 	d.expect(t, alice, "/projects/plan.odt", defaultSystem&^vMfmt)
-	// bob may log in only from the office in wu-ftpd, which a rule cannot say: nothing at all.
+	// bob may log in only from the office (ftphosts); everyone is refused from 198.51.100.0/24.
 	bob := user{names: []string{"bob", "@system", "@group:ftpadmin"}}
-	d.expect(t, bob, "/", 0)
-	d.expect(t, bob, "/x", 0)
+	d.expect(t, bob, "/x", defaultSystem&^vMfmt)
+	d.expectRefused(t, bob, "10.20.3.4", false)
+	d.expectRefused(t, bob, "192.0.2.1", true)
+	d.expectRefused(t, alice, "192.0.2.1", false)
+	d.expectRefused(t, alice, "198.51.100.1", true)
+	d.expectRefused(t, alice, "2001:db8::1", false)
 	// ftpusers lists "Oracle": wu-ftpd refused oracle too.
-	d.expect(t, user{names: []string{"oracle", "@system"}}, "/data", 0)
+	d.expectRefused(t, user{names: []string{"oracle", "@system"}}, "10.20.3.4", true)
 	if d.Umask != "077" {
 		t.Errorf("umask %q, want 077 (027 and 077 for partners: the union)", d.Umask)
 	}
@@ -189,18 +222,22 @@ func TestCompanyRights(t *testing.T) {
 			t.Errorf("partner upload rule: mode %q group %q", r.Mode, r.Group)
 		}
 	}
-	if d.Classes[0].Name != "partners" || d.Classes[0].MaxSessions != 8 {
-		t.Errorf("classes: %+v (guest-only class first, so @system does not take partners)", d.Classes)
+	var names []string
+	for _, c := range d.Classes {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, " ") != "refused refused-bob refused-oracle partners staff outside" || d.Classes[3].MaxSessions != 8 {
+		t.Errorf("classes %v: refusals first, then the guest-only class before @system's", names)
 	}
 	if !d.Auth.SystemUsers || d.Auth.AnonymousRoot != "" || d.Auth.MinUID != 1000 {
 		t.Errorf("auth: %+v", d.Auth)
 	}
 	wantLines := []string{
 		"testdata/company/ftpaccess:20: defumask: narrowed:",
-		"testdata/company/ftphosts:4: allow: narrowed:",
-		"testdata/company/ftpusers:8: ftpusers: narrowed:",
+		"testdata/company/ftphosts:4: allow: mapped: bob: only clients from 10.20.0.0/16 are admitted",
+		"testdata/company/ftpusers:8: ftpusers: mapped:",
 		"testdata/company/ftpaccess:41: deny-gid: lost:",
-		"testdata/company/ftpaccess:51: email: lost:",
+		"testdata/company/ftpaccess:51: email: mapped:",
 	}
 	text := reportText(res)
 	for _, w := range wantLines {

@@ -139,13 +139,9 @@ func (im *importer) mapClasses() {
 		}
 	}
 
-	// Client addresses: a session in no class was refused, and deny_clients is checked before
-	// the kind is known, so the clients every kind may come from are admitted.
-	for k := kReal; k < numKinds; k++ {
-		if im.kindOff[k] == "" {
-			im.admit = im.admit.intersect(admitK[k])
-		}
-	}
+	// Client addresses: a session in no class was refused; finish writes a refusal class per
+	// kind from these.
+	im.admitK = admitK
 	for _, cl := range lines {
 		var ks []kind
 		for _, k := range cl.kinds {
@@ -182,7 +178,7 @@ func (im *importer) mapClasses() {
 	}
 	for k := kReal; k < numKinds; k++ {
 		if im.kindOff[k] == "" && unclassified[k] && len(lines) > 0 {
-			im.defaultNote("class", Narrowed, "%s sessions from some clients were in no class, which wu-ftpd refused: %s, for every kind; %s", k, admitText(admitK[k]), behindSSHD)
+			im.defaultNote("class", Mapped, "%s sessions from some clients were in no class, which wu-ftpd refused: %s at login (a class with deny_clients for %s users); %s", k, admitText(admitK[k]), k, behindSSHD)
 		}
 	}
 
@@ -479,6 +475,11 @@ func (im *importer) mapFtphosts() {
 	}
 	star := admitted("*")
 	im.admit = im.admit.intersect(star)
+	for _, l := range all {
+		if l.r.User == "ftp" && !l.r.Allow && len(l.notes) > 0 {
+			im.reportAt(src.Name, l.r.Line, "deny", Lost, "%s: those clients are not refused", strings.Join(l.notes, "; "))
+		}
+	}
 	users := []string{}
 	for _, l := range all {
 		if l.r.User != "*" {
@@ -491,19 +492,14 @@ func (im *importer) mapFtphosts() {
 		switch {
 		case u == "ftp":
 			im.anonAdmit(a)
-			verdict[u] = fmt.Sprintf("anonymous logins from %s only (deny_clients, for every kind)", a.describe())
-		case a.isEmpty():
-			im.userRules = append(im.userRules, denyAllRules([]string{u}, nil, fmt.Sprintf("%s: %s may log in from no client", src.Name, u))...)
-			verdict[u] = "narrowed:" + u + " may log in from no client: rules refuse " + u + " every operation (the login itself succeeds; refuse it in sshd_config or ftpusers)"
-		case star.intersect(a.complement()).isEmpty():
-			if !a.intersect(star.complement()).isEmpty() {
-				verdict[u] = fmt.Sprintf("narrowed:%s may log in from %s, but the rules for everyone admit only %s", u, a.describe(), star.describe())
-			} else {
-				verdict[u] = fmt.Sprintf("%s may log in from %s", u, a.describe())
-			}
+			verdict[u] = fmt.Sprintf("anonymous logins: %s", admitText(a))
+		case star.intersect(a.complement()).isEmpty() && !a.intersect(star.complement()).isEmpty():
+			verdict[u] = fmt.Sprintf("narrowed:%s may log in from %s, but the lines for everyone refuse some of those clients at connect, before the user is known", u, a.describe())
 		default:
-			im.userRules = append(im.userRules, denyAllRules([]string{u}, nil, fmt.Sprintf("%s: %s only from %s", src.Name, u, a.describe()))...)
-			verdict[u] = fmt.Sprintf("narrowed:%s was admitted only from %s; tunnelftpd cannot tie a user to client addresses, so rules refuse %s every operation from everywhere (the login itself succeeds): write it in sshd_config instead (Match User %s / AllowUsers %s@...) and remove those rules", u, a.describe(), u, u, u)
+			if r := a.complement().intersect(star); !r.isEmpty() {
+				im.userRefuse[u] = refusal{r, fmt.Sprintf("%s: %s", src.Name, admitText(a))}
+			}
+			verdict[u] = fmt.Sprintf("%s: %s at login (a class with who = [\"%s\"] and deny_clients)", u, admitText(a), u)
 		}
 	}
 	for _, l := range all {
@@ -531,10 +527,7 @@ func kwOf(r ftphostsRule) string {
 	return "deny"
 }
 
-// anonAdmit restricts the clients anonymous sessions may come from (for everyone: the
-// refusal is at connect).
+// anonAdmit restricts the clients anonymous sessions may come from.
 func (im *importer) anonAdmit(a addrSet) {
-	if im.kindOff[kAnon] == "" {
-		im.admit = im.admit.intersect(a)
-	}
+	im.admitK[kAnon] = im.admitK[kAnon].intersect(a)
 }

@@ -413,8 +413,8 @@ func (im *importer) mapFtpusers() {
 			rep(e, Mapped, "root: tunnelftpd refuses root always")
 		case strings.ToLower(name) != name:
 			lower := strings.ToLower(name)
-			im.userRules = append(im.userRules, denyAllRules([]string{lower}, nil, fmt.Sprintf("%s:%d lists %s: wu-ftpd refused %s (any case)", src.Name, e.Line, name, lower))...)
-			rep(e, Narrowed, "%q: wu-ftpd compared names ignoring case and refused %q too; tunnelftpd's ftpusers is exact, so rules refuse %q every operation (the login itself succeeds)", name, lower, lower)
+			im.userRefuse[lower] = refusal{allAddrs, fmt.Sprintf("%s:%d lists %s: wu-ftpd refused %s too (it ignored case)", src.Name, e.Line, name, lower)}
+			rep(e, Mapped, "%q: wu-ftpd compared names ignoring case and refused %q too; tunnelftpd's ftpusers is exact, so a class refuses %q's login from every client", name, lower, lower)
 		default:
 			rep(e, Mapped, "%s is refused (auth.ftpusers)", name)
 		}

@@ -84,11 +84,14 @@ type importer struct {
 	ctxs         map[string][]ctx
 	umask        uint32
 	pol          *policy
-	userRules    []rule // rules for single users (ftphosts, ftpusers case), first
-	deny         addrSet
-	admit        addrSet
-	denyWhy      []*Directive
-	approx       map[*Directive]string // lines written narrower because their location is unknown
+	// refusals at login, written as classes whose deny_clients hold the clients refused:
+	// per kind (class addresses) and per user (ftphosts, ftpusers case)
+	admitK     [numKinds]addrSet
+	userRefuse map[string]refusal
+	deny       addrSet
+	admit      addrSet
+	denyWhy    []*Directive
+	approx     map[*Directive]string // lines written narrower because their location is unknown
 }
 
 // Import reads wu-ftpd's configuration and returns the tunnelftpd config and the report. It
@@ -107,7 +110,7 @@ func runImport(in Input) (*importer, error) {
 	if in.InetdLine != "" && in.Xinetd != nil {
 		return nil, errors.New("give either an inetd line or an xinetd file, not both")
 	}
-	im := &importer{in: in, reported: map[*Directive]bool{}, cfg: newConfig(), useAccess: true, admit: allAddrs, ctxs: map[string][]ctx{}, approx: map[*Directive]string{}}
+	im := &importer{in: in, reported: map[*Directive]bool{}, cfg: newConfig(), useAccess: true, admit: allAddrs, ctxs: map[string][]ctx{}, approx: map[*Directive]string{}, userRefuse: map[string]refusal{}}
 	var err error
 	switch {
 	case in.InetdLine != "":
@@ -243,4 +246,10 @@ func quoteList(l []string) string {
 		q[i] = `"` + s + `"`
 	}
 	return strings.Join(q, ", ")
+}
+
+// refusal is the clients a user is refused from, and why (for the class comment).
+type refusal struct {
+	set addrSet
+	why string
 }

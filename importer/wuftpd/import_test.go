@@ -106,7 +106,7 @@ var allowedKeys = map[string]bool{
 	"log.level": true, "log.xferlog": true, "log.commands": true, "log.wtmp": true,
 	"auth.max_login_attempts": true, "auth.system_users": true, "auth.pam_service": true, "auth.ftpusers": true,
 	"auth.min_uid": true, "auth.require_shell": true, "auth.system_root": true, "auth.anonymous_root": true,
-	"messages.login": true, "messages.cwd": true,
+	"messages.login": true, "messages.cwd": true, "messages.email": true, // email: the access branch's %E source
 	"classes.name": true, "classes.who": true, "classes.clients": true, "classes.ssh_users": true,
 	"classes.max_sessions": true, "classes.full_message": true, "classes.deny_clients": true,
 	"rules.path": true, "rules.who": true, "rules.allow": true, "rules.deny": true, "rules.mode": true, "rules.group": true,

@@ -144,14 +144,15 @@ func TestFtpusers(t *testing.T) {
 	if d.Auth.AnonymousRoot != "" {
 		t.Error("ftpusers lists anonymous, but anonymous is on")
 	}
-	want := map[int]Status{1: Note, 2: Mapped, 3: Mapped, 4: Narrowed, 5: Narrowed, 6: Note, 7: Narrowed}
+	want := map[int]Status{1: Note, 2: Mapped, 3: Mapped, 4: Mapped, 5: Narrowed, 6: Note, 7: Narrowed}
 	for line, st := range want {
 		fs := findLine(res, "fu", line)
 		if len(fs) != 1 || fs[0].Status != st {
 			t.Errorf("fu:%d: %v, want one %s line", line, fs, st)
 		}
 	}
-	d.expect(t, user{names: []string{"dba", "@system"}}, "/x", 0)
+	d.expectRefused(t, user{names: []string{"dba", "@system"}}, "192.0.2.1", true)
+	d.expectRefused(t, user{names: []string{"web", "@system"}}, "192.0.2.1", false) // tunnelftpd's ftpusers refuses web
 }
 
 // ftphosts: the first line for the user (or *) with a matching address decides; a user with
@@ -159,15 +160,15 @@ func TestFtpusers(t *testing.T) {
 func TestFtphosts(t *testing.T) {
 	base := "class all real *\n"
 	for _, tc := range []struct {
-		hosts    string
-		refused  string // deny_clients
-		aliceCut bool   // alice gets the every-operation-refused rules
+		hosts   string
+		refused string // the refusal list
+		alice   string // clients alice is refused from
 	}{
-		{"deny * 192.0.2.0/24\n", "0.0.0.0/0 ::/0", false}, // nobody matches a line that admits: all refused
-		{"deny * 192.0.2.0/24\nallow * *\n", "192.0.2.0/24", false},
-		{"allow alice 10.0.0.0/8\nallow * *\n", "", false}, // alice is allowed everywhere: her own line, then *
-		{"allow alice 10.0.0.0/8\ndeny alice *\nallow * *\n", "", true},
-		{"deny alice *\n", "", true},
+		{"deny * 192.0.2.0/24\n", "0.0.0.0/0 ::/0", "10.1.1.1 192.0.2.1 2001:db8::1"}, // no line admits anyone: all refused
+		{"deny * 192.0.2.0/24\nallow * *\n", "192.0.2.0/24", "192.0.2.1"},
+		{"allow alice 10.0.0.0/8\nallow * *\n", "", ""}, // alice is allowed everywhere: her own line, then *
+		{"allow alice 10.0.0.0/8\ndeny alice *\nallow * *\n", "", "192.0.2.1 2001:db8::1"},
+		{"deny alice *\n", "", "10.1.1.1 192.0.2.1 2001:db8::1"},
 	} {
 		res, d := importText(t, base, func(in *Input) { in.FtpHosts = &Source{Name: "fh", Data: []byte(tc.hosts)} })
 		var refused string
@@ -179,9 +180,11 @@ func TestFtphosts(t *testing.T) {
 		if refused != tc.refused {
 			t.Errorf("%q: deny_clients %q, want %q", tc.hosts, refused, tc.refused)
 		}
-		got, _ := d.effective(user{names: []string{"alice", "@system"}}, "/x")
-		if cut := got == 0; cut != tc.aliceCut {
-			t.Errorf("%q: alice allowed %s\n%s", tc.hosts, got, reportText(res))
+		alice := user{names: []string{"alice", "@system"}}
+		for _, client := range []string{"10.1.1.1", "192.0.2.1", "2001:db8::1"} {
+			if want := strings.Contains(" "+tc.alice+" ", " "+client+" "); d.refused(alice, client) != want {
+				t.Errorf("%q: alice from %s refused %v, want %v\n%s", tc.hosts, client, !want, want, reportText(res))
+			}
 		}
 	}
 	res, _ := importText(t, base, func(in *Input) { in.FtpHosts = &Source{Name: "fh", Data: []byte("permit * *\n")} })

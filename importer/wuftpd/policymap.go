@@ -61,6 +61,9 @@ func (im *importer) mapPolicy() {
 	var events []narrowing
 	involved := map[*Directive][]string{} // rule paths each line shaped
 	for _, b := range im.blocks {
+		if len(b.Kinds) == 0 && b.Name == "guests" {
+			continue // refused at login: refusals writes the class
+		}
 		if len(b.Kinds) == 0 {
 			rules = append(rules, denyAllRules(b.Who, nil, fmt.Sprintf("%s cannot log in with wu-ftpd (%s): every operation is refused", b.Name, b.Note()))...)
 			continue
@@ -78,7 +81,7 @@ func (im *importer) mapPolicy() {
 		rules = append(rules, rs...)
 		events = append(events, ev...)
 	}
-	im.cfg.rules = append(append([]rule{}, im.userRules...), rules...)
+	im.cfg.rules = rules
 
 	// Report each policy line: narrowed where a rule allows less than it did, else mapped.
 	narrowed := map[*Directive][]string{}
@@ -371,8 +374,8 @@ func (im *importer) finish() {
 		im.defaultNote("mfmt", Note, "wu-ftpd had no MFMT (setting a file's time): the rules leave the mfmt verb out")
 	}
 	for k := kReal; k < numKinds; k++ {
-		if r := im.kindOff[k]; r == "in no class" && im.useAccess {
-			im.defaultNote("class", Mapped, "no class line takes %s sessions: wu-ftpd refused them (\"not in any class\"), so %s", k, map[kind]string{kAnon: "anonymous is off", kGuest: "guests are refused every operation", kReal: "real users are refused (system users off unless guests log in)"}[k])
+		if r := im.kindOff[k]; r == "in no class" && im.useAccess && (k != kGuest || im.guests.any()) {
+			im.defaultNote("class", Mapped, "no class line takes %s sessions: wu-ftpd refused them (\"not in any class\"), so %s", k, map[kind]string{kAnon: "anonymous is off", kGuest: "guests are refused at login", kReal: "real users are refused (system users off unless guests log in)"}[k])
 		}
 	}
 	if d := im.anonRootLine; d != nil {
@@ -399,12 +402,7 @@ func (im *importer) finish() {
 	if _, ok := c.get("", "listen"); !ok {
 		c.setString("", "listen", "127.0.0.1:"+im.portOr21(), "sshd forwards the control port to this address")
 	}
-	refused := im.admit.complement().union(im.deny)
-	if !refused.isEmpty() {
-		cidrs := refused.cidrs()
-		c.classes = append(c.classes, classOut{Name: "refused", Clients: cidrs, DenyClients: cidrs,
-			Comment: "clients wu-ftpd refused (deny, ftphosts, classes, xinetd): refused at connect with 421\n" + behindSSHD})
-	}
+	im.refusals()
 	// Top-level keys come first in TOML; order them as etc/tunnelftpd.toml does.
 	order := []string{"listen", "banner", "banner_file", "idle_timeout", "data_timeout", "umask", "shutdown_file", "run_as"}
 	sort.SliceStable(c.tables[""], func(i, j int) bool {
@@ -439,4 +437,64 @@ func orAllPat(g ftpGlob) string {
 		return "everything"
 	}
 	return g.Pat
+}
+
+// refusals writes the refused clients as classes: at connect, a refusal list (a class of only
+// a name and deny_clients) for the clients refused to everyone; at login, a class per kind
+// and per user whose who selects them and whose clients and deny_clients are the clients they
+// are refused from (the clients list keeps the class from taking anybody's other sessions).
+func (im *importer) refusals() {
+	c := im.cfg
+	global := im.admit.complement().union(im.deny)
+	var kinds []kind
+	for k := kReal; k < numKinds; k++ {
+		if im.kindOff[k] == "" && (k != kAnon || im.anonRoot != "") {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) > 0 {
+		every := allAddrs
+		for _, k := range kinds {
+			every = every.intersect(im.admitK[k].complement())
+		}
+		global = global.union(every)
+	}
+	var out []classOut
+	if !global.isEmpty() {
+		out = append(out, classOut{Name: "refused", DenyClients: global.cidrs(),
+			Comment: "clients wu-ftpd refused to everyone (deny, ftphosts, classes, xinetd): 421 at connect\n" + behindSSHD})
+	}
+	atLogin := func(name string, who []string, r addrSet, why string) {
+		// What the refusal list already refuses may be left out; whichever is shorter.
+		if rest := r.intersect(global.complement()); len(rest.cidrs()) < len(r.cidrs()) || rest.isEmpty() {
+			r = rest
+		}
+		if r.isEmpty() {
+			return
+		}
+		cidrs := r.cidrs()
+		out = append(out, classOut{Name: name, Who: who, Clients: cidrs, DenyClients: cidrs, Comment: why + ": 421 at login"})
+	}
+	for _, k := range kinds {
+		atLogin("refused-"+k.String(), im.whoOf([]kind{k}), im.admitK[k].complement(), fmt.Sprintf("%s sessions from these clients were in no wu-ftpd class", k))
+	}
+	if im.kindOff[kReal] == "" && im.kindOff[kGuest] == "" && im.guests.any() {
+		// "@system" selects the guests too: they are refused where real users are.
+		if extra := im.admitK[kGuest].intersect(im.admitK[kReal].complement()).intersect(global.complement()); !extra.isEmpty() {
+			im.defaultNote("class", Narrowed, "guests were admitted from %s, where real users were not; the class refusing real users there (who = [\"@system\"]) refuses the guests too", extra.describe())
+		}
+	}
+	if im.kindOff[kGuest] != "" && im.kindOff[kReal] == "" && len(im.guests.who) > 0 && !im.guests.all {
+		atLogin("refused-guest", im.guests.who, allAddrs, fmt.Sprintf("guests could not log in with wu-ftpd (%s)", im.offReason(kGuest)))
+	}
+	var users []string
+	for u := range im.userRefuse {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	for _, u := range users {
+		r := im.userRefuse[u]
+		atLogin("refused-"+u, []string{u}, r.set, r.why)
+	}
+	c.classes = append(out, c.classes...)
 }

@@ -3,6 +3,7 @@ package wuftpd
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -225,8 +226,13 @@ func (im *importer) mapMessages() {
 		host = d.arg(0)
 		im.report(d, Mapped, "host name %s: used in the greeting; %%L in messages shows the name tunnelftpd finds for the host", host)
 	}
-	for _, d := range im.byKw["email"] {
-		im.report(d, Lost, "%%E (the archive maintainer, %s) has no setting in tunnelftpd: write the address into the message files instead", d.arg(0))
+	for i, d := range im.byKw["email"] {
+		if i > 0 || d.arg(0) == "" {
+			im.report(d, Note, "wu-ftpd used the first email line's address")
+			continue
+		}
+		im.cfg.setString("messages", "email", d.arg(0), fmt.Sprintf("%s:%d email: the %%E cookie", d.File, d.Line))
+		im.report(d, Mapped, "[messages] email = %q (the %%E cookie)", d.arg(0))
 	}
 	for _, d := range im.byKw["greeting"] {
 		var text string
@@ -275,8 +281,9 @@ func (im *importer) mapMessages() {
 				im.report(d, Narrowed, "a second login message: tunnelftpd shows one ([messages] login), the first")
 				continue
 			}
-			im.cfg.setString("messages", "login", path, fmt.Sprintf("%s:%d message ... login: 230- lines after login", d.File, d.Line))
-			im.report(d, Mapped, "[messages] login = %q: like wu-ftpd, inside the user's root for anonymous and guest sessions", path)
+			host, how := im.loginMessagePath(path)
+			im.cfg.setString("messages", "login", host, fmt.Sprintf("%s:%d message %s login: 230- lines after login", d.File, d.Line, path))
+			im.report(d, Mapped, "[messages] login = %q: %s", host, how)
 		case strings.HasPrefix(when, "cwd=*") && !strings.HasPrefix(path, "/"):
 			if _, ok := im.cfg.get("messages", "cwd"); ok {
 				im.report(d, Narrowed, "a second per-directory message: tunnelftpd shows one file name ([messages] cwd), the first")
@@ -592,4 +599,26 @@ func (im *importer) portOr21() string {
 		return im.port
 	}
 	return "21"
+}
+
+// loginMessagePath is the host path of a login message: wu-ftpd opened it after the chroot,
+// so for anonymous sessions it lay inside the anonymous root; tunnelftpd reads one file, an
+// absolute path on the host, for everyone.
+func (im *importer) loginMessagePath(p string) (host, how string) {
+	anon := im.kindOff[kAnon] == "" && im.anonRoot != ""
+	sys := im.kindOff[kReal] == "" || im.kindOff[kGuest] == ""
+	switch {
+	case anon && strings.HasPrefix(p, "/"):
+		host = path.Join(im.anonRoot, p)
+		how = "wu-ftpd read " + p + " inside the anonymous root"
+		if sys {
+			how += "; real users and guests see that file now too (they saw " + p + " on the host or in their chroot)"
+		}
+		return host, how
+	case !strings.HasPrefix(p, "/"):
+		return p, "a relative path: wu-ftpd read it in the session's start directory; tunnelftpd needs an absolute path, fix it"
+	case im.kindOff[kGuest] == "" && im.guests.any():
+		return p, "the host path, which real users saw; guests saw " + p + " inside their chroot"
+	}
+	return p, "the host path, as real users saw it"
 }
