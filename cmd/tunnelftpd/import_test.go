@@ -124,7 +124,7 @@ func TestImportWritesConfigAndReport(t *testing.T) {
 var newKeys = []string{"umask", "banner_file", "shutdown_file", "messages", "classes", "rules", "log.commands", "log.wtmp"}
 
 // localize makes an imported config checkable on this host: its paths become directories and
-// files under dir, run_as this user. With strip, the keys today's config does not know are
+// files under dir, run_as this user, the groups of upload rules this user's group. With strip, the keys today's config does not know are
 // removed. It returns the config file written.
 func localize(t *testing.T, text, dir string, strip bool) string {
 	t.Helper()
@@ -164,6 +164,23 @@ func localize(t *testing.T, text, dir string, strip bool) string {
 				tb[key] = host(s)
 			case "banner_file", "ftpusers":
 				tb[key] = file(host(s))
+			}
+		}
+	}
+	if msg := table("messages"); msg["login"] != nil {
+		msg["login"] = file(host(msg["login"].(string)))
+	}
+	// Groups of upload rules are the old host's; check wants them to exist here.
+	group := "root"
+	if me, err := user.Current(); err == nil {
+		if g, err := user.LookupGroupId(me.Gid); err == nil {
+			group = g.Name
+		}
+	}
+	if rules, ok := m["rules"].([]map[string]any); ok {
+		for _, r := range rules {
+			if _, ok := r["group"]; ok {
+				r["group"] = group
 			}
 		}
 	}
