@@ -54,7 +54,7 @@ func (im *importer) readFile(name string) ([]byte, error) {
 
 // classLine is one "class" directive.
 type classLine struct {
-	d           *Directive
+	d           *directive
 	name        string
 	kinds       []kind
 	under, over addrSet
@@ -284,7 +284,7 @@ func (im *importer) whoOf(ks []kind) []string {
 
 // mapLimits turns the classes and their limit lines into [[classes]].
 func (im *importer) mapLimits(lines []*classLine, names []string) {
-	limits := map[string][]*Directive{}
+	limits := map[string][]*directive{}
 	for _, d := range im.byKw["limit"] {
 		name := strings.ToLower(d.arg(0))
 		if len(d.Args) < 3 {
@@ -322,7 +322,7 @@ func (im *importer) mapLimits(lines []*classLine, names []string) {
 			continue
 		}
 		out := classOut{Name: name, Who: im.whoOf(ks)}
-		var ds []*Directive
+		var ds []*directive
 		for _, cl := range mine {
 			ds = append(ds, cl.d)
 		}
@@ -338,7 +338,7 @@ func (im *importer) mapLimits(lines []*classLine, names []string) {
 		// limit: the first line for the class whose times hold now; a line with "Any" ends the
 		// search. tunnelftpd has no time windows: the smallest limit holds at all times.
 		minN, timed, seenAny := -1, false, false
-		var used []*Directive
+		var used []*directive
 		for _, d := range lims {
 			if seenAny {
 				im.report(d, Note, "never used: an earlier limit line for %s holds at Any time", name)

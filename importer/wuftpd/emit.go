@@ -144,10 +144,10 @@ type classOut struct {
 }
 
 // where names the source lines of directives for a comment: "ftpaccess:3, ftpaccess:9".
-func where(ds []*Directive) string {
+func where(ds []*directive) string {
 	var s []string
 	seen := map[string]bool{}
-	sorted := append([]*Directive{}, ds...)
+	sorted := append([]*directive{}, ds...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Line < sorted[j].Line })
 	for _, d := range sorted {
 		w := fmt.Sprintf("%s:%d", d.File, d.Line)

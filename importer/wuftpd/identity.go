@@ -13,7 +13,7 @@ type selectors struct {
 	all      bool     // "*": every system user
 	inexact  []string // entries no selector can name (numeric ids, ranges)
 	resolved []string // such entries, turned into user names from the accounts given
-	lines    []*Directive
+	lines    []*directive
 }
 
 // resolve turns numeric entries into the names of the accounts they match.
@@ -38,7 +38,7 @@ func (s *selectors) resolve(accounts []Account) {
 }
 
 // resolvedNames are the accounts the numeric entries of d stand for.
-func resolvedNames(d *Directive, accounts []Account) []string {
+func resolvedNames(d *directive, accounts []Account) []string {
 	group := d.Keyword == "guestgroup" || d.Keyword == "realgroup"
 	var out []string
 	for _, e := range d.Args {
@@ -57,7 +57,7 @@ func resolvedNames(d *Directive, accounts []Account) []string {
 func (s selectors) any() bool { return s.all || len(s.who) > 0 || len(s.inexact) > 0 }
 
 // add reads the arguments of one line.
-func (s *selectors) add(d *Directive, group bool) {
+func (s *selectors) add(d *directive, group bool) {
 	s.lines = append(s.lines, d)
 	for _, a := range d.Args {
 		switch {
@@ -143,7 +143,7 @@ func (im *importer) mapIdentity() {
 	}
 
 	// The anonymous root.
-	var perClass []*Directive
+	var perClass []*directive
 	for _, d := range im.byKw["anonymous-root"] {
 		switch {
 		case d.arg(0) == "":
@@ -188,10 +188,10 @@ func (im *importer) mapIdentity() {
 		}
 	}
 
-	for _, d := range append(append([]*Directive{}, im.byKw["restricted-uid"]...), im.byKw["restricted-gid"]...) {
+	for _, d := range append(append([]*directive{}, im.byKw["restricted-uid"]...), im.byKw["restricted-gid"]...) {
 		im.report(d, Mapped, "tunnelftpd confines every system user to its root (os.Root): no path or symlink leaves it")
 	}
-	for _, d := range append(append([]*Directive{}, im.byKw["unrestricted-uid"]...), im.byKw["unrestricted-gid"]...) {
+	for _, d := range append(append([]*directive{}, im.byKw["unrestricted-uid"]...), im.byKw["unrestricted-gid"]...) {
 		im.report(d, Narrowed, "these users could leave their home in wu-ftpd; tunnelftpd confines every system user to its root (set auth.system_root to widen it for everyone)")
 	}
 
@@ -253,9 +253,9 @@ func (im *importer) mapIdentity() {
 	}
 }
 
-func hasInexact(d *Directive) bool { return len(inexactArgs(d)) > 0 }
+func hasInexact(d *directive) bool { return len(inexactArgs(d)) > 0 }
 
-func inexactArgs(d *Directive) []string {
+func inexactArgs(d *directive) []string {
 	var out []string
 	for _, a := range d.Args {
 		if strings.HasPrefix(a, "%") {
@@ -328,7 +328,7 @@ func parseIDRange(s string) (idRange, bool) {
 // mapDenyIDs handles deny-uid/deny-gid/allow-uid/allow-gid: tunnelftpd has auth.min_uid.
 func (im *importer) mapDenyIDs() {
 	minUID := 0
-	var minFrom *Directive
+	var minFrom *directive
 	for _, d := range im.byKw["deny-uid"] {
 		var lost []string
 		for _, a := range d.Args {
@@ -362,7 +362,7 @@ func (im *importer) mapDenyIDs() {
 	for _, d := range im.byKw["deny-gid"] {
 		im.report(d, Lost, "tunnelftpd cannot refuse users by group (%s): put the members in the ftpusers file, or write [[rules]] with who = [\"@group:NAME\"] and every verb denied", strings.Join(d.Args, " "))
 	}
-	for _, d := range append(append([]*Directive{}, im.byKw["allow-uid"]...), im.byKw["allow-gid"]...) {
+	for _, d := range append(append([]*directive{}, im.byKw["allow-uid"]...), im.byKw["allow-gid"]...) {
 		low := false
 		for _, a := range d.Args {
 			if r, ok := parseIDRange(a); ok && r.name == "" && !r.all && r.lo < max(minUID, 1000) {

@@ -54,9 +54,9 @@ func (r *Result) Counts() map[Status]int {
 type importer struct {
 	in       Input
 	findings []Finding
-	reported map[*Directive]bool
-	dirs     []*Directive
-	byKw     map[string][]*Directive
+	reported map[*directive]bool
+	dirs     []*directive
+	byKw     map[string][]*directive
 	launch   *launch
 	cfg      *config
 
@@ -74,7 +74,7 @@ type importer struct {
 	// who is who
 	anonRoot     string
 	anonFromHome bool       // anonRoot is the ftp account's home
-	anonRootLine *Directive // the anonymous-root line that set anonRoot
+	anonRootLine *directive // the anonymous-root line that set anonRoot
 	guestRoot    string
 	guests       selectors
 	reals        selectors
@@ -90,8 +90,8 @@ type importer struct {
 	userRefuse map[string]refusal
 	deny       addrSet
 	admit      addrSet
-	denyWhy    []*Directive
-	approx     map[*Directive]string // lines written narrower because their location is unknown
+	denyWhy    []*directive
+	approx     map[*directive]string // lines written narrower because their location is unknown
 }
 
 // Import reads wu-ftpd's configuration and returns the tunnelftpd config and the report. It
@@ -110,7 +110,7 @@ func runImport(in Input) (*importer, error) {
 	if in.InetdLine != "" && in.Xinetd != nil {
 		return nil, errors.New("give either an inetd line or an xinetd file, not both")
 	}
-	im := &importer{in: in, reported: map[*Directive]bool{}, cfg: newConfig(), useAccess: true, admit: allAddrs, ctxs: map[string][]ctx{}, approx: map[*Directive]string{}, userRefuse: map[string]refusal{}}
+	im := &importer{in: in, reported: map[*directive]bool{}, cfg: newConfig(), useAccess: true, admit: allAddrs, ctxs: map[string][]ctx{}, approx: map[*directive]string{}, userRefuse: map[string]refusal{}}
 	var err error
 	switch {
 	case in.InetdLine != "":
@@ -140,7 +140,7 @@ func runImport(in Input) (*importer, error) {
 		}
 		im.dirs = nil
 	}
-	im.byKw = map[string][]*Directive{}
+	im.byKw = map[string][]*directive{}
 	for _, d := range im.dirs {
 		im.byKw[d.Keyword] = append(im.byKw[d.Keyword], d)
 	}
@@ -185,7 +185,7 @@ func fileRank(im *importer, name string) int {
 	return 4
 }
 
-func (im *importer) report(d *Directive, st Status, format string, args ...any) {
+func (im *importer) report(d *directive, st Status, format string, args ...any) {
 	im.reported[d] = true
 	im.findings = append(im.findings, Finding{File: d.File, Line: d.Line, Directive: d.name(), Status: st, Text: fmt.Sprintf(format, args...)})
 }
@@ -204,7 +204,7 @@ func (im *importer) defaultNote(directive string, st Status, format string, args
 	im.reportAt(im.in.FtpAccess.Name, 0, directive, st, "(not set) "+format, args...)
 }
 
-func (im *importer) first(kw string) *Directive {
+func (im *importer) first(kw string) *directive {
 	if l := im.byKw[kw]; len(l) > 0 {
 		return l[0]
 	}

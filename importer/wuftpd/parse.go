@@ -10,8 +10,8 @@ type Source struct {
 	Data []byte
 }
 
-// Directive is one ftpaccess line, tokenised as wu-ftpd 2.6.2's parseacl does.
-type Directive struct {
+// directive is one ftpaccess line, tokenised as wu-ftpd 2.6.2's parseacl does.
+type directive struct {
 	File    string
 	Line    int
 	Keyword string   // lower case (wu-ftpd compares keywords case-insensitively)
@@ -24,7 +24,7 @@ type Directive struct {
 const maxArgs = 50
 
 // arg returns the i-th argument or "".
-func (d *Directive) arg(i int) string {
+func (d *directive) arg(i int) string {
 	if i < len(d.Args) {
 		return d.Args[i]
 	}
@@ -33,7 +33,7 @@ func (d *Directive) arg(i int) string {
 
 // name is the directive as the report names it: the keyword, and for the keywords that are
 // families of directives the sub-keyword too ("log transfers", "timeout idle").
-func (d *Directive) name() string {
+func (d *directive) name() string {
 	switch d.Keyword {
 	case "log", "timeout", "passive", "greeting", "dns", "virtual", "defaultserver", "xferlog":
 		if sub := d.arg(0); sub != "" {
@@ -46,7 +46,7 @@ func (d *Directive) name() string {
 // parseFtpaccess splits an ftpaccess file into directives. Like parseacl: the first '#' on a
 // line starts a comment unless a backslash precedes it (path-filter's escape; the backslash
 // stays), tokens are separated by blanks and tabs, lines without a token are skipped.
-func parseFtpaccess(src Source) (dirs []*Directive, crlf bool) {
+func parseFtpaccess(src Source) (dirs []*directive, crlf bool) {
 	for n, raw := range strings.Split(string(src.Data), "\n") {
 		line := raw
 		if strings.HasSuffix(line, "\r") {
@@ -60,7 +60,7 @@ func parseFtpaccess(src Source) (dirs []*Directive, crlf bool) {
 		if len(toks) == 0 {
 			continue
 		}
-		d := &Directive{File: src.Name, Line: n + 1, Keyword: strings.ToLower(toks[0]), Args: toks[1:], Raw: strings.TrimRight(raw, "\r")}
+		d := &directive{File: src.Name, Line: n + 1, Keyword: strings.ToLower(toks[0]), Args: toks[1:], Raw: strings.TrimRight(raw, "\r")}
 		if len(d.Args) > maxArgs {
 			d.dropped = len(d.Args) - maxArgs
 			d.Args = d.Args[:maxArgs]

@@ -223,7 +223,7 @@ func TestPathFilterToGlobs(t *testing.T) {
 		{`(a|b)`, "*", false},
 		{`^[[:alnum:]]*$`, "*", false},
 	} {
-		f := parsePathFilter(&Directive{Keyword: "path-filter", Args: append([]string{"anonymous", "/m"}, strings.Fields(tc.regexps)...)})
+		f := parsePathFilter(&directive{Keyword: "path-filter", Args: append([]string{"anonymous", "/m"}, strings.Fields(tc.regexps)...)})
 		if got := strings.Join(f.Fail, " "); got != tc.fail || f.Exact != tc.exact {
 			t.Errorf("%s: %q exact %v, want %q %v", tc.regexps, got, f.Exact, tc.fail, tc.exact)
 		}

@@ -76,7 +76,7 @@ func parseScope(args []string) (scope, []string) {
 
 // uploadLine is one "upload" directive.
 type uploadLine struct {
-	D *Directive
+	D *directive
 	scope
 	RootDir, DirGlob string
 	Answer           string // yes/no as written
@@ -91,7 +91,7 @@ type uploadLine struct {
 	Ftp              [numKinds]ftpGlob
 }
 
-func parseUpload(d *Directive, p *policy) *uploadLine {
+func parseUpload(d *directive, p *policy) *uploadLine {
 	u := &uploadLine{D: d}
 	var rest []string
 	u.scope, rest = parseScope(d.Args)
@@ -181,7 +181,7 @@ func (u *uploadLine) dirMode(umask uint32) uint32 {
 
 // retrieveLine is one noretrieve or allow-retrieve directive.
 type retrieveLine struct {
-	D     *Directive
+	D     *directive
 	Allow bool
 	scope
 	Names []retrieveName
@@ -195,7 +195,7 @@ type retrieveName struct {
 	Ftp  [numKinds]ftpGlob
 }
 
-func parseRetrieve(d *Directive, p *policy) *retrieveLine {
+func parseRetrieve(d *directive, p *policy) *retrieveLine {
 	r := &retrieveLine{D: d, Allow: d.Keyword == "allow-retrieve"}
 	var names []string
 	r.scope, names = parseScope(d.Args)
@@ -220,7 +220,7 @@ func parseRetrieve(d *Directive, p *policy) *retrieveLine {
 // pathFilter is one path-filter directive, with its regular expressions turned into globs of
 // the base names it refuses.
 type pathFilter struct {
-	D        *Directive
+	D        *directive
 	Typelist string
 	Msg      string
 	Regexps  []string // the allowed pattern, then the disallowed ones
@@ -229,7 +229,7 @@ type pathFilter struct {
 	Why      string   // why not
 }
 
-func parsePathFilter(d *Directive) *pathFilter {
+func parsePathFilter(d *directive) *pathFilter {
 	f := &pathFilter{D: d, Typelist: d.arg(0), Msg: d.arg(1)}
 	if len(d.Args) < 3 {
 		f.Why = "needs a typelist, a message file and an allowed pattern; wu-ftpd skipped it"
@@ -341,7 +341,7 @@ func writeLiteral(b *strings.Builder, c byte) {
 
 // permLine is one of delete/rename/overwrite/chmod/umask yes|no typelist.
 type permLine struct {
-	D        *Directive
+	D        *directive
 	Answer   string
 	Typelist string
 }
@@ -577,7 +577,7 @@ func (p *policy) uploadAt(c ctx, dir string) *uploadLine {
 
 // retrievable is checknoretrieve: a matching noretrieve name refuses RETR unless a matching
 // allow-retrieve name allows it.
-func (p *policy) retrievable(c ctx, file string, used *[]*Directive) bool {
+func (p *policy) retrievable(c ctx, file string, used *[]*directive) bool {
 	match := func(allow bool) *retrieveLine {
 		for _, r := range p.retrieves {
 			if r.Allow != allow || !r.inClass(c.class) {
@@ -617,7 +617,7 @@ func (p *policy) retrievable(c ctx, file string, used *[]*Directive) bool {
 }
 
 // nameOK is fn_check for a base name: every path-filter of the session's kind passes it.
-func (p *policy) nameOK(c ctx, base string, used *[]*Directive) bool {
+func (p *policy) nameOK(c ctx, base string, used *[]*directive) bool {
 	ok := true
 	for _, f := range p.filters {
 		if len(f.Regexps) == 0 || !typeMatch(f.Typelist, c.k, c.class) {
@@ -637,7 +637,7 @@ func (p *policy) nameOK(c ctx, base string, used *[]*Directive) bool {
 // perm evaluates delete or rename (del_check, renamecmd): anonymous starts without and gains
 // it from a matching line starting with y; the others start with it and lose it to one
 // starting with n.
-func perm(lines []*permLine, c ctx, used *[]*Directive) bool {
+func perm(lines []*permLine, c ctx, used *[]*directive) bool {
 	allowed := c.k != kAnon
 	for _, l := range lines {
 		if l.Answer == "" || l.Typelist == "" || !typeMatch(l.Typelist, c.k, c.class) {
@@ -656,7 +656,7 @@ func perm(lines []*permLine, c ctx, used *[]*Directive) bool {
 }
 
 // overwriteOK is store()'s overwrite check: allowed unless a matching line says other than yes.
-func overwriteOK(lines []*permLine, c ctx, used *[]*Directive) bool {
+func overwriteOK(lines []*permLine, c ctx, used *[]*directive) bool {
 	ok := true
 	for _, l := range lines {
 		if l.Answer == "" || l.Typelist == "" || !typeMatch(l.Typelist, c.k, c.class) {
@@ -675,9 +675,9 @@ type outcome struct {
 	rights verbs
 	mode   uint32 // mode of files uploaded here
 	group  string // group of files uploaded here, "" = the session's
-	used   []*Directive
+	used   []*directive
 	reason string     // why wu-ftpd's own decision was narrowed (write-only, modes), for the report
-	why    *Directive // the line the reason is about
+	why    *directive // the line the reason is about
 }
 
 // eval is wu-ftpd's decision for every verb on target path p (a file or directory inside the
@@ -796,7 +796,7 @@ func (p *policy) writeOnly(c ctx, dir string) bool {
 	if up == nil || !up.Yes {
 		return false
 	}
-	var used []*Directive
+	var used []*directive
 	probe := strings.TrimSuffix(dir, "/") + "/x"
 	r, _ := p.readBack(up)
 	return !r || !p.retrievable(c, probe, &used)

@@ -59,7 +59,7 @@ func (im *importer) mapPolicy() {
 	im.blocks = im.makeBlocks()
 	var rules []rule
 	var events []narrowing
-	involved := map[*Directive][]string{} // rule paths each line shaped
+	involved := map[*directive][]string{} // rule paths each line shaped
 	for _, b := range im.blocks {
 		if len(b.Kinds) == 0 && b.Name == "guests" {
 			continue // refused at login: refusals writes the class
@@ -84,8 +84,8 @@ func (im *importer) mapPolicy() {
 	im.cfg.rules = rules
 
 	// Report each policy line: narrowed where a rule allows less than it did, else mapped.
-	narrowed := map[*Directive][]string{}
-	lost := map[*Directive][]string{}
+	narrowed := map[*directive][]string{}
+	lost := map[*directive][]string{}
 	for _, e := range events {
 		for _, d := range uniq(e.Lines) {
 			if e.Lost {
@@ -95,7 +95,7 @@ func (im *importer) mapPolicy() {
 			}
 		}
 	}
-	reportPolicy := func(d *Directive, mapped string) {
+	reportPolicy := func(d *directive, mapped string) {
 		if why, ok := im.approx[d]; ok {
 			narrowed[d] = append([]string{why}, narrowed[d]...)
 		}
@@ -151,9 +151,9 @@ func (im *importer) mapPolicy() {
 // Note says why a block's users cannot log in.
 func (b block) Note() string { return b.off }
 
-func uniq(ds []*Directive) []*Directive {
-	var out []*Directive
-	seen := map[*Directive]bool{}
+func uniq(ds []*directive) []*directive {
+	var out []*directive
+	seen := map[*directive]bool{}
 	for _, d := range ds {
 		if d != nil && !seen[d] {
 			seen[d] = true
@@ -253,7 +253,7 @@ func (im *importer) contexts(b block, p *policy) []ctx {
 }
 
 // reportUpload describes what one upload line says, for its report line.
-func (im *importer) reportUpload(u *uploadLine, rep func(*Directive, string)) {
+func (im *importer) reportUpload(u *uploadLine, rep func(*directive, string)) {
 	if u.RootDir == "" || u.DirGlob == "" {
 		im.report(u.D, Note, "%s", u.Bad)
 		return
@@ -301,7 +301,7 @@ func (im *importer) reportUpload(u *uploadLine, rep func(*Directive, string)) {
 	rep(u.D, msg)
 }
 
-func (im *importer) reportRetrieve(r *retrieveLine, rep func(*Directive, string)) {
+func (im *importer) reportRetrieve(r *retrieveLine, rep func(*directive, string)) {
 	var parts, notes []string
 	for _, n := range r.Names {
 		switch {

@@ -48,20 +48,20 @@ type rule struct {
 	Rights verbs
 	Mode   string
 	Group  string
-	Origin []*Directive
+	Origin []*directive
 	Note   string // comment for the TOML
 }
 
 // narrowing is one place where a rule allows less than wu-ftpd did.
 type narrowing struct {
-	Lines []*Directive
+	Lines []*directive
 	Text  string
 	Lost  bool // not a narrowing: something wu-ftpd set could not be kept either way
 }
 
 type candidate struct {
 	pat     string
-	origin  []*Directive
+	origin  []*directive
 	order   int
 	samples []string
 	removed bool
@@ -79,7 +79,7 @@ type sampleOut struct {
 	o      outcome
 }
 
-func (c *candidate) add(d *Directive) {
+func (c *candidate) add(d *directive) {
 	for _, o := range c.origin {
 		if o == d {
 			return
@@ -112,7 +112,7 @@ func specificity(pat string) (stars, literal, segs int) {
 func (p *policy) blockRules(b block, contexts []ctx) ([]rule, []narrowing) {
 	cands := map[string]*candidate{}
 	var order []*candidate
-	addCand := func(pat string, d *Directive) {
+	addCand := func(pat string, d *directive) {
 		if pat == "" {
 			return
 		}
@@ -394,7 +394,7 @@ func (c *candidate) narrowings(b block) []narrowing {
 			k := key{0, so.o.reason}
 			if !seen[k] {
 				seen[k] = true
-				out = append(out, narrowing{Lines: []*Directive{so.o.why}, Text: fmt.Sprintf("at %s (%s): %s; tunnelftpd allows %s there", c.pat, b.Name, so.o.reason, c.rights)})
+				out = append(out, narrowing{Lines: []*directive{so.o.why}, Text: fmt.Sprintf("at %s (%s): %s; tunnelftpd allows %s there", c.pat, b.Name, so.o.reason, c.rights)})
 			}
 		}
 		lost := so.o.rights &^ c.rights
@@ -408,7 +408,7 @@ func (c *candidate) narrowings(b block) []narrowing {
 		}
 		seen[k] = true
 		// Blame the lines that decided differently between this outcome and the poorer ones.
-		var lines []*Directive
+		var lines []*directive
 		for _, other := range c.outs {
 			if other.o.rights&lost != lost {
 				lines = append(lines, symDiff(so.o.used, other.o.used)...)
@@ -473,7 +473,7 @@ func instantiate(pat string) []string {
 }
 
 // denyAllRules are the rules that leave users no verb at all: "/" and everything below.
-func denyAllRules(who []string, origin []*Directive, note string) []rule {
+func denyAllRules(who []string, origin []*directive, note string) []rule {
 	return []rule{
 		{Path: "/", Who: who, Rights: 0, Origin: origin, Note: note},
 		{Path: "/**", Who: who, Rights: 0, Origin: origin},
@@ -481,8 +481,8 @@ func denyAllRules(who []string, origin []*Directive, note string) []rule {
 }
 
 // symDiff is the directives in exactly one of a and b.
-func symDiff(a, b []*Directive) []*Directive {
-	in := func(l []*Directive, d *Directive) bool {
+func symDiff(a, b []*directive) []*directive {
+	in := func(l []*directive, d *directive) bool {
 		for _, x := range l {
 			if x == d {
 				return true
@@ -490,7 +490,7 @@ func symDiff(a, b []*Directive) []*Directive {
 		}
 		return false
 	}
-	var out []*Directive
+	var out []*directive
 	for _, d := range a {
 		if !in(b, d) {
 			out = append(out, d)

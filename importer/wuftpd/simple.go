@@ -42,7 +42,7 @@ func (im *importer) mapUmask() {
 		base = uint32(v)
 	}
 	type dl struct {
-		d     *Directive
+		d     *directive
 		class string
 		val   uint32
 	}
@@ -55,8 +55,8 @@ func (im *importer) mapUmask() {
 		}
 		lines = append(lines, dl{d, d.arg(1), uint32(v) & 0o777})
 	}
-	umaskOf := func(class string) (uint32, *Directive) {
-		v, from := base, (*Directive)(nil)
+	umaskOf := func(class string) (uint32, *directive) {
+		v, from := base, (*directive)(nil)
 		for _, l := range lines {
 			if l.class == "" {
 				v, from = l.val, l.d
@@ -402,7 +402,7 @@ func orAll(s string) string {
 // whose control peer is 127.0.0.1 (wu-ftpd chose the line with the most specific CIDR).
 func (im *importer) mapPassive() {
 	type pl struct {
-		d    *Directive
+		d    *directive
 		cidr addrSet
 		bits int
 	}
@@ -499,7 +499,7 @@ func (im *importer) mapPassive() {
 }
 
 // mapMisc reports the directives with no tunnelftpd key.
-func (im *importer) mapMisc(d *Directive) {
+func (im *importer) mapMisc(d *directive) {
 	args := strings.Join(d.Args, " ")
 	switch d.Keyword {
 	case "shutdown":
