@@ -112,3 +112,42 @@ func TestSetupsGolden(t *testing.T) {
 		})
 	}
 }
+
+// The migration guide quotes the mirror setup, its config and its report: every line it quotes
+// must be there, so the guide stays what the importer does.
+func TestMigrationGuideQuotesTheMirror(t *testing.T) {
+	guide, err := os.ReadFile("../../docs/migrating-from-wu-ftpd.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"toml": "expected.toml", "text": "expected.report", "": "ftpaccess"}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	blocks := 0
+	lang, in := "", false
+	var want string
+	for _, line := range strings.Split(string(guide), "\n") {
+		if strings.HasPrefix(line, "```") {
+			if in = !in; in {
+				lang = strings.TrimPrefix(line, "```")
+				name, ok := files[lang]
+				if !ok {
+					lang = "skip"
+					continue
+				}
+				data, err := os.ReadFile(filepath.Join("testdata", "mirror", name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = norm(string(data))
+				blocks++
+			}
+			continue
+		}
+		if in && lang != "skip" && strings.TrimSpace(line) != "" && !strings.Contains(want, norm(line)) {
+			t.Errorf("the guide quotes %q, which testdata/mirror/%s does not have", line, files[lang])
+		}
+	}
+	if blocks < 6 {
+		t.Errorf("only %d quoted blocks checked", blocks)
+	}
+}
