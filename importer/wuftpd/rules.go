@@ -360,7 +360,12 @@ func (p *policy) blockRules(b block, contexts []ctx) ([]rule, []narrowing) {
 		if c.modeSet {
 			r.Mode = fmt.Sprintf("%04o", c.mode)
 		}
-		if len(c.groups) > 1 {
+		mode := c.mode
+		if !c.modeSet {
+			mode = 0o666 &^ p.umask
+		}
+		if len(c.groups) > 1 && mode&0o070 != 0 {
+			// With no group bits in the mode, which group a file gets gives nobody access.
 			events = append(events, narrowing{Lines: c.origin, Lost: true,
 				Text: fmt.Sprintf("the files uploaded under %s (%s) got different groups in wu-ftpd; one rule has one group, so none is set", c.pat, b.Name)})
 		}
