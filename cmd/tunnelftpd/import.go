@@ -114,7 +114,7 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 		gr, _ := os.ReadFile("/etc/group")
 		in.Accounts = wuftpd.ParseAccounts(pw, gr)
 	}
-	in.ReadFile = os.ReadFile
+	in.ReadFile = readShown
 
 	res, err := wuftpd.Import(in)
 	if err != nil {
@@ -143,4 +143,28 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "tunnelftpd import wu-ftpd: config written to %s: %d mapped, %d narrowed, %d lost, %d notes; read every narrowed and lost line, then run tunnelftpd check\n",
 		dest, n[wuftpd.Mapped], n[wuftpd.Narrowed], n[wuftpd.Lost], n[wuftpd.Note])
 	return exitOK
+}
+
+// readShown reads a file the ftpaccess names (a limit message, a file of address globs) for the
+// config: only a regular file of at most 64 KiB that everyone may read, as wu-ftpd's message
+// files are (it showed them to anonymous users). A file that is not world-readable may hold a
+// secret, and its text would land in the config: it is not read, and the report says so.
+func readShown(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	case st.Mode().Perm()&0o004 == 0:
+		return nil, fmt.Errorf("%s is not world-readable, so its text is not copied into the config", path)
+	case st.Size() > 64<<10:
+		return nil, fmt.Errorf("%s is larger than 64 KiB", path)
+	}
+	return io.ReadAll(io.LimitReader(f, 64<<10))
 }

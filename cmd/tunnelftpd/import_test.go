@@ -242,3 +242,25 @@ func TestImportedConfigPassesTodaysCheck(t *testing.T) {
 		})
 	}
 }
+
+// Files the ftpaccess names are copied into the config only when everyone may read them: a
+// limit "message" that is a secret file stays out.
+func TestImportReadsOnlyWorldReadableFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	shown := filepath.Join(dir, "shown")
+	os.WriteFile(secret, []byte("root:$6$hash:19000:0:99999:7:::\n"), 0o600)
+	os.WriteFile(shown, []byte("Too many users, try later.\n"), 0o644)
+	access := filepath.Join(dir, "ftpaccess")
+	os.WriteFile(access, []byte("class a real *\nclass b anonymous *\nlimit a 5 Any "+secret+"\nlimit b 9 Any "+shown+"\n"), 0o644)
+	code, out, errs := runCmd(t, "", "import", "wu-ftpd", "--ftpaccess", access)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if strings.Contains(out, "$6$") || strings.Contains(errs, "$6$") {
+		t.Error("a file that is not world-readable was copied")
+	}
+	if !strings.Contains(out, "Too many users, try later.") || !strings.Contains(errs, "not world-readable") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", out, errs)
+	}
+}

@@ -372,6 +372,9 @@ func (im *importer) finish() {
 			im.defaultNote("restricted-uid", Narrowed, "real users saw the whole file system in wu-ftpd; tunnelftpd confines each system user to its home (or auth.system_root)")
 		}
 		im.defaultNote("mfmt", Note, "wu-ftpd had no MFMT (setting a file's time): the rules leave the mfmt verb out")
+		if im.kindOff[kReal] == "" && len(im.byKw["chmod"]) == 0 {
+			im.defaultNote("chmod", Narrowed, "real users could SITE CHMOD and SITE UMASK in wu-ftpd (the default); tunnelftpd has no SITE commands: upload modes come from umask and rules mode")
+		}
 	}
 	for k := kReal; k < numKinds; k++ {
 		if r := im.kindOff[k]; r == "in no class" && im.useAccess && (k != kGuest || im.guests.any()) {

@@ -259,6 +259,9 @@ func (im *importer) mapMessages() {
 		}
 		im.cfg.setString("", "banner", text, fmt.Sprintf("%s:%d greeting", d.File, d.Line))
 	}
+	if len(im.byKw["greeting"]) == 0 && im.useAccess {
+		im.defaultNote("greeting", Note, "wu-ftpd's 220 reply named the host and its version; tunnelftpd's banner is \"tunnelftpd ready\" (set banner; client scripts rarely read it)")
+	}
 	for i, d := range im.byKw["banner"] {
 		if i > 0 {
 			im.report(d, Note, "a second banner line: wu-ftpd showed the first")
