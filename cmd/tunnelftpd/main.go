@@ -81,6 +81,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdPasswd(args[1:], stdin, stdout, stderr)
 	case "tunnel":
 		return cmdTunnel(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-v", "-version":
 		printVersion(stdout)
 		return exitOK
