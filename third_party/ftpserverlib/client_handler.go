@@ -654,8 +654,73 @@ func (c *clientHandler) executeCommandFn(cmdDesc *CommandDescription, command, p
 		}
 	}()
 
+	// tunnelftpd: commands answered by the main driver (PATCHES.md, conformance 2).
+	if c.answeredByDriver(command, param) {
+		return
+	}
+
 	if err := cmdDesc.Fn(c, param); err != nil {
 		c.writeMessage(StatusSyntaxErrorNotRecognised, fmt.Sprintf("Error: %s", err))
+	}
+}
+
+// tunnelftpd: commands answered by the main driver (PATCHES.md, conformance 2).
+
+// answeredByDriver lets a MainDriverExtensionCommand answer the command and
+// reports whether it did.
+func (c *clientHandler) answeredByDriver(command, param string) bool {
+	hook, ok := c.server.driver.(MainDriverExtensionCommand)
+	if !ok {
+		return false
+	}
+
+	reply := hook.HandleCommand(c, command, param)
+	if reply == nil {
+		return false
+	}
+
+	// Like the library's own replies to STAT, never between a transfer's
+	// replies.
+	c.transferMu.Lock()
+	defer c.transferMu.Unlock()
+
+	c.writeReply(reply)
+
+	return true
+}
+
+// writeReply sends a reply of one or more lines with a single flush.
+func (c *clientHandler) writeReply(reply *CommandReply) {
+	lines := reply.Lines
+	if len(lines) == 0 {
+		lines = []string{""}
+	}
+
+	var buf []byte
+
+	for i, line := range lines {
+		switch {
+		case len(lines) == 1:
+			buf = fmt.Appendf(buf, "%d %s\r\n", reply.Code, line)
+		case i == 0:
+			buf = fmt.Appendf(buf, "%d-%s\r\n", reply.Code, line)
+		case i == len(lines)-1:
+			buf = fmt.Appendf(buf, "%d %s\r\n", reply.Code, line)
+		default:
+			buf = append(append(buf, line...), "\r\n"...)
+		}
+	}
+
+	if c.debug {
+		c.logger.Debug("Sending answer", "reply", string(buf))
+	}
+
+	if _, err := c.writer.Write(buf); err != nil {
+		c.logger.Warn("Answer couldn't be sent", "err", err)
+	}
+
+	if err := c.writer.Flush(); err != nil {
+		c.logger.Warn("Couldn't flush reply", "err", err)
 	}
 }
 
@@ -830,7 +895,7 @@ func (c *clientHandler) TransferClose(transfer io.ReadWriter, err error) {
 	case errClose != nil:
 		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Issue during transfer close: %v", errClose))
 	case err != nil:
-		c.writeMessage(getErrorCode(err, StatusActionNotTaken), fmt.Sprintf("Issue during transfer: %v", err))
+		c.writeMessage(getErrorCode(err, StatusActionNotTaken), c.errorText(fmt.Sprintf("Issue during transfer: %v", err), err))
 	}
 }
 

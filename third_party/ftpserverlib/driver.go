@@ -375,3 +375,40 @@ type Settings struct {
 	// PasvConnectionsCheck defines the security requirements for passive connections
 	PasvConnectionsCheck DataConnectionRequirement
 }
+
+// tunnelftpd: commands answered by the main driver (PATCHES.md, conformance 2).
+
+// CommandReply is a reply that a MainDriverExtensionCommand sends instead of
+// the library's.
+type CommandReply struct {
+	Code int // reply code
+	// Lines is the reply's text. One line is sent as "Code text". More lines
+	// make a multi-line reply: "Code-first", the lines in between as they are
+	// (RFC 959 wants those that start with a digit indented; FEAT and MLST
+	// lines start with a space anyway), then "Code last".
+	Lines []string
+}
+
+// MainDriverExtensionCommand lets the main driver answer commands itself.
+type MainDriverExtensionCommand interface {
+	// HandleCommand is called for each command the library is about to run,
+	// after its login check and in its order (a command that waits for a
+	// running transfer waits first), with the command upper-cased. It returns
+	// nil to let the library run the command, or the reply to send instead.
+	HandleCommand(cc ClientContext, command, param string) *CommandReply
+}
+
+// tunnelftpd: listings made by the driver (PATCHES.md, conformance 3).
+
+// ClientDriverExtensionLister lets the driver make the listings of LIST,
+// NLST, MLSD, MLST and STAT with a path: it resolves the argument (options,
+// wildcards, links) and formats the entries itself.
+type ClientDriverExtensionLister interface {
+	// List returns what command (LIST, NLST, MLSD, MLST or STAT) shows for
+	// param, the argument as the client sent it, in the working directory
+	// cwd: lines, each ending in "\r\n". LIST, NLST and MLSD send them over
+	// the data connection; MLST and STAT in a multi-line reply, each line
+	// after a space. An error is reported to the client (see
+	// ClientMessageError) before any data connection is used.
+	List(command, cwd, param string) ([]byte, error)
+}

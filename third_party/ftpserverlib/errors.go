@@ -78,3 +78,29 @@ func (e FileAccessError) Error() string {
 func (e FileAccessError) Unwrap() error {
 	return e.err
 }
+
+// tunnelftpd: client-facing error texts (PATCHES.md, conformance 1).
+
+// ClientMessageError is an error whose ClientMessage is fit to show to an FTP
+// client as it is: plain words naming the FTP path, say "/dir/x: no such
+// file", with no system call names, host paths or error chains. When a
+// driver returns one (wrapped or not), a reply that reports it carries
+// ClientMessage instead of the library's own text and the error chain, and
+// the whole error goes to the log.
+type ClientMessageError interface {
+	error
+	ClientMessage() string
+}
+
+// errorText is the text of a reply that reports err: fallback, unless err
+// carries a ClientMessageError.
+func (c *clientHandler) errorText(fallback string, err error) string {
+	var cm ClientMessageError
+	if !errors.As(err, &cm) {
+		return fallback
+	}
+
+	c.logger.Info("Command failed", "command", c.GetLastCommand(), "err", err)
+
+	return cm.ClientMessage()
+}

@@ -1,6 +1,7 @@
 package ftpserver
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func (c *clientHandler) handleCWD(param string) error {
 			c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Can't change directory to %s: Not a Directory", pathAbsolute))
 		}
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("CD issue: %v", err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("CD issue: %v", err), err))
 	}
 
 	return nil
@@ -82,7 +83,7 @@ func (c *clientHandler) handleMKD(param string) error {
 		// https://tools.ietf.org/html/rfc959 , page 63
 		c.writeMessage(StatusPathCreated, fmt.Sprintf(`Created dir "%s"`, quoteDoubling(pathAbsolute)))
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf(`Could not create "%s" : %v`, quoteDoubling(pathAbsolute), err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf(`Could not create "%s" : %v`, quoteDoubling(pathAbsolute), err), err))
 	}
 
 	return nil
@@ -100,7 +101,7 @@ func (c *clientHandler) handleMKDIR(params string) {
 	if err := c.driver.MkdirAll(p, 0o755); err == nil {
 		c.writeMessage(StatusFileOK, "Created dir "+p)
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't create dir %s: %v", p, err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't create dir %s: %v", p, err), err))
 	}
 }
 
@@ -118,7 +119,7 @@ func (c *clientHandler) handleRMD(param string) error {
 	if err == nil {
 		c.writeMessage(StatusFileOK, "Deleted dir "+pathAbsolute)
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Could not delete dir %s: %v", pathAbsolute, err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Could not delete dir %s: %v", pathAbsolute, err), err))
 	}
 
 	return nil
@@ -136,7 +137,7 @@ func (c *clientHandler) handleRMDIR(params string) {
 	if err := c.driver.RemoveAll(p); err == nil {
 		c.writeMessage(StatusFileOK, "Removed dir "+p)
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't remove dir %s: %v", p, err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't remove dir %s: %v", p, err), err))
 	}
 }
 
@@ -150,7 +151,7 @@ func (c *clientHandler) handleCDUP(_ string) error {
 		c.SetPath(parent)
 		c.writeMessage(StatusFileOK, "CDUP worked on "+parent)
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("CDUP issue: %v", err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("CDUP issue: %v", err), err))
 	}
 
 	return nil
@@ -186,6 +187,13 @@ func (c *clientHandler) checkLISTArgs(args string) string {
 }
 
 func (c *clientHandler) handleLIST(param string) error {
+	// tunnelftpd: listings made by the driver (PATCHES.md, conformance 3).
+	if lister, ok := c.driver.(ClientDriverExtensionLister); ok {
+		c.transferListing(lister, "LIST", param, StatusFileActionNotTaken)
+
+		return nil
+	}
+
 	info := fmt.Sprintf("LIST %v", param)
 
 	if files, _, err := c.getFileList(param, true); err == nil || errors.Is(err, io.EOF) {
@@ -197,7 +205,7 @@ func (c *clientHandler) handleLIST(param string) error {
 		}
 	} else {
 		if !c.isCommandAborted() {
-			c.writeMessage(StatusFileActionNotTaken, fmt.Sprintf("Could not list: %v", err))
+			c.writeMessage(StatusFileActionNotTaken, c.errorText(fmt.Sprintf("Could not list: %v", err), err))
 		}
 	}
 
@@ -205,6 +213,13 @@ func (c *clientHandler) handleLIST(param string) error {
 }
 
 func (c *clientHandler) handleNLST(param string) error {
+	// tunnelftpd: listings made by the driver (PATCHES.md, conformance 3).
+	if lister, ok := c.driver.(ClientDriverExtensionLister); ok {
+		c.transferListing(lister, "NLST", param, StatusFileActionNotTaken)
+
+		return nil
+	}
+
 	info := fmt.Sprintf("NLST %v", param)
 
 	if files, parentDir, err := c.getFileList(param, true); err == nil || errors.Is(err, io.EOF) {
@@ -216,7 +231,7 @@ func (c *clientHandler) handleNLST(param string) error {
 		}
 	} else {
 		if !c.isCommandAborted() {
-			c.writeMessage(StatusFileActionNotTaken, fmt.Sprintf("Could not list: %v", err))
+			c.writeMessage(StatusFileActionNotTaken, c.errorText(fmt.Sprintf("Could not list: %v", err), err))
 		}
 	}
 
@@ -252,6 +267,13 @@ func (c *clientHandler) handleMLSD(param string) error {
 		return nil
 	}
 
+	// tunnelftpd: listings made by the driver (PATCHES.md, conformance 3).
+	if lister, ok := c.driver.(ClientDriverExtensionLister); ok {
+		c.transferListing(lister, "MLSD", param, StatusActionNotTaken)
+
+		return nil
+	}
+
 	info := fmt.Sprintf("MLSD %v", param)
 
 	if files, _, err := c.getFileList(param, false); err == nil || errors.Is(err, io.EOF) {
@@ -263,7 +285,7 @@ func (c *clientHandler) handleMLSD(param string) error {
 		}
 	} else {
 		if !c.isCommandAborted() {
-			c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Could not list: %v", err))
+			c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Could not list: %v", err), err))
 		}
 	}
 
@@ -418,4 +440,68 @@ func quoteDoubling(s string) string {
 	}
 
 	return strings.ReplaceAll(s, "\"", `""`)
+}
+
+// tunnelftpd: listings made by the driver (PATCHES.md, conformance 3).
+
+// transferListing sends the driver's listing for command over the data
+// connection, or replies errCode with the reason it could not be made.
+func (c *clientHandler) transferListing(lister ClientDriverExtensionLister, command, param string, errCode int) {
+	lines, err := lister.List(command, c.Path(), param)
+	if err != nil {
+		if !c.isCommandAborted() {
+			c.writeMessage(errCode, c.errorText(fmt.Sprintf("Could not list: %v", err), err))
+		}
+
+		return
+	}
+
+	tr, err := c.TransferOpen(command + " " + param)
+	if err != nil {
+		return // already replied
+	}
+
+	if _, err = tr.Write(lines); err != nil {
+		err = newNetworkError("couldn't send "+command+" data", err)
+	}
+
+	c.TransferClose(tr, err)
+}
+
+// controlListing sends the driver's listing for command in a multi-line
+// reply: "code-first", each line after a space, then "code last". It
+// replies errCode with the reason when the listing could not be made.
+func (c *clientHandler) controlListing(lister ClientDriverExtensionLister, command, param string,
+	code, errCode int, first, last string,
+) {
+	lines, err := lister.List(command, c.Path(), param)
+	if err != nil {
+		c.writeMessage(errCode, c.errorText(fmt.Sprintf("Could not list: %v", err), err))
+
+		return
+	}
+
+	buf := fmt.Appendf(nil, "%d-%s\r\n", code, first)
+
+	for len(lines) > 0 {
+		line := lines
+		next := len(lines)
+
+		if i := bytes.Index(lines, []byte("\r\n")); i >= 0 {
+			line, next = lines[:i], i+2
+		}
+
+		buf = append(append(append(buf, ' '), line...), "\r\n"...)
+		lines = lines[next:]
+	}
+
+	buf = fmt.Appendf(buf, "%d %s\r\n", code, last)
+
+	if _, err := c.writer.Write(buf); err != nil {
+		c.logger.Warn("Answer couldn't be sent", "err", err)
+	}
+
+	if err := c.writer.Flush(); err != nil {
+		c.logger.Warn("Couldn't flush reply", "err", err)
+	}
 }

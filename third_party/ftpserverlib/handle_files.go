@@ -72,7 +72,7 @@ func (c *clientHandler) transferFile(write bool, appendFile bool, param, info st
 	// If this fail, can stop right here and reset the seek position
 	if err != nil {
 		if !c.isCommandAborted() {
-			c.writeMessage(getErrorCode(err, StatusActionNotTaken), "Could not access file: "+err.Error())
+			c.writeMessage(getErrorCode(err, StatusActionNotTaken), c.errorText("Could not access file: "+err.Error(), err))
 		}
 
 		c.ctxRest = 0
@@ -89,7 +89,7 @@ func (c *clientHandler) transferFile(write bool, appendFile bool, param, info st
 		if err != nil {
 			// if we are unable to seek we can stop right here and close the file
 			if !c.isCommandAborted() {
-				c.writeMessage(getErrorCode(err, StatusActionNotTaken), "Could not seek file: "+err.Error())
+				c.writeMessage(getErrorCode(err, StatusActionNotTaken), c.errorText("Could not seek file: "+err.Error(), err))
 			}
 			// we can ignore the close error here
 			c.closeUnchecked(file)
@@ -272,7 +272,7 @@ func (c *clientHandler) handleCHMOD(params string) {
 	}
 
 	if err != nil {
-		c.writeMessage(StatusActionNotTaken, err.Error())
+		c.writeMessage(StatusActionNotTaken, c.errorText(err.Error(), err))
 
 		return
 	}
@@ -316,7 +316,7 @@ func (c *clientHandler) handleCHOWN(params string) {
 	path := c.absPath(spl[1])
 
 	if err := c.driver.Chown(path, userID, groupID); err != nil {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't chown: %v", err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't chown: %v", err), err))
 	} else {
 		c.writeMessage(StatusOK, "Done !")
 	}
@@ -341,7 +341,7 @@ func (c *clientHandler) handleSYMLINK(params string) {
 		c.writeMessage(StatusCommandNotImplemented, "This extension hasn't been implemented !")
 	} else {
 		if err := symlinkInt.Symlink(oldname, newname); err != nil {
-			c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't symlink: %v", err))
+			c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't symlink: %v", err), err))
 		} else {
 			c.writeMessage(StatusOK, "Done !")
 		}
@@ -353,7 +353,7 @@ func (c *clientHandler) handleDELE(param string) error {
 	if err := c.driver.Remove(path); err == nil {
 		c.writeMessage(StatusFileOK, "Removed file "+path)
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't delete %s: %v", path, err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't delete %s: %v", path, err), err))
 	}
 
 	return nil
@@ -365,7 +365,7 @@ func (c *clientHandler) handleRNFR(param string) error {
 		c.writeMessage(StatusFileActionPending, "Sure, give me a target")
 		c.ctxRnfr = path
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't access %s: %v", path, err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't access %s: %v", path, err), err))
 	}
 
 	return nil
@@ -379,8 +379,8 @@ func (c *clientHandler) handleRNTO(param string) error {
 			c.writeMessage(StatusFileOK, "Done !")
 			c.ctxRnfr = ""
 		} else {
-			c.writeMessage(getErrorCode(err, StatusActionNotTaken), fmt.Sprintf("Couldn't rename %s to %s: %s",
-				c.ctxRnfr, dst, err.Error()))
+			c.writeMessage(getErrorCode(err, StatusActionNotTaken), c.errorText(fmt.Sprintf("Couldn't rename %s to %s: %s",
+				c.ctxRnfr, dst, err.Error()), err))
 		}
 	} else {
 		c.writeMessage(StatusBadCommandSequence, "RNFR is expected before RNTO")
@@ -415,18 +415,26 @@ func (c *clientHandler) handleSIZE(param string) error {
 			c.writeMessage(StatusFileStatus, strconv.FormatInt(info.Size(), 10))
 		}
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't access %s: %v", path, err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't access %s: %v", path, err), err))
 	}
 
 	return nil
 }
 
 func (c *clientHandler) handleSTATFile(param string) error {
+	// tunnelftpd: listings made by the driver (PATCHES.md, conformance 3).
+	if lister, ok := c.driver.(ClientDriverExtensionLister); ok {
+		c.controlListing(lister, "STAT", param, StatusFileStatus, StatusFileActionNotTaken,
+			"Status of "+param+":", "End of status")
+
+		return nil
+	}
+
 	path := c.absPath(param)
 
 	info, err := c.driver.Stat(path)
 	if err != nil {
-		c.writeMessage(StatusFileActionNotTaken, fmt.Sprintf("Could not STAT: %v", err))
+		c.writeMessage(StatusFileActionNotTaken, c.errorText(fmt.Sprintf("Could not STAT: %v", err), err))
 
 		return nil
 	}
@@ -450,7 +458,7 @@ func (c *clientHandler) handleSTATFile(param string) error {
 		directory, errOpenFile := c.driver.Open(c.absPath(param))
 
 		if errOpenFile != nil {
-			c.writeMessage(StatusFileActionNotTaken, fmt.Sprintf("Could not list: %v", errOpenFile))
+			c.writeMessage(StatusFileActionNotTaken, c.errorText(fmt.Sprintf("Could not list: %v", errOpenFile), errOpenFile))
 
 			return nil
 		}
@@ -466,7 +474,7 @@ func (c *clientHandler) handleSTATFile(param string) error {
 			c.writeLine(" %s" + c.fileStat(f))
 		}
 	} else {
-		c.writeMessage(StatusFileActionNotTaken, fmt.Sprintf("Could not list: %v", errList))
+		c.writeMessage(StatusFileActionNotTaken, c.errorText(fmt.Sprintf("Could not list: %v", errList), errList))
 	}
 
 	return nil
@@ -475,6 +483,18 @@ func (c *clientHandler) handleSTATFile(param string) error {
 func (c *clientHandler) handleMLST(param string) error {
 	if c.server.settings.DisableMLST {
 		c.writeMessage(StatusSyntaxErrorNotRecognised, "MLST has been disabled")
+
+		return nil
+	}
+
+	// tunnelftpd: listings made by the driver (PATCHES.md, conformance 3).
+	if lister, ok := c.driver.(ClientDriverExtensionLister); ok {
+		name := param
+		if name == "" {
+			name = c.Path()
+		}
+
+		c.controlListing(lister, "MLST", param, StatusFileOK, StatusActionNotTaken, "Listing "+name, "End")
 
 		return nil
 	}
@@ -490,7 +510,7 @@ func (c *clientHandler) handleMLST(param string) error {
 			err = c.writeMLSxEntry(c.writer, info)
 		}
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Could not list: %v", err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Could not list: %v", err), err))
 		err = nil
 	}
 
@@ -547,7 +567,7 @@ func (c *clientHandler) handleMDTM(param string) error {
 	if info, err := c.driver.Stat(path); err == nil {
 		c.writeMessage(StatusFileStatus, info.ModTime().UTC().Format(dateFormatMLSD))
 	} else {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't access %s: %s", path, err.Error()))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't access %s: %s", path, err.Error()), err))
 	}
 
 	return nil
@@ -575,8 +595,8 @@ func (c *clientHandler) handleMFMT(param string) error {
 	path := c.absPath(params[1])
 
 	if err := c.driver.Chtimes(path, mtime, mtime); err != nil {
-		c.writeMessage(StatusActionNotTaken, fmt.Sprintf(
-			"Couldn't set mtime %q for %q, err: %v", mtime.Format(time.RFC3339), path, err))
+		c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf(
+			"Couldn't set mtime %q for %q, err: %v", mtime.Format(time.RFC3339), path, err), err))
 
 		return nil
 	}

@@ -125,9 +125,12 @@ func (c *clientHandler) handleSTATServer() error {
 
 	duration := time.Now().UTC().Sub(c.connectedAt)
 	duration -= duration % time.Second
+
+	// tunnelftpd: the address the client reached, not ListenAddr (empty with
+	// Settings.Listener, ":0" or a wildcard otherwise) (PATCHES.md, conformance 5).
 	c.writeLine(fmt.Sprintf(
 		"Connected to %s from %s for %s",
-		c.server.settings.ListenAddr,
+		c.conn.LocalAddr(),
 		c.conn.RemoteAddr(),
 		duration,
 	))
@@ -370,7 +373,7 @@ func (c *clientHandler) handleAVBL(param string) error {
 
 		info, err := c.driver.Stat(path)
 		if err != nil {
-			c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't access %s: %v", path, err))
+			c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't access %s: %v", path, err), err))
 
 			return nil
 		}
@@ -383,7 +386,7 @@ func (c *clientHandler) handleAVBL(param string) error {
 
 		available, err := avbl.GetAvailableSpace(path)
 		if err != nil {
-			c.writeMessage(StatusActionNotTaken, fmt.Sprintf("Couldn't get space for path %s: %v", path, err))
+			c.writeMessage(StatusActionNotTaken, c.errorText(fmt.Sprintf("Couldn't get space for path %s: %v", path, err), err))
 
 			return nil
 		}

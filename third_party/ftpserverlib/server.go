@@ -107,7 +107,7 @@ var commandsMap = map[string]*CommandDescription{ //nolint:gochecknoglobals
 	"XMKD": {Fn: (*clientHandler).handleMKD},
 	"XRMD": {Fn: (*clientHandler).handleRMD},
 	"SMNT": {Fn: (*clientHandler).handleNotImplemented},
-	"XCUP": {Fn: (*clientHandler).handleNotImplemented},
+	"XCUP": {Fn: (*clientHandler).handleCDUP}, // tunnelftpd: RFC 775 alias of CDUP (PATCHES.md, conformance 4)
 
 	// Connection handling
 	"TYPE": {Fn: (*clientHandler).handleTYPE},
