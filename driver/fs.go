@@ -24,6 +24,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,9 @@ type Options struct {
 	// the file is closed. It runs on the goroutine that closes the file, before the client gets
 	// its 226 reply, so it should be quick.
 	OnTransfer func(Transfer)
+	// Facts are the facts MLSD and MLST show until SetFacts changes them;
+	// the zero value means AllFacts.
+	Facts Facts
 }
 
 // Fs is an afero.Fs confined to one directory with os.Root. Safe for use by one FTP session.
@@ -77,8 +81,9 @@ type Options struct {
 // Lstater. It deliberately does not implement ClientDriverExtensionSymlink: a symlink stored
 // verbatim would not be followed out by os.Root, but other programs (sftp, a shell) would.
 type Fs struct {
-	root *os.Root
-	opts Options
+	root  *os.Root
+	opts  Options
+	facts atomic.Uint32 // the Facts MLSD and MLST show
 
 	closeOnce sync.Once
 	closeErr  error
@@ -99,7 +104,12 @@ func New(dir string, opts Options) (*Fs, error) {
 	}
 	idle := make(chan struct{})
 	close(idle)
-	return &Fs{root: root, opts: opts, idle: idle}, nil
+	fs := &Fs{root: root, opts: opts, idle: idle}
+	if opts.Facts == 0 {
+		opts.Facts = AllFacts
+	}
+	fs.SetFacts(opts.Facts)
+	return fs, nil
 }
 
 // Close releases the root directory handle. Files already handed out stay usable, because
@@ -171,7 +181,7 @@ func (fs *Fs) release() {
 // slashes, so "link/" names the link, not the directory it points to.
 func resolve(op, name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
-		return "", fmt.Errorf("%s: %w", op, errNUL)
+		return "", &Error{Op: op, Err: errNUL}
 	}
 	rel := strings.TrimPrefix(path.Clean("/"+name), "/")
 	if rel == "" {
@@ -195,7 +205,7 @@ func (fs *Fs) writable(op, name string) (string, error) {
 		return "", err
 	}
 	if fs.opts.ReadOnly {
-		return "", &os.PathError{Op: op, Path: ftpPath(rel), Err: errReadOnly}
+		return "", &Error{Op: op, Path: ftpPath(rel), Err: errReadOnly}
 	}
 	return rel, nil
 }
@@ -208,7 +218,7 @@ func (fs *Fs) changeable(op, name string) (string, error) {
 		return "", err
 	}
 	if rel == "." {
-		return "", &os.PathError{Op: op, Path: "/", Err: errRootDir}
+		return "", &Error{Op: op, Path: "/", Err: errRootDir}
 	}
 	return rel, nil
 }
@@ -248,7 +258,8 @@ func (fs *Fs) openFile(op, name string, flag int) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fs.root.OpenFile(rel, flag, filePerm)
+	f, err := fs.root.OpenFile(rel, flag, filePerm)
+	return f, wrap(op, rel, err)
 }
 
 // Mkdir creates the named directory with mode 0755 (less the umask); perm is ignored.
@@ -257,7 +268,7 @@ func (fs *Fs) Mkdir(name string, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return fs.root.Mkdir(rel, dirPerm)
+	return wrap("mkdir", rel, fs.root.Mkdir(rel, dirPerm))
 }
 
 // MkdirAll creates the named directory and any missing parents with mode 0755 (less the umask);
@@ -267,16 +278,25 @@ func (fs *Fs) MkdirAll(name string, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return fs.root.MkdirAll(rel, dirPerm)
+	return wrap("mkdir", rel, fs.root.MkdirAll(rel, dirPerm))
 }
 
-// Remove removes the named file or empty directory. The root itself is refused.
+// Remove removes the named file (DELE). A directory is refused (RMD, that is
+// RemoveDir, removes those); a symlink is removed itself, wherever it
+// points. The root itself is refused.
 func (fs *Fs) Remove(name string) error {
 	rel, err := fs.changeable("remove", name)
 	if err != nil {
 		return err
 	}
-	return fs.root.Remove(rel)
+	fi, err := fs.root.Lstat(rel)
+	if err != nil {
+		return wrap("remove", rel, err)
+	}
+	if fi.IsDir() {
+		return &Error{Op: "remove", Path: ftpPath(rel), Err: errIsDir}
+	}
+	return wrap("remove", rel, fs.root.Remove(rel))
 }
 
 // RemoveDir removes an empty directory (RMD). Unlike Remove, it refuses
@@ -288,47 +308,24 @@ func (fs *Fs) RemoveDir(name string) error {
 	}
 	fi, err := fs.root.Lstat(rel)
 	if err != nil {
-		return err
+		return wrap("rmdir", rel, err)
 	}
 	if !fi.IsDir() {
-		return &os.PathError{Op: "rmdir", Path: path.Clean("/" + name), Err: syscall.ENOTDIR}
+		return &Error{Op: "rmdir", Path: ftpPath(rel), Err: syscall.ENOTDIR}
 	}
-	return fs.root.Remove(rel)
+	return wrap("rmdir", rel, fs.root.Remove(rel))
 }
 
-// ReadDir lists a directory for LIST, NLST, MLSD and STAT. Entries whose
-// names hold control characters (CR, LF, NUL…) are left out: the library
-// writes names into replies and listings line by line, so such a name,
-// made outside FTP, could inject a fake reply or listing line.
+// ReadDir lists a directory the way listings show it (see [Fs.List]):
+// links that resolve inside the root as their targets, under their own
+// names; dangling links, links that lead out and links back to a directory
+// on the way (loops) left out; names holding control characters left out.
 func (fs *Fs) ReadDir(name string) ([]os.FileInfo, error) {
 	rel, err := resolve("readdir", name)
 	if err != nil {
 		return nil, err
 	}
-	d, err := fs.root.Open(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, &os.PathError{Op: "readdir", Path: path.Clean("/" + name), Err: errors.Unwrap(err)}
-	}
-	shown := names[:0]
-	for _, n := range names {
-		if !hasControl(n) {
-			shown = append(shown, n)
-		}
-	}
-	infos, err := statEntries(d, shown)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			pe.Path = path.Join(path.Clean("/"+name), pe.Path)
-		}
-		return nil, err
-	}
-	return infos, nil
+	return fs.entries(rel)
 }
 
 // hasControl reports whether s holds an ASCII control character.
@@ -343,7 +340,7 @@ func (fs *Fs) RemoveAll(name string) error {
 	if err != nil {
 		return err
 	}
-	return fs.root.RemoveAll(rel)
+	return wrap("removeall", rel, fs.root.RemoveAll(rel))
 }
 
 // Rename renames oldname to newname, both inside the root. Renaming the root, or over it, is
@@ -357,7 +354,10 @@ func (fs *Fs) Rename(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
-	return fs.root.Rename(oldRel, newRel)
+	// The client named both; the new name is the likelier culprit only for
+	// "exists" or a missing parent, which the old name's FTP path still
+	// explains well enough.
+	return wrap("rename", oldRel, fs.root.Rename(oldRel, newRel))
 }
 
 // Stat returns a FileInfo describing the named file, following symlinks that stay in the root.
@@ -366,7 +366,11 @@ func (fs *Fs) Stat(name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fs.root.Stat(rel)
+	fi, err := fs.root.Stat(rel)
+	if err != nil {
+		return nil, wrap("stat", rel, err)
+	}
+	return fi, nil
 }
 
 // LstatIfPossible returns a FileInfo describing the named file without following a final
@@ -377,7 +381,10 @@ func (fs *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 		return nil, true, err
 	}
 	fi, err := fs.root.Lstat(rel)
-	return fi, true, err
+	if err != nil {
+		return nil, true, wrap("lstat", rel, err)
+	}
+	return fi, true, nil
 }
 
 // Chmod changes the permission bits of the named file. Only the nine permission bits of mode are
@@ -387,7 +394,7 @@ func (fs *Fs) Chmod(name string, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return fs.root.Chmod(rel, mode.Perm())
+	return wrap("chmod", rel, fs.root.Chmod(rel, mode.Perm()))
 }
 
 // Chown is always refused with an error wrapping os.ErrPermission: clients never change
@@ -397,7 +404,7 @@ func (fs *Fs) Chown(name string, uid, gid int) error {
 	if err != nil {
 		return err
 	}
-	return &os.PathError{Op: "chown", Path: ftpPath(rel), Err: errChown}
+	return &Error{Op: "chown", Path: ftpPath(rel), Err: errChown}
 }
 
 // Chtimes changes the access and modification times of the named file (MFMT).
@@ -406,5 +413,5 @@ func (fs *Fs) Chtimes(name string, atime, mtime time.Time) error {
 	if err != nil {
 		return err
 	}
-	return fs.root.Chtimes(rel, atime, mtime)
+	return wrap("chtimes", rel, fs.root.Chtimes(rel, atime, mtime))
 }
