@@ -1,4 +1,4 @@
-package reliability
+package launchtest
 
 import (
 	"bytes"
@@ -32,12 +32,7 @@ type netnsPair struct {
 func newNetnsPair(t *testing.T) *netnsPair {
 	t.Helper()
 	testutil.Privileged(t, "creates network namespaces")
-	if _, err := exec.LookPath("ip"); err != nil {
-		if os.Getenv("TUNNELFTPD_E2E") == "1" {
-			t.Fatal("TUNNELFTPD_E2E=1 but ip (iproute2) is not installed")
-		}
-		t.Skip("ip (Debian package iproute2) is not installed")
-	}
+	testutil.RequireTool(t, "ip")
 	id := os.Getpid() % 100000
 	n := &netnsPair{t: t, srv: fmt.Sprintf("tftpd-rs-%d", id), cli: fmt.Sprintf("tftpd-rc-%d", id),
 		srvIf: fmt.Sprintf("trs%d", id), cliIf: fmt.Sprintf("trc%d", id),
@@ -117,17 +112,17 @@ func (n *netnsPair) dial(addr string) (net.Conn, error) {
 func TestClientVanishesWithoutFIN(t *testing.T) {
 	n := newNetnsPair(t)
 	const dataTimeout, idleTimeout = 2 * time.Second, 4 * time.Second
-	f := newFixture(t, settings{
-		listen:      n.srvAddr + ":2121",
-		ports:       [2]int{30000, 30004},
-		address:     "control", // PASV names the address the client reached
-		dataTimeout: dataTimeout.String(),
-		idleTimeout: idleTimeout.String(),
-		wait:        "1s",
-	})
-	f.startDaemon("ip", "netns", "exec", n.srv)
+	f := newFixture(t, busyOptions(testutil.DaemonOptions{
+		Listen:      n.srvAddr + ":2121",
+		Ports:       [2]int{30000, 30004},
+		Address:     "control", // PASV names the address the client reached
+		DataTimeout: dataTimeout.String(),
+		IdleTimeout: idleTimeout.String(),
+		Wait:        "1s",
+	}))
+	f.Serve("ip", "netns", "exec", n.srv)
 	big := bytes.Repeat([]byte("v"), 64<<20)
-	if err := os.WriteFile(filepath.Join(f.root, "big.bin"), big, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(f.Root, "big.bin"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -137,30 +132,28 @@ func TestClientVanishesWithoutFIN(t *testing.T) {
 			what, article = "upload", "an"
 		}
 		n.clientLink(true)
-		k, _, err := login(n.dial, f.addr)
+		rc, err := f.TryClient(n.dial)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer k.c.Close()
-		data, err := k.dataConn(n.dial, n.srvAddr)
+		defer rc.Close()
+		data, err := rc.TryOpenData() // dialled from the client namespace too
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer data.Close()
 		if upload {
-			if err := k.expect(150, "STOR part.bin"); err != nil {
+			if _, err := rc.TryExpect(150, "STOR part.bin"); err != nil {
 				t.Fatal(err)
 			}
 			data.Write(big[:1<<20])
-			deadline := time.Now().Add(10 * time.Second)
-			for fi, err := os.Stat(filepath.Join(f.root, "part.bin")); err != nil || fi.Size() < 1<<20; fi, err = os.Stat(filepath.Join(f.root, "part.bin")) {
-				if time.Now().After(deadline) {
-					t.Fatal("the first MiB of the upload never arrived")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			part := filepath.Join(f.Root, "part.bin")
+			testutil.WaitFor(t, 10*time.Second, 10*time.Millisecond, "the first MiB of the upload to arrive", func() bool {
+				fi, err := os.Stat(part)
+				return err == nil && fi.Size() >= 1<<20
+			})
 		} else {
-			if err := k.expect(150, "RETR big.bin"); err != nil {
+			if _, err := rc.TryExpect(150, "RETR big.bin"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := io.ReadFull(data, make([]byte, 1<<20)); err != nil {
@@ -171,24 +164,24 @@ func TestClientVanishesWithoutFIN(t *testing.T) {
 		gone := time.Now()
 		n.clientLink(false) // the client vanishes: nothing more reaches the server, nothing comes back
 		re := regexp.MustCompile(`msg="transfer incomplete" .*direction=` + what)
-		f.waitLog(re, dataTimeout+10*time.Second)
+		f.WaitLog(re, dataTimeout+10*time.Second)
 		cut := time.Since(gone)
 		if cut < dataTimeout {
 			t.Errorf("%s cut %v after the client vanished, before data_timeout (%v)", what, cut, dataTimeout)
 		}
-		if !strings.Contains(f.logs(), `msg="data connection stalled, closing it"`) {
+		if !strings.Contains(f.Logs(), `msg="data connection stalled, closing it"`) {
 			t.Errorf("%s: not cut by the stall watchdog", what)
 		}
 		ended := regexp.MustCompile(fmt.Sprintf(`msg="session ended" session=%d `, i+1))
-		f.waitLog(ended, idleTimeout+10*time.Second)
+		f.WaitLog(ended, idleTimeout+10*time.Second)
 		t.Logf("client vanished during %s %s: transfer cut after %v, session ended after %v",
 			article, what, cut.Round(100*time.Millisecond), time.Since(gone).Round(100*time.Millisecond))
 	}
-	st := f.xfer()
+	st := f.Xfer()
 	if strings.Join(st, " ") != "i i" {
 		t.Errorf("xferlog statuses %v, want [i i]: nothing the vanished client did is complete", st)
 	}
-	if fi, err := os.Stat(filepath.Join(f.root, "part.bin")); err != nil || fi.Size() != 1<<20 {
+	if fi, err := os.Stat(filepath.Join(f.Root, "part.bin")); err != nil || fi.Size() != 1<<20 {
 		t.Errorf("partial upload: %v %v, want it kept with the 1 MiB that arrived", fi, err)
 	}
 }
