@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // clientTools are the FTP clients TestClients drives, besides those of
@@ -26,14 +27,8 @@ var clientTools = []string{"tnftp", "ncftpget", "ncftpput", "rclone", "wget"}
 // its SHA-256 against the tree the server is meant to show (links as their
 // targets; dangling, escaping and looping links absent; see driver/listing.go).
 func TestClients(t *testing.T) {
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "not root: the test creates network namespaces and a system user")
-	}
-	for _, tool := range append(slices.Clone(tools), clientTools...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, fmt.Sprintf("%s not found (Debian: apt-get install openssh-server openssh-client curl lftp iproute2 nftables python3 fail2ban tnftp ncftp rclone wget)", tool))
-		}
-	}
+	testutil.Privileged(t, "creates network namespaces and a system user")
+	testutil.RequireTool(t, append(slices.Clone(tools), clientTools...)...)
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	t.Cleanup(cancel)
@@ -184,7 +179,7 @@ func (e *env) testCurlTree(t *testing.T, tr trees) {
 	_, stderr, err := runIn(e.ctx, 60*time.Second, e.nsCli, "curl", "-sS", "--fail", "-v", "--max-time", "60",
 		"-u", ftpUser+":"+ftpPass, "-o", filepath.Join(dir, "dangling"), e.url(ctrlPort, tr.remote+"/dangling"))
 	if err == nil || !strings.Contains(stderr, "< 550 /"+tr.remote+"/dangling: no such file") {
-		t.Errorf("curl of the dangling link: %v\n%s", err, tail(stderr, 2000))
+		t.Errorf("curl of the dangling link: %v\n%s", err, testutil.Tail(stderr, 2000))
 	}
 }
 
@@ -210,7 +205,7 @@ func (e *env) testLftpParallel(t *testing.T, tr trees) {
 		t.Fatalf("lftp: %v", err)
 	}
 	if !strings.Contains(stderr, "---> MLSD") {
-		t.Errorf("lftp did not list with MLSD:\n%s", tail(stderr, 2000))
+		t.Errorf("lftp did not list with MLSD:\n%s", testutil.Tail(stderr, 2000))
 	}
 	if strings.Contains(stderr, "<--- 5") && strings.Contains(stderr, "SITE CHMOD") {
 		for _, l := range strings.Split(stderr, "\n") {
@@ -240,7 +235,7 @@ func (e *env) testWget(t *testing.T, tr trees) {
 	})
 	sameTree(t, "wget -m", tr.expected, dir)
 	if t.Failed() {
-		t.Logf("wget:\n%s", tail(stderr, 4000))
+		t.Logf("wget:\n%s", testutil.Tail(stderr, 4000))
 	}
 }
 
@@ -268,7 +263,7 @@ func (e *env) testTnftp(t *testing.T, tr trees) {
 	cmd.Stdin = strings.NewReader(script)
 	out, stderr, err := runCmd(cmd)
 	if err != nil {
-		t.Fatalf("tnftp: %v\n%s", err, tail(out, 3000))
+		t.Fatalf("tnftp: %v\n%s", err, testutil.Tail(out, 3000))
 	}
 	for i := range 10 {
 		name := fmt.Sprintf("f%03d.dat", i)
@@ -285,7 +280,7 @@ func (e *env) testTnftp(t *testing.T, tr trees) {
 		t.Errorf("tnftp ls did not list f199.dat")
 	}
 	if t.Failed() {
-		t.Logf("tnftp:\n%s\n%s", tail(out, 4000), tail(stderr, 1000))
+		t.Logf("tnftp:\n%s\n%s", testutil.Tail(out, 4000), testutil.Tail(stderr, 1000))
 	}
 }
 
@@ -295,12 +290,12 @@ func (e *env) testNcftp(t *testing.T, tr trees) {
 	auth := []string{"-u", ftpUser, "-p", ftpPass, "-P", ctrlPort}
 	if _, stderr, err := runIn(e.ctx, 240*time.Second, e.nsCli, "ncftpget",
 		append(append([]string{"-R", "-T", "-V"}, auth...), "127.0.0.1", dir, "/"+tr.remote)...); err != nil {
-		t.Fatalf("ncftpget -R: %v\n%s", err, tail(stderr, 2000))
+		t.Fatalf("ncftpget -R: %v\n%s", err, testutil.Tail(stderr, 2000))
 	}
 	sameTree(t, "ncftpget -R", tr.expected, filepath.Join(dir, tr.remote))
 	if _, stderr, err := runIn(e.ctx, 240*time.Second, e.nsCli, "ncftpput",
 		append(append([]string{"-R", "-m", "-V"}, auth...), "127.0.0.1", "/up-ncftp", tr.upload)...); err != nil {
-		t.Fatalf("ncftpput -R: %v\n%s", err, tail(stderr, 2000))
+		t.Fatalf("ncftpput -R: %v\n%s", err, testutil.Tail(stderr, 2000))
 	}
 	sameTree(t, "ncftpput -R", tr.upload, filepath.Join(e.ftpRoot, "up-ncftp", filepath.Base(tr.upload)))
 }
@@ -321,7 +316,7 @@ func (e *env) testRclone(t *testing.T, tr trees) {
 			"RCLONE_CONFIG_E2E_USER="+ftpUser, "RCLONE_CONFIG_E2E_PASS="+strings.TrimSpace(obscured))
 		out, stderr, err := runCmd(cmd)
 		if err != nil {
-			t.Fatalf("rclone %s: %v\n%s", strings.Join(args, " "), err, tail(stderr, 3000))
+			t.Fatalf("rclone %s: %v\n%s", strings.Join(args, " "), err, testutil.Tail(stderr, 3000))
 		}
 		return out
 	}
