@@ -150,7 +150,8 @@ func (e *env) testCurlTree(t *testing.T, tr trees) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n")
+	// curl hands a listing over as text: CRLFs may have become LFs.
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(out, "\r\n", "\n"), "\n"), "\n")
 	names := map[string]string{}
 	for _, l := range lines {
 		f := strings.Fields(l)
@@ -251,7 +252,7 @@ func (e *env) testTnftp(t *testing.T, tr trees) {
 		"lcd " + dir,
 		"ls",
 		"mget f00*.dat",
-		"cd ..",
+		"cd /",
 		"mkdir tnftp-dir",
 		"put \"" + up + "\" tnftp-dir/up.bin",
 		"rename tnftp-dir/up.bin tnftp-dir/renamed.bin",
@@ -272,8 +273,8 @@ func (e *env) testTnftp(t *testing.T, tr trees) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 10 {
 		t.Errorf("tnftp mget f00*.dat fetched %d files, want 10", len(entries))
 	}
-	sameFile(t, "tnftp put+rename", up, filepath.Join(tr.served, "tnftp-dir", "renamed.bin"))
-	if _, err := os.Stat(filepath.Join(tr.served, "tnftp-dir", "gone.bin")); !os.IsNotExist(err) {
+	sameFile(t, "tnftp put+rename", up, filepath.Join(e.ftpRoot, "tnftp-dir", "renamed.bin"))
+	if _, err := os.Stat(filepath.Join(e.ftpRoot, "tnftp-dir", "gone.bin")); !os.IsNotExist(err) {
 		t.Errorf("tnftp delete left gone.bin: %v", err)
 	}
 	if !strings.Contains(out, "f199.dat") {
