@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/tunnelftpd/tunnelftpd/access"
 )
 
 // errIsDir is DELE's refusal of a directory (RMD removes directories).
@@ -65,7 +67,13 @@ func wrap(op, rel string, err error) error {
 // the client must not learn where links lead outside its root.
 func reason(err error) string {
 	var errno syscall.Errno
+	var refused *access.Denied
 	switch {
+	case errors.As(err, &refused):
+		// "delete is not allowed here", or the message file's reserved name.
+		return "permission denied (" + refused.Error() + ")"
+	case errors.Is(err, errChmod):
+		return "changing modes is not allowed here (modes come from the server's rules)"
 	case errors.Is(err, errReadOnly):
 		return "permission denied (read-only account)"
 	case errors.Is(err, errChown):

@@ -1,5 +1,5 @@
 // Package driver is the only code in tunnelftpd that touches user files: confinement, read-only
-// mode and transfer accounting.
+// mode, the access policy's hooks and transfer accounting.
 //
 // An [Fs] is the afero.Fs that ftpserverlib uses as a session's ClientDriver. Every operation goes
 // through one [os.Root] opened at the user's root directory, so the kernel-assisted walk of os.Root
@@ -11,6 +11,10 @@
 // delegates ReadFrom/WriteTo to it, so Go's sendfile (RETR) and splice (STOR) paths stay
 // zero-copy while the bytes are counted, and it reports each finished transfer exactly once
 // through [Options.OnTransfer].
+//
+// With [Options.Policy] set, every operation asks the policy first, once, with the verb it
+// amounts to and the FTP path of its target (see [Policy]); files and directories it creates get
+// the policy's mode and group. The policy never sees a byte of a transfer.
 //
 // Errors name paths relative to the root (as os.Root does) or as FTP paths, never as host paths.
 // The one exception is [New], whose error names the directory for the operator's log.
@@ -30,6 +34,8 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
+	"github.com/tunnelftpd/tunnelftpd/access"
+	"golang.org/x/sys/unix"
 )
 
 // Modes given to files and directories created by clients, whatever mode the client or
@@ -70,6 +76,10 @@ type Options struct {
 	// the file is closed. It runs on the goroutine that closes the file, before the client gets
 	// its 226 reply, so it should be quick.
 	OnTransfer func(Transfer)
+	// Policy, if non-nil, decides every operation (on top of ReadOnly) and the mode and group of
+	// what is created. Nil allows everything ReadOnly allows, with files 0644 and directories
+	// 0755 less the process umask, as before policies existed.
+	Policy Policy
 	// Facts are the facts MLSD and MLST show until SetFacts changes them;
 	// the zero value means AllFacts.
 	Facts Facts
@@ -247,56 +257,106 @@ func (fs *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, err
 	return f, nil
 }
 
+// openFile is OpenFile's work, its errors naming the FTP path (wrap).
 func (fs *Fs) openFile(op, name string, flag int) (*os.File, error) {
-	var rel string
-	var err error
-	if flag&writeFlags != 0 {
-		rel, err = fs.writable(op, name)
-	} else {
-		rel, err = resolve(op, name)
+	f, err := fs.openFileAt(op, name, flag)
+	if err != nil {
+		rel, _ := resolve(op, name)
+		return nil, wrap(op, rel, err)
 	}
+	return f, nil
+}
+
+func (fs *Fs) openFileAt(op, name string, flag int) (*os.File, error) {
+	if flag&writeFlags != 0 {
+		rel, err := fs.writable(op, name)
+		if err != nil {
+			return nil, err
+		}
+		if fs.opts.Policy != nil {
+			return fs.openWrite(op, rel, flag, 0, fs.root.OpenFile)
+		}
+		return fs.root.OpenFile(rel, flag, filePerm)
+	}
+	rel, err := resolve(op, name)
 	if err != nil {
 		return nil, err
 	}
 	f, err := fs.root.OpenFile(rel, flag, filePerm)
-	return f, wrap(op, rel, err)
+	if err != nil || fs.opts.Policy == nil {
+		return f, err
+	}
+	// Reading a directory handle lists it; reading a file retrieves it.
+	v := access.Retrieve
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		v = access.List
+	}
+	if err := fs.check(op, v, rel); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
-// Mkdir creates the named directory with mode 0755 (less the umask); perm is ignored.
+// Mkdir creates the named directory with mode 0755 (less the umask), or with the policy's mode
+// and group; perm is ignored.
 func (fs *Fs) Mkdir(name string, perm os.FileMode) error {
 	rel, err := fs.writable("mkdir", name)
 	if err != nil {
 		return err
 	}
-	return wrap("mkdir", rel, fs.root.Mkdir(rel, dirPerm))
+	return wrap("mkdir", rel, fs.mkdir(rel))
 }
 
-// MkdirAll creates the named directory and any missing parents with mode 0755 (less the umask);
-// perm is ignored.
+// MkdirAll creates the named directory and any missing parents with mode 0755 (less the umask),
+// or, under a policy, each one as Mkdir would (mkdir allowed at each); perm is ignored.
 func (fs *Fs) MkdirAll(name string, perm os.FileMode) error {
 	rel, err := fs.writable("mkdir", name)
 	if err != nil {
 		return err
 	}
-	return wrap("mkdir", rel, fs.root.MkdirAll(rel, dirPerm))
+	if fs.opts.Policy == nil {
+		return wrap("mkdir", rel, fs.root.MkdirAll(rel, dirPerm))
+	}
+	if rel == "." {
+		return nil
+	}
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			continue
+		}
+		sub := rel[:i]
+		fi, err := fs.root.Stat(sub)
+		if err == nil && fi.IsDir() {
+			continue
+		}
+		if err := fs.mkdir(sub); err != nil && !errors.Is(err, os.ErrExist) {
+			return wrap("mkdir", sub, err)
+		}
+	}
+	return nil
 }
 
-// Remove removes the named file (DELE). A directory is refused (RMD, that is
-// RemoveDir, removes those); a symlink is removed itself, wherever it
-// points. The root itself is refused.
+// Remove removes the named file (DELE): anything but a directory (RMD, that is RemoveDir,
+// removes those), a symlink itself wherever it points. The kernel tells a directory (unlinkat
+// without AT_REMOVEDIR), so one swapped in meanwhile is refused too. The root itself is refused.
+// Under a policy it needs delete.
 func (fs *Fs) Remove(name string) error {
 	rel, err := fs.changeable("remove", name)
 	if err != nil {
 		return err
 	}
-	fi, err := fs.root.Lstat(rel)
-	if err != nil {
+	if err := fs.check("remove", access.Delete, rel); err != nil {
 		return wrap("remove", rel, err)
 	}
-	if fi.IsDir() {
-		return &Error{Op: "remove", Path: ftpPath(rel), Err: errIsDir}
-	}
-	return wrap("remove", rel, fs.root.Remove(rel))
+	return wrap("remove", rel, fs.inParent("remove", rel, func(dirfd int, name string) error {
+		err := unix.Unlinkat(dirfd, name, 0)
+		// Unlinking a directory fails with EISDIR on Linux (EPERM in POSIX).
+		if err == unix.EISDIR || err == unix.EPERM && isDirAt(dirfd, name) {
+			return errIsDir
+		}
+		return err
+	}))
 }
 
 // RemoveDir removes an empty directory (RMD). Unlike Remove, it refuses
@@ -313,6 +373,9 @@ func (fs *Fs) RemoveDir(name string) error {
 	if !fi.IsDir() {
 		return &Error{Op: "rmdir", Path: ftpPath(rel), Err: syscall.ENOTDIR}
 	}
+	if err := fs.check("rmdir", access.Rmdir, rel); err != nil {
+		return wrap("rmdir", rel, err)
+	}
 	return wrap("rmdir", rel, fs.root.Remove(rel))
 }
 
@@ -320,10 +383,16 @@ func (fs *Fs) RemoveDir(name string) error {
 // links that resolve inside the root as their targets, under their own
 // names; dangling links, links that lead out and links back to a directory
 // on the way (loops) left out; names holding control characters left out.
+//
+// Under a policy it needs list on the directory: refusing it hides the directory's names but
+// leaves uploads into it alone.
 func (fs *Fs) ReadDir(name string) ([]os.FileInfo, error) {
 	rel, err := resolve("readdir", name)
 	if err != nil {
 		return nil, err
+	}
+	if err := fs.check("readdir", access.List, rel); err != nil {
+		return nil, wrap("readdir", rel, err)
 	}
 	return fs.entries(rel)
 }
@@ -334,17 +403,28 @@ func hasControl(s string) bool {
 }
 
 // RemoveAll removes the named path and everything below it (ftpserverlib's SITE RMDIR). The root
-// itself is refused. A symlink is removed, never followed.
+// itself is refused. A symlink is removed, never followed. Under a policy it needs both delete
+// and rmdir at the path (what is below it is not asked one by one).
 func (fs *Fs) RemoveAll(name string) error {
 	rel, err := fs.changeable("removeall", name)
 	if err != nil {
 		return err
 	}
+	if fs.opts.Policy != nil {
+		d := fs.opts.Policy.At(ftpPath(rel))
+		if err := denied("removeall", d, access.Delete); err != nil {
+			return wrap("removeall", rel, err)
+		}
+		if err := denied("removeall", d, access.Rmdir); err != nil {
+			return wrap("removeall", rel, err)
+		}
+	}
 	return wrap("removeall", rel, fs.root.RemoveAll(rel))
 }
 
 // Rename renames oldname to newname, both inside the root. Renaming the root, or over it, is
-// refused.
+// refused. Under a policy it needs rename at both paths, and replacing what is at newname also
+// needs overwrite there.
 func (fs *Fs) Rename(oldname, newname string) error {
 	oldRel, err := fs.changeable("rename", oldname)
 	if err != nil {
@@ -354,10 +434,9 @@ func (fs *Fs) Rename(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
-	// The client named both; the new name is the likelier culprit only for
-	// "exists" or a missing parent, which the old name's FTP path still
-	// explains well enough.
-	return wrap("rename", oldRel, fs.root.Rename(oldRel, newRel))
+	// The error names the old path: the client named both, and the new name is the likelier
+	// culprit only for "exists" or a missing parent, which the old name still explains.
+	return wrap("rename", oldRel, fs.rename(oldRel, newRel))
 }
 
 // Stat returns a FileInfo describing the named file, following symlinks that stay in the root.
@@ -388,11 +467,15 @@ func (fs *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 }
 
 // Chmod changes the permission bits of the named file. Only the nine permission bits of mode are
-// applied: setuid, setgid and sticky bits are dropped. The root itself is refused.
+// applied: setuid, setgid and sticky bits are dropped. The root itself is refused, and so is
+// every Chmod under a policy: modes come from its umask and rules.
 func (fs *Fs) Chmod(name string, mode os.FileMode) error {
 	rel, err := fs.changeable("chmod", name)
 	if err != nil {
 		return err
+	}
+	if fs.opts.Policy != nil {
+		return &Error{Op: "chmod", Path: ftpPath(rel), Err: errChmod}
 	}
 	return wrap("chmod", rel, fs.root.Chmod(rel, mode.Perm()))
 }
@@ -412,6 +495,9 @@ func (fs *Fs) Chtimes(name string, atime, mtime time.Time) error {
 	rel, err := fs.writable("chtimes", name)
 	if err != nil {
 		return err
+	}
+	if err := fs.check("chtimes", access.Mfmt, rel); err != nil {
+		return wrap("chtimes", rel, err)
 	}
 	return wrap("chtimes", rel, fs.root.Chtimes(rel, atime, mtime))
 }

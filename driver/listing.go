@@ -9,6 +9,8 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/tunnelftpd/tunnelftpd/access"
 )
 
 // Listings (LIST, NLST, MLSD, MLST, STAT with a path) are made here, through
@@ -120,7 +122,7 @@ func (fs *Fs) match(cwd, arg string) ([]string, []os.FileInfo, error) {
 	fi, err := fs.root.Stat(rel)
 	switch {
 	case err == nil && fi.IsDir():
-		infos, err := fs.entries(rel)
+		infos, err := fs.listable(rel)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -147,7 +149,7 @@ func (fs *Fs) match(cwd, arg string) ([]string, []os.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	all, err := fs.entries(dirRel)
+	all, err := fs.listable(dirRel)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -197,7 +199,7 @@ func (fs *Fs) mlsd(cwd, param string) ([]byte, error) {
 	if !dir.IsDir() {
 		return nil, &Error{Op: "mlsd", Path: ftpPath(rel), Err: errNotDir}
 	}
-	infos, err := fs.entries(rel)
+	infos, err := fs.listable(rel)
 	if err != nil {
 		return nil, err
 	}
@@ -207,17 +209,18 @@ func (fs *Fs) mlsd(cwd, param string) ([]byte, error) {
 	if rel != "." {
 		parent, _ = fs.root.Stat(path.Dir(rel))
 	}
-	buf := appendFacts(nil, facts, dir, "cdir", fs.perm(c, dir, fs.rightsIn(c, parent), rel == "."), ".")
+	at := ftpPath(rel)
+	buf := appendFacts(nil, facts, dir, "cdir", fs.perm(c, dir, fs.rightsIn(c, parent), rel == ".", at), ".")
 	if parent != nil {
 		var grand os.FileInfo
 		if pr := path.Dir(rel); pr != "." {
 			grand, _ = fs.root.Stat(path.Dir(pr))
 		}
-		buf = appendFacts(buf, facts, parent, "pdir", fs.perm(c, parent, fs.rightsIn(c, grand), path.Dir(rel) == "."), "..")
+		buf = appendFacts(buf, facts, parent, "pdir", fs.perm(c, parent, fs.rightsIn(c, grand), path.Dir(rel) == ".", path.Dir(at)), "..")
 	}
 	in := fs.rightsIn(c, dir)
 	for _, fi := range infos {
-		buf = appendFacts(buf, facts, fi, "", fs.perm(c, fi, in, false), fi.Name())
+		buf = appendFacts(buf, facts, fi, "", fs.perm(c, fi, in, false, path.Join(at, fi.Name())), fi.Name())
 	}
 	return buf, nil
 }
@@ -242,7 +245,16 @@ func (fs *Fs) mlst(cwd, param string) ([]byte, error) {
 	if rel != "." {
 		parent, _ = fs.root.Stat(path.Dir(rel))
 	}
-	return appendFacts(nil, fs.currentFacts(), fi, "", fs.perm(c, fi, fs.rightsIn(c, parent), rel == "."), name), nil
+	return appendFacts(nil, fs.currentFacts(), fi, "", fs.perm(c, fi, fs.rightsIn(c, parent), rel == ".", ftpPath(rel)), name), nil
+}
+
+// listable is entries of a directory the client lists: under a policy, list
+// must be allowed there.
+func (fs *Fs) listable(rel string) ([]os.FileInfo, error) {
+	if err := fs.check("list", access.List, rel); err != nil {
+		return nil, wrap("list", rel, err)
+	}
+	return fs.entries(rel)
 }
 
 // entries lists the directory rel: one getdents pass, one lstat per entry,

@@ -465,10 +465,10 @@ func TestPermReadOnlyAndOtherUsers(t *testing.T) {
 	fsys := &Fs{}
 	in := dirRights{change: true, sticky: true, uid: 9}
 	fi := fakeInfo{mode: 0o666, st: &syscall.Stat_t{Uid: 1, Mode: syscall.S_IFREG | 0o666}}
-	if p := fsys.perm(cred{uid: 2}, fi, in, false); p != "arw" {
+	if p := fsys.perm(cred{uid: 2}, fi, in, false, "/f"); p != "arw" {
 		t.Errorf("sticky dir, other's file: perm %q, want arw", p)
 	}
-	if p := fsys.perm(cred{uid: 1}, fi, in, false); p != "adfrw" {
+	if p := fsys.perm(cred{uid: 1}, fi, in, false, "/f"); p != "adfrw" {
 		t.Errorf("sticky dir, own file: perm %q, want adfrw", p)
 	}
 }

@@ -2,7 +2,10 @@ package driver
 
 import (
 	"os"
+	"path"
 	"slices"
+
+	"github.com/tunnelftpd/tunnelftpd/access"
 )
 
 // The perm fact of MLSD and MLST (RFC 3659 7.5.5) says what this session may
@@ -81,52 +84,56 @@ func (fs *Fs) rightsIn(c cred, dir os.FileInfo) dirRights {
 	}
 }
 
-// perm is the perm fact of fi in a directory with rights in; isRoot marks
-// the user's root, which can never be removed or renamed.
-func (fs *Fs) perm(c cred, fi os.FileInfo, in dirRights, isRoot bool) string {
+// rightsAt is what the access policy allows at the FTP path p (everything
+// without a policy; the mode bits and ReadOnly are checked apart).
+func (fs *Fs) rightsAt(p string) access.Rights {
+	if fs.opts.Policy == nil {
+		return access.AllRights
+	}
+	return fs.opts.Policy.At(p).Rights
+}
+
+// perm is the perm fact of fi, seen at the FTP path at, in a directory with
+// rights in; isRoot marks the user's root, which can never be removed or
+// renamed. Each letter needs both the kernel's permission (mode bits, owner,
+// sticky directory) and the access policy's verb: at the entry itself, or,
+// for what a directory lets one create or remove in it, at a name inside it.
+func (fs *Fs) perm(c cred, fi os.FileInfo, in dirRights, isRoot bool, at string) string {
 	st, _ := statOf(fi)
 	m := fi.Mode()
+	r := fs.rightsAt(at)
 	var p []byte
 	removable := in.change && !isRoot &&
 		(!in.sticky || c.uid == 0 || c.uid == st.uid || c.uid == in.uid)
 	writable := !fs.opts.ReadOnly && c.may(m, st, mayWrite)
+	add := func(letter byte, ok bool) {
+		if ok {
+			p = append(p, letter)
+		}
+	}
 	if m.IsDir() {
 		// c: create files, d: remove the directory, e: enter it, f: rename
 		// it, l: list it, m: make directories, p: remove entries.
 		inside := writable && c.may(m, st, mayExec)
+		ri := access.Rights(0)
 		if inside {
-			p = append(p, 'c')
+			ri = fs.rightsAt(path.Join(at, "new"))
 		}
-		if removable {
-			p = append(p, 'd')
-		}
-		if c.may(m, st, mayExec) {
-			p = append(p, 'e')
-		}
-		if removable {
-			p = append(p, 'f')
-		}
-		if c.may(m, st, mayRead|mayExec) {
-			p = append(p, 'l')
-		}
-		if inside {
-			p = append(p, 'm', 'p')
-		}
+		add('c', inside && ri.Has(access.Upload))
+		add('d', removable && r.Has(access.Rmdir))
+		add('e', c.may(m, st, mayExec))
+		add('f', removable && r.Has(access.Rename))
+		add('l', c.may(m, st, mayRead|mayExec) && r.Has(access.List))
+		add('m', inside && ri.Has(access.Mkdir))
+		add('p', inside && ri.Has(access.Delete))
 		return string(p)
 	}
 	// a: append (APPE), d: delete, f: rename, r: retrieve, w: store.
 	regular := m.IsRegular()
-	if regular && writable {
-		p = append(p, 'a')
-	}
-	if removable {
-		p = append(p, 'd', 'f')
-	}
-	if regular && c.may(m, st, mayRead) {
-		p = append(p, 'r')
-	}
-	if regular && writable {
-		p = append(p, 'w')
-	}
+	add('a', regular && writable && r.Has(access.Append))
+	add('d', removable && r.Has(access.Delete))
+	add('f', removable && r.Has(access.Rename))
+	add('r', regular && c.may(m, st, mayRead) && r.Has(access.Retrieve))
+	add('w', regular && writable && r.Has(access.Overwrite))
 	return string(p)
 }

@@ -25,6 +25,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 const (
@@ -206,7 +210,7 @@ func TestHostileNamesEveryPathCommand(t *testing.T) {
 // Guards: os.Root resolving every path in the kernel on each use, never a
 // path checked earlier.
 func TestSymlinkRace(t *testing.T) {
-	ts := startServer(t, 5, func(c *Config) { c.MaxSessions = 20 })
+	ts := startServer(t, 5, func(c *config.Config) { c.MaxSessions = 20 })
 	outside := outsideFixture(t, ts)
 	// Outside: the files the race could reach, told apart from the inside
 	// ones by size, mtime and content.
@@ -582,7 +586,7 @@ func TestPipelined10000Commands(t *testing.T) {
 // which the library logs at warn level, give at most libraryLogBurst log
 // lines per second and per message, plus summary lines that account for
 // every suppressed one.
-// Guards: the per-session limit on library log records (ratelimit.go);
+// Guards: the per-session limit on library log records (liblog.go);
 // without it each junk line becomes a log line.
 func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 	ts := startServer(t, 1, nil)
@@ -625,7 +629,7 @@ func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 // Guards: the per-message keying of the limit.
 func TestLogLimiterKeysOnMessage(t *testing.T) {
 	var out syncBuffer
-	h := newLibraryHandler(NewLogger(&Config{Log: LogConfig{Level: "info", Format: "text"}}, &out).Handler())
+	h := newLibraryHandler(logging.NewLogger(&config.Config{Log: config.LogConfig{Level: "info", Format: "text"}}, &out).Handler())
 	l := newLogLimiter(h.Handler, 3, time.Hour)
 	now := time.Now()
 	for range 10 {
@@ -658,7 +662,7 @@ func TestLogLimiterKeysOnMessage(t *testing.T) {
 func TestPASVFlood(t *testing.T) {
 	for _, ports := range []int{1, 5} {
 		t.Run(fmt.Sprintf("%d-port range", ports), func(t *testing.T) {
-			ts := startServer(t, ports, func(c *Config) { c.Passive.Wait = Duration{0} })
+			ts := startServer(t, ports, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 0} })
 			first, last := ts.cfg.Passive.First, ts.cfg.Passive.Last
 			stop := make(chan struct{})
 			maxBusy, maxListen := 0, 0
@@ -691,7 +695,7 @@ func TestPASVFlood(t *testing.T) {
 			}
 			close(stop)
 			<-sampled
-			if maxBusy > 1+pasvSpares || maxListen > 1 {
+			if maxBusy > 1+passive.Spares || maxListen > 1 {
 				t.Errorf("one session held up to %d ports (%d listening sockets)", maxBusy, maxListen)
 			}
 			rc.Expect(221, "QUIT")
@@ -772,7 +776,7 @@ func TestActiveModeBounceRefused(t *testing.T) {
 		t.Errorf("the server made %d active-mode connections", n)
 	}
 	for _, key := range []string{"active_mode = true", "enable_active = true", "[active]\nenabled = true"} {
-		if _, err := ParseConfig("t.toml", []byte(key+"\n")); err == nil || !strings.Contains(err.Error(), "unknown key") {
+		if _, err := config.Parse("t.toml", []byte(key+"\n")); err == nil || !strings.Contains(err.Error(), "unknown key") {
 			t.Errorf("config %q: %v, want an unknown-key error", key, err)
 		}
 	}
@@ -835,7 +839,7 @@ func TestAbortMidTransfer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			xfer := filepath.Join(t.TempDir(), "xferlog")
-			ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+			ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 			size := 64 << 20
 			os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("b"), size), 0o644)
 			rc := dialRaw(t, ts.Addr)

@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // resetConn closes c with an RST instead of a FIN (SO_LINGER 0).
@@ -37,7 +39,7 @@ func resetConn(t testing.TB, c net.Conn) {
 // connection; a transfer error must not be folded into that).
 func TestDataResetMidRETR(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+	ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 	size := 64 << 20
 	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("r"), size), 0o644)
 	rc := dialRaw(t, ts.Addr)
@@ -78,7 +80,7 @@ func TestDataResetMidRETR(t *testing.T) {
 // FIN (which FTP cannot tell from success).
 func TestDataResetMidSTOR(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+	ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 	rc := dialRaw(t, ts.Addr)
 	rc.login(testUser)
 
@@ -133,7 +135,7 @@ func TestDiskFullDuringSTOR(t *testing.T) {
 	})
 	xfer := filepath.Join(t.TempDir(), "xferlog")
 	// Registered after the unmount, so it runs (and stops the server) first.
-	ts := startServer(t, 1, func(c *Config) {
+	ts := startServer(t, 1, func(c *config.Config) {
 		c.Users[0].Root = mnt
 		c.Log.Xferlog = xfer
 	})

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 func TestLogin(t *testing.T) {
@@ -47,7 +49,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestFailedLoginIsDelayed(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Auth.FailDelay = Duration{300 * time.Millisecond} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Auth.FailDelay = config.Duration{Duration: 300 * time.Millisecond} })
 	rc := dialRaw(t, ts.Addr)
 	rc.Expect(331, "USER %s", testUser)
 	start := time.Now()
@@ -60,7 +62,7 @@ func TestFailedLoginIsDelayed(t *testing.T) {
 // TestMaxLoginAttempts: a client may retry a failed login on the same
 // connection until max_login_attempts; the last failure closes it.
 func TestMaxLoginAttempts(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Auth.MaxLoginAttempts = 3 })
+	ts := startServer(t, 1, func(c *config.Config) { c.Auth.MaxLoginAttempts = 3 })
 	rc := dialRaw(t, ts.Addr)
 	for i := 1; i <= 2; i++ {
 		rc.Expect(331, "USER %s", testUser)

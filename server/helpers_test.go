@@ -16,6 +16,8 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 )
 
 const (
@@ -37,11 +39,17 @@ type testServer struct {
 	Root   string // alice's root
 	RORoot string // reader's root
 	Logs   *syncBuffer
-	cfg    *Config
+	cfg    *config.Config
 }
 
-// bindable reports whether the library could bind port now (probeBind).
-func bindable(port int) bool { return probeBind(port) == nil }
+// bindable reports whether the library could bind port now.
+func bindable(port int) bool {
+	l, err := listenTCPPort(port)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
+}
 
 // freePortRange finds n consecutive free TCP ports.
 func freePortRange(t testing.TB, n int) (int, int) {
@@ -51,7 +59,7 @@ func freePortRange(t testing.TB, n int) (int, int) {
 
 // startServer runs a server with a config built from the defaults, two users
 // and a fresh passive range of ports ports, changed by mutate.
-func startServer(t testing.TB, ports int, mutate func(*Config)) *testServer {
+func startServer(t testing.TB, ports int, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "alice")
@@ -62,25 +70,25 @@ func startServer(t testing.TB, ports int, mutate func(*Config)) *testServer {
 		}
 	}
 	first, last := freePortRange(t, ports)
-	c := defaultConfig()
+	c := config.Default()
 	c.File = "test.toml"
 	c.Passive.Ports = fmt.Sprintf("%d-%d", first, last)
-	c.Auth.FailDelay = Duration{10 * time.Millisecond}
-	c.Users = []UserConfig{
+	c.Auth.FailDelay = config.Duration{Duration: 10 * time.Millisecond}
+	c.Users = []config.UserConfig{
 		{Name: testUser, Password: cheapHash(t), Root: root},
 		{Name: roUser, Password: cheapHash(t), Root: roRoot, ReadOnly: true},
 	}
 	if mutate != nil {
-		mutate(&c)
+		mutate(c)
 	}
-	if errs := c.validate(lineIndex{}); len(errs) > 0 {
-		t.Fatalf("test config invalid: %v", errs)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
 	}
 	c.Listen = "127.0.0.1:0" // after validation, which wants a real port
 	logs := &syncBuffer{}
 	c.Log.Level = "debug"
 	// The production logger, so tests see the real log lines.
-	srv, err := New(&c, NewLogger(&c, io.MultiWriter(logs, testLogWriter{t})))
+	srv, err := New(c, Options{Log: logging.NewLogger(c, io.MultiWriter(logs, testLogWriter{t}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +106,7 @@ func startServer(t testing.TB, ports int, mutate func(*Config)) *testServer {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testServer{Server: srv, Addr: l.Addr().String(), Root: root, RORoot: roRoot, Logs: logs, cfg: &c}
+	return &testServer{Server: srv, Addr: l.Addr().String(), Root: root, RORoot: roRoot, Logs: logs, cfg: c}
 }
 
 // testLogWriter sends server logs to the test log (shown on failure or -v).

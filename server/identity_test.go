@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // These tests need root: the test process owns the client sockets (uid 0)
@@ -64,7 +66,7 @@ func TestSameOwnerDropsOtherLocalUser(t *testing.T) {
 	needRoot(t)
 	for _, sameOwner := range []bool{true, false} {
 		t.Run(fmt.Sprintf("same_owner=%v", sameOwner), func(t *testing.T) {
-			ts := startServer(t, 1, func(c *Config) { c.Passive.SameOwner = sameOwner })
+			ts := startServer(t, 1, func(c *config.Config) { c.Passive.SameOwner = sameOwner })
 			os.WriteFile(filepath.Join(ts.Root, "f"), []byte("the goods"), 0o644)
 			rc := dialRaw(t, ts.Addr)
 			rc.login(testUser)
@@ -101,7 +103,7 @@ func TestSameOwnerDropsOtherLocalUser(t *testing.T) {
 // process, root, here). Success through a real sshd is e2e TestTunnel.
 func TestRequireSSHUser(t *testing.T) {
 	needRoot(t)
-	ts := startServer(t, 1, func(c *Config) {
+	ts := startServer(t, 1, func(c *config.Config) {
 		c.Users[0].RequireSSHUser = true
 		c.Users[0].SSHUser = "root" // the test process owns the client socket, but is not sshd
 		c.Users[1].RequireSSHUser = true
@@ -127,7 +129,7 @@ func TestRequireSSHUser(t *testing.T) {
 
 func TestMaxSessionsPerSSHUser(t *testing.T) {
 	needRoot(t)
-	ts := startServer(t, 1, func(c *Config) { c.MaxSessionsPerSSHUser = 2 })
+	ts := startServer(t, 1, func(c *config.Config) { c.MaxSessionsPerSSHUser = 2 })
 	dialRaw(t, ts.Addr)
 	dialRaw(t, ts.Addr)
 	expectRefusal(t, ts.Addr, "SSH user root")
@@ -135,7 +137,7 @@ func TestMaxSessionsPerSSHUser(t *testing.T) {
 
 func TestTunnelOnlyRefusesNonSSHPeers(t *testing.T) {
 	needRoot(t)
-	ts := startServer(t, 1, func(c *Config) { c.TunnelOnly = true })
+	ts := startServer(t, 1, func(c *config.Config) { c.TunnelOnly = true })
 	expectRefusal(t, ts.Addr, "tunnel_only")
 }
 

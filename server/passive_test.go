@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
-	"golang.org/x/sys/unix"
 
-	"github.com/tunnelftpd/tunnelftpd/driver"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 func dialData(port int) (net.Conn, error) {
@@ -36,7 +35,7 @@ func TestPassiveRepliesAdvertiseConfiguredAddressAndRange(t *testing.T) {
 		{"control", "127.0.0.1"},
 	} {
 		t.Run(tc.address, func(t *testing.T) {
-			ts := startServer(t, 3, func(c *Config) { c.Passive.Address = tc.address })
+			ts := startServer(t, 3, func(c *config.Config) { c.Passive.Address = tc.address })
 			rc := dialRaw(t, ts.Addr)
 			rc.login(testUser)
 			for i := 0; i < 10; i++ {
@@ -110,7 +109,7 @@ func TestOnePortTwentyClients(t *testing.T) {
 // TestExhaustionGives425AndSessionSurvives: when the range is full, PASV waits
 // passive.wait, replies 425 naming the range, and the session stays usable.
 func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.Wait = Duration{300 * time.Millisecond} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 300 * time.Millisecond} })
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	a := dialRaw(t, ts.Addr)
 	a.login(testUser)
@@ -152,7 +151,7 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 // TestPassiveWaitSucceedsWhenPortFrees: a PASV that waits gets the port as
 // soon as another session's data connection is accepted.
 func TestPassiveWaitSucceedsWhenPortFrees(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.Wait = Duration{5 * time.Second} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 5 * time.Second} })
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	a := dialRaw(t, ts.Addr)
 	a.login(testUser)
@@ -219,9 +218,9 @@ func TestStrayPeerThenClient(t *testing.T) {
 // TestFailedTransfersFreeThePort: after a 550 (no such file) or a 425 (the
 // client never connected), the port is usable again at once.
 func TestFailedTransfersFreeThePort(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) {
-		c.Passive.AcceptTimeout = Duration{time.Second}
-		c.Passive.Wait = Duration{0}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.Passive.AcceptTimeout = config.Duration{Duration: time.Second}
+		c.Passive.Wait = config.Duration{Duration: 0}
 	})
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("ok"), 0o644)
 	a := dialRaw(t, ts.Addr)
@@ -255,7 +254,7 @@ func TestFailedTransfersFreeThePort(t *testing.T) {
 // TestUnusedPortReleasedAfterTTL: a PASV nobody uses frees the port after
 // accept_timeout.
 func TestUnusedPortReleasedAfterTTL(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.AcceptTimeout = Duration{time.Second} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.AcceptTimeout = config.Duration{Duration: time.Second} })
 	rc := dialRaw(t, ts.Addr)
 	rc.login(testUser)
 	rc.pasv()
@@ -298,34 +297,12 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	}
 }
 
-func TestBindToLoopback(t *testing.T) {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := bindToLoopback(l); err != nil {
-		t.Fatalf("bindToLoopback: %v", err)
-	}
-	raw, _ := l.SyscallConn()
-	var dev string
-	raw.Control(func(fd uintptr) { dev, err = unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE) })
-	if err != nil || strings.TrimRight(dev, "\x00") != "lo" {
-		t.Fatalf("SO_BINDTODEVICE = %q, %v", dev, err)
-	}
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatalf("loopback connect refused: %v", err)
-	}
-	c.Close()
-}
-
 // TestDataStallWatchdog: a client that stops reading is cut off after
 // data_timeout; the transfer is logged as incomplete.
 func TestDataStallWatchdog(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) {
-		c.DataTimeout = Duration{time.Second}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.DataTimeout = config.Duration{Duration: time.Second}
 		c.Log.Xferlog = xfer
 	})
 	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("y"), 64<<20), 0o644)
@@ -358,16 +335,16 @@ func TestDataStallWatchdog(t *testing.T) {
 }
 
 func TestMaxSessions(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.MaxSessions = 2 })
+	ts := startServer(t, 1, func(c *config.Config) { c.MaxSessions = 2 })
 	dialRaw(t, ts.Addr)
 	dialRaw(t, ts.Addr)
 	expectRefusal(t, ts.Addr, "max_sessions")
 }
 
 func TestIdleTimeout(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) {
-		c.IdleTimeout = Duration{time.Second}
-		c.Passive.Wait = Duration{0}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.IdleTimeout = config.Duration{Duration: time.Second}
+		c.Passive.Wait = config.Duration{Duration: 0}
 	})
 	rc := dialRaw(t, ts.Addr)
 	code, msg := rc.Reply()
@@ -378,7 +355,7 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestXferlog(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+	ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 	c := ts.login(t, testUser, true)
 	if err := c.Stor("my file.txt", strings.NewReader("12345")); err != nil {
 		t.Fatal(err)
@@ -449,26 +426,6 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
-	}
-}
-
-// TestXferLineFields: wu-ftpd field order, access mode r/a, status c/i, and
-// names with blanks kept to one field.
-func TestXferLineFields(t *testing.T) {
-	now := time.Date(2026, 11, 28, 9, 5, 7, 0, time.UTC)
-	for _, tc := range []struct {
-		t    driver.Transfer
-		mode byte
-		want string
-	}{
-		{driver.Transfer{Path: "/a b.txt", Bytes: 42, Duration: 1600 * time.Millisecond}, 'r',
-			"Sat Nov 28 09:05:07 2026 2 203.0.113.9 42 /a_b.txt b _ o r alice ftp 0 * c\n"},
-		{driver.Transfer{Path: "/up", Upload: true, Bytes: 7, Err: io.ErrUnexpectedEOF}, 'a',
-			"Sat Nov 28 09:05:07 2026 0 203.0.113.9 7 /up b _ i a alice ftp 0 * i\n"},
-	} {
-		if got := xferLine(tc.t, "203.0.113.9", "alice", tc.mode, now); got != tc.want {
-			t.Errorf("got  %q\nwant %q", got, tc.want)
-		}
 	}
 }
 

@@ -95,7 +95,7 @@ func baselineGoroutines() int {
 	buf := make([]byte, 1<<20)
 	for time.Now().Before(deadline) {
 		n := runtime.Stack(buf, true)
-		if !bytes.Contains(buf[:n], []byte("server.watchStall")) {
+		if !bytes.Contains(buf[:n], []byte("passive.watchStall")) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -4,8 +4,16 @@
 //
 //	tunnelftpd serve [-c FILE] [--inetd]  run the daemon in the foreground
 //	tunnelftpd check [-c FILE] [-q]       validate the config and print the effective one
-//	tunnelftpd passwd             read a password, print a hash for the config
-//	tunnelftpd version            print the version
+//	tunnelftpd passwd                     read a password, print a hash for the config
+//	tunnelftpd tunnel [-c FILE] --host [user@]server [--format F] [--local-port N]
+//	                                      print the SSH setup that forwards every port
+//	tunnelftpd version                    print the version
+//
+// The package holds the flags, the subcommands and the serve sequence (a
+// list of calls into server/config, server/launch, server/logging,
+// server/daemon and server), the demo banner, and the config → tunnel.Spec
+// adapter. It must not hold policy, parse FTP, or touch sockets beyond
+// handing them on.
 package main
 
 import (
@@ -23,6 +31,10 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/daemon"
+	"github.com/tunnelftpd/tunnelftpd/server/launch"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -44,7 +56,7 @@ Usage:
                                 the control port and every passive port
   tunnelftpd version            print the version
 
-Without -c, the config is ` + server.DefaultConfigPath + `; if that file does not
+Without -c, the config is ` + config.DefaultConfigPath + `; if that file does not
 exist, serve runs on a built-in demo config (see README.md).
 `
 
@@ -93,7 +105,7 @@ func versionString() string {
 func configFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (path string, explicit bool, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&path, "c", "", "config file (default "+server.DefaultConfigPath+")")
+	fs.StringVar(&path, "c", "", "config file (default "+config.DefaultConfigPath+")")
 	if extra != nil {
 		extra(fs)
 	}
@@ -106,16 +118,16 @@ func configFlags(name string, args []string, stderr io.Writer, extra func(*flag.
 	if path != "" {
 		return path, true, nil
 	}
-	return server.DefaultConfigPath, false, nil
+	return config.DefaultConfigPath, false, nil
 }
 
 // loadConfig loads path; when it was not given explicitly and does not exist,
 // it returns (nil, nil) so that the caller can fall back to the built-in one.
-func loadConfig(path string, explicit bool) (*server.Config, error) {
+func loadConfig(path string, explicit bool) (*config.Config, error) {
 	if _, err := os.Stat(path); !explicit && errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	return server.LoadConfig(path)
+	return config.Load(path)
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -134,7 +146,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg == nil {
 		fmt.Fprintf(stderr, "%s does not exist: serve would run on the built-in demo config\n", path)
-		cfg, _, err = server.BuiltinConfig("tunnelftpd-data")
+		cfg, _, err = config.Builtin("tunnelftpd-data")
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -153,9 +165,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 1 && args[0] == server.ChildArg {
+	if len(args) == 1 && args[0] == daemon.ChildArg {
 		// A per-session process started by the daemon (system users).
-		if err := server.RunSessionChild(stderr); err != nil {
+		if err := daemon.RunSessionChild(stderr); err != nil {
 			fmt.Fprintln(stderr, "tunnelftpd session:", err)
 			return 1
 		}
@@ -165,13 +177,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// anything (a flag error, a config error) could be printed into it.
 	var inetdSock *os.File
 	if wantsInetd(args) {
-		sock, err := server.TakeInetdSocket()
+		sock, err := launch.TakeInetdSocket()
 		if err != nil {
 			fmt.Fprintln(stderr, "tunnelftpd serve:", err)
 			return 2
 		}
 		inetdSock = sock
-		stdout, stderr = io.Discard, server.InetdErrorWriter()
+		stdout, stderr = io.Discard, logging.InetdErrorWriter()
 	}
 	var inetd bool
 	path, explicit, err := configFlags("serve", args, stderr, func(fs *flag.FlagSet) {
@@ -187,7 +199,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	launch, err := server.FindLaunch(inetdSock)
+	from, err := launch.Find(inetdSock)
 	if err != nil {
 		fmt.Fprintln(stderr, "tunnelftpd serve:", err)
 		return 1
@@ -195,7 +207,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// fail reports a startup failure; a single waiting client gets a 421.
 	fail := func(msg string) int {
 		fmt.Fprintln(stderr, msg)
-		launch.Refuse("Service not available: the server cannot start (see its log)")
+		from.Refuse("Service not available: the server cannot start (see its log)")
 		return 1
 	}
 
@@ -204,15 +216,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return fail(err.Error())
 	}
 	if cfg == nil {
-		if launch.Mode != server.ModeStandalone {
-			return fail(fmt.Sprintf("tunnelftpd serve: no config file at %s: the built-in demo config is for standalone runs only, %s mode needs a config file (or -c FILE)", path, launch.Mode))
+		if from.Mode != launch.ModeStandalone {
+			return fail(fmt.Sprintf("tunnelftpd serve: no config file at %s: the built-in demo config is for standalone runs only, %s mode needs a config file (or -c FILE)", path, from.Mode))
 		}
 		var password string
-		cfg, password, err = server.BuiltinConfig("tunnelftpd-data")
+		cfg, password, err = config.Builtin("tunnelftpd-data")
 		if err != nil {
 			return fail("tunnelftpd: " + err.Error())
 		}
-		_, port := server.ForwardTarget(cfg)
+		_, port := forwardTarget(cfg)
 		fmt.Fprintf(stdout, `No config file at %s: running on the built-in demo config.
   user:     %s
   password: %s
@@ -222,38 +234,36 @@ Client side, forward the control port and every passive port through SSH:
   %s
 then connect an FTP client to localhost port %s in passive mode, e.g.
   curl --user %s:%s ftp://localhost:%s/
-`, server.DefaultConfigPath, server.DemoUser, password, cfg.Users[0].Root, cfg.Listen,
-			cfg.Passive.Ports, cfg.Passive.Address, server.SSHCommand(cfg, "you@this-server", mustAtoi(port)),
-			port, server.DemoUser, password, port)
+`, config.DefaultConfigPath, config.DemoUser, password, cfg.Users[0].Root, cfg.Listen,
+			cfg.Passive.Ports, cfg.Passive.Address, sshCommand(cfg, "you@this-server", mustAtoi(port)),
+			port, config.DemoUser, password, port)
 	}
 
-	out, log, err := server.NewLogOutput(cfg, launch.Mode.StdioIsClient(), stderr)
+	out, log, err := logging.New(cfg, from.Mode.StdioIsClient(), stderr)
 	if err != nil {
 		return fail("tunnelftpd: " + err.Error())
 	}
 	defer out.Close()
-	srv, err := server.New(cfg, log)
+	opts, done, err := daemon.ServerOptions(cfg, from.Mode, log)
 	if err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return fail("tunnelftpd: " + err.Error())
 	}
-	if cfg.Auth.SystemUsers && !launch.Mode.Single() {
-		// System users: each session gets a process of its own, which
-		// becomes the user after login.
-		if err := srv.SpawnSessions("/proc/self/exe", launch.Mode.StdioIsClient()); err != nil {
-			log.Error("cannot start", "err", err.Error())
-			return fail("tunnelftpd: " + err.Error())
-		}
-	}
-	if err := launch.Listen(cfg); err != nil {
+	defer done()
+	srv, err := server.New(cfg, opts)
+	if err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return fail("tunnelftpd: " + err.Error())
 	}
-	if err := server.DropPrivileges(cfg, launch.Mode, log); err != nil {
+	if err := from.Listen(cfg); err != nil {
 		log.Error("cannot start", "err", err.Error())
 		return fail("tunnelftpd: " + err.Error())
 	}
-	d := &server.Daemon{Server: srv, Launch: launch, Log: log, Output: out}
+	if err := daemon.DropPrivileges(cfg, from.Mode, log); err != nil {
+		log.Error("cannot start", "err", err.Error())
+		return fail("tunnelftpd: " + err.Error())
+	}
+	d := &daemon.Daemon{Server: srv, Launch: from, Log: log, Output: out}
 	if err := d.Run(); err != nil {
 		return 1
 	}

@@ -1,30 +1,42 @@
-package server
+// Package daemon is the process around a server.Server: the signal loop
+// (SIGHUP reloads the config, keeping the old one if the new one is
+// invalid; SIGTERM and SIGINT drain, a second one cuts), sd_notify
+// (READY, RELOADING, STOPPING, STATUS, WATCHDOG), the switch to run_as at
+// startup, and per-session processes for system users (Spawner, plugged into
+// the server as its Handoff, and RunSessionChild, their body).
+//
+// It must not parse FTP or open user paths: the server and the driver do.
+package daemon
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
+	sd "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/launch"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 // Daemon runs a Server on its Launch: it serves the listener or the single
 // connection, answers signals (SIGHUP reloads the config, SIGTERM and SIGINT
-// drain and stop) and keeps systemd informed (sd_notify).
+// drain and stop) and keeps systemd informed (sd_notify). Build the Server
+// with the options of ServerOptions.
 type Daemon struct {
-	Server *Server
-	Launch *Launch
+	Server *server.Server
+	Launch *launch.Launch
 	Log    *slog.Logger
 	// Output is reconfigured on reload with the server; nil leaves logging
 	// as it is.
-	Output *LogOutput
+	Output *logging.Output
 	// StatusEvery is how often STATUS= is refreshed when it changed; zero
 	// means 5s.
 	StatusEvery time.Duration
@@ -39,22 +51,6 @@ func (d *Daemon) Run() error {
 
 	n := newNotifier(d.Log)
 	mode := d.Launch.Mode
-	if mode.Single() {
-		// The process may become the logged-in user for good.
-		d.Server.SetSingleSession()
-		if cfg := d.Server.Config(); cfg.MaxSessionsPerSSHUser > 0 {
-			d.Log.Warn("max_sessions_per_ssh_user is not enforced in per-connection mode (each process serves one session); limit instances in inetd/xinetd or the systemd socket instead")
-		}
-		// Other connections' processes pick passive ports too: share a
-		// lock file with them (opened now, before any privilege drop).
-		path := d.Server.Config().PortLockPath()
-		if f, err := OpenPortLock(path); err != nil {
-			d.Log.Warn("passive ports are not locked across connections; a PASV may fail when two pick the same port", "lock_file", path, "err", err)
-		} else {
-			defer f.Close()
-			d.Server.SetPortLock(f)
-		}
-	}
 	served := make(chan error, 1)
 	if mode.Single() {
 		go func() {
@@ -70,7 +66,7 @@ func (d *Daemon) Run() error {
 	if d.Output != nil {
 		attrs = append(attrs, "log_output", d.Output.Dest())
 	}
-	if mode != ModeStandalone {
+	if mode != launch.ModeStandalone {
 		attrs = append(attrs, "note", "listen key not used: the socket was passed in")
 	}
 	if mode.Single() {
@@ -78,7 +74,7 @@ func (d *Daemon) Run() error {
 	} else {
 		d.Log.Info("serving", attrs...)
 	}
-	n.ready(d.Server.statusLine())
+	n.ready(statusLine(d.Server))
 
 	every := d.StatusEvery
 	if every <= 0 {
@@ -87,7 +83,7 @@ func (d *Daemon) Run() error {
 	statusTick := time.NewTicker(every)
 	defer statusTick.Stop()
 	var watchdog <-chan time.Time
-	if wd, err := daemon.SdWatchdogEnabled(false); err != nil {
+	if wd, err := sd.SdWatchdogEnabled(false); err != nil {
 		d.Log.Warn("ignoring the systemd watchdog setting", "err", err)
 	} else if wd > 0 {
 		t := time.NewTicker(wd / 2)
@@ -110,7 +106,7 @@ func (d *Daemon) Run() error {
 			d.Log.Info("shutting down", "signal", why, "shutdown_timeout", timeout.String(),
 				"sessions", d.Server.Sessions())
 		}
-		n.stopping("stopping: " + d.Server.statusLine())
+		n.stopping("stopping: " + statusLine(d.Server))
 		var ctx context.Context
 		ctx, cancel = context.WithTimeout(context.Background(), timeout)
 		stopped = make(chan struct{})
@@ -159,7 +155,7 @@ func (d *Daemon) Run() error {
 			}
 		case <-statusTick.C:
 			if stopped == nil {
-				n.status(d.Server.statusLine())
+				n.status(statusLine(d.Server))
 			}
 		case <-watchdog:
 			n.watchdog()
@@ -181,9 +177,9 @@ func (d *Daemon) reload(n *notifier) {
 		return
 	}
 	n.reloading()
-	defer func() { n.ready(d.Server.statusLine()) }()
+	defer func() { n.ready(statusLine(d.Server)) }()
 
-	cfg, err := LoadConfig(path)
+	cfg, err := config.Load(path)
 	var commit, discard func()
 	if err == nil && d.Output != nil {
 		commit, discard, err = d.Output.Prepare(cfg)
@@ -194,7 +190,7 @@ func (d *Daemon) reload(n *notifier) {
 		}
 	}
 	if err != nil {
-		var errs ConfigErrors
+		var errs config.Errors
 		if errors.As(err, &errs) {
 			for _, e := range errs {
 				d.Log.Error("reload: config error", "err", e.Error())
@@ -206,7 +202,7 @@ func (d *Daemon) reload(n *notifier) {
 	if commit != nil {
 		commit()
 	}
-	if d.Launch.Mode == ModeStandalone && cfg.Listen != old.Listen {
+	if d.Launch.Mode == launch.ModeStandalone && cfg.Listen != old.Listen {
 		d.Log.Warn("listen changed: the daemon keeps listening on the old address until restarted",
 			"listening", d.Launch.Addr(), "listen", cfg.Listen)
 	}
@@ -214,19 +210,44 @@ func (d *Daemon) reload(n *notifier) {
 		"users", len(cfg.Users))
 }
 
-func configLabel(cfg *Config) string {
+func configLabel(cfg *config.Config) string {
 	if cfg.File == "" {
 		return "built-in config"
 	}
 	return cfg.File
 }
 
-// recoverSession turns a panic in a session's goroutine into a log line and
-// the end of that session: the other sessions keep running, and nothing of
-// the panic reaches the client. ServeConn defers it.
-func recoverSession(log *slog.Logger, c net.Conn) {
-	if r := recover(); r != nil {
-		log.Error("session crashed (a bug: please report it)", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		c.Close()
+// ServerOptions are the server.Options for a process serving mode under
+// cfg, logging to log. A process of one session (inetd, Accept=yes) may
+// switch to the user after login, and shares a passive-port lock file with
+// the other connections' processes (opened now, before any privilege drop);
+// with system users, a process of many sessions hands each to a process of
+// its own (Spawner). Call done when the server has stopped.
+func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts server.Options, done func(), err error) {
+	opts = server.Options{Log: log}
+	done = func() {}
+	switch {
+	case mode.Single():
+		opts.OneSession = true
+		if cfg.MaxSessionsPerSSHUser > 0 {
+			log.Warn("max_sessions_per_ssh_user is not enforced in per-connection mode (each process serves one session); limit instances in inetd/xinetd or the systemd socket instead")
+		}
+		path := cfg.PortLockPath()
+		if f, err := passive.OpenLock(path); err != nil {
+			log.Warn("passive ports are not locked across connections; a PASV may fail when two pick the same port", "lock_file", path, "err", err)
+		} else {
+			opts.PortLock = f
+			done = func() { f.Close() }
+		}
+	case cfg.Auth.SystemUsers:
+		// System users: each session gets a process of its own, which
+		// becomes the user after login.
+		sp, err := NewSpawner("/proc/self/exe", mode.StdioIsClient())
+		if err != nil {
+			return server.Options{}, nil, err
+		}
+		opts.Handoff = sp
+		done = sp.Close
 	}
+	return opts, done, nil
 }

@@ -1,4 +1,4 @@
-package server
+package passive
 
 import (
 	"errors"
@@ -10,27 +10,29 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // TestPortLockAcrossProcesses: two pools with their own open file
 // descriptions of one lock file (as two session processes have) never hand
 // out the same port, even before anything is bound.
 func TestPortLockAcrossProcesses(t *testing.T) {
-	first, _ := freePortRange(t, 1)
+	first, _ := testutil.FreePortRange(t, 1)
 	path := filepath.Join(t.TempDir(), "passive.lock")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	fa, err := OpenPortLock(path)
+	fa, err := OpenLock(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fa.Close()
-	fb, err := OpenPortLock(path)
+	fb, err := OpenLock(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fb.Close()
-	a := newPortPool(first, first, fa, log)
-	b := newPortPool(first, first, fb, log)
+	a := NewPool(first, first, fa, log)
+	b := NewPool(first, first, fb, log)
 
 	pa, err := a.acquire(0)
 	if err != nil || pa != first {
@@ -41,7 +43,7 @@ func TestPortLockAcrossProcesses(t *testing.T) {
 	}
 	got := make(chan bool, 1)
 	go func() { _, err := b.acquire(5 * time.Second); got <- err == nil }()
-	time.Sleep(100 * time.Millisecond)
+	testutil.WaitFor(t, 4*time.Second, time.Millisecond, "B waiting for a port", func() bool { return b.Waiting() == 1 })
 	a.release(pa)
 	select {
 	case ok := <-got:
@@ -56,13 +58,13 @@ func TestPortLockAcrossProcesses(t *testing.T) {
 // TestPoolSkipsForeignPortsUntilFree: a port marked as held by another
 // program is not handed out while it is held, and is again once it is free.
 func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
-	first, last := freePortRange(t, 2)
+	first, last := testutil.FreePortRange(t, 2)
 	l, err := listenTCPPort(first)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Held before the pool's first PASV: foreign from the start.
-	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := NewPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p.survey()
 	for i := 0; i < 3; i++ {
 		port, err := p.acquire(0)
@@ -94,8 +96,8 @@ func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 // fall back on; without spares (a busy range) it gets a trial bind, is
 // marked foreign and skipped, so the PASV does not fail because of it.
 func TestCandidatesSkipNewlyHeldPort(t *testing.T) {
-	first, last := freePortRange(t, 3)
-	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	first, last := testutil.FreePortRange(t, 3)
+	p := NewPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p.survey() // all free then
 	l, err := listenTCPPort(first)
 	if err != nil {
@@ -130,15 +132,15 @@ func TestCandidatesSkipNewlyHeldPort(t *testing.T) {
 // TestPoolExtraReservesSpares: extra reserves free ports besides the one
 // acquired, and release frees them all.
 func TestPoolExtraReservesSpares(t *testing.T) {
-	first, last := freePortRange(t, 4)
-	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	first, last := testutil.FreePortRange(t, 4)
+	p := NewPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	a, err := p.acquire(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	extra := p.extra(2)
-	if len(extra) != 2 || p.inUse() != 3 {
-		t.Fatalf("extra(2) = %v with %d in use, want two more reserved", extra, p.inUse())
+	if len(extra) != 2 || p.InUse() != 3 {
+		t.Fatalf("extra(2) = %v with %d in use, want two more reserved", extra, p.InUse())
 	}
 	for _, e := range extra {
 		if e == a || e < first || e > last {
@@ -146,7 +148,7 @@ func TestPoolExtraReservesSpares(t *testing.T) {
 		}
 	}
 	p.release(append(extra, a)...)
-	if n := p.inUse(); n != 0 {
+	if n := p.InUse(); n != 0 {
 		t.Fatalf("%d ports in use after release", n)
 	}
 }
@@ -154,7 +156,7 @@ func TestPoolExtraReservesSpares(t *testing.T) {
 // TestProbeSeesSpecificAddressListeners: a port some program listens on at
 // 127.0.0.1 only is busy for the library's wildcard bind too.
 func TestProbeSeesSpecificAddressListeners(t *testing.T) {
-	first, _ := freePortRange(t, 1)
+	first, _ := testutil.FreePortRange(t, 1)
 	l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", first))
 	if err != nil {
 		t.Fatal(err)
@@ -178,15 +180,15 @@ func TestOpenPortLockRefusesUnsafeFiles(t *testing.T) {
 	link := filepath.Join(dir, "link.lock")
 	os.Symlink(filepath.Join(dir, "target"), link)
 	for _, p := range []string{shared, link} {
-		if f, err := OpenPortLock(p); err == nil {
+		if f, err := OpenLock(p); err == nil {
 			f.Close()
-			t.Errorf("OpenPortLock(%s) accepted an unsafe file", p)
+			t.Errorf("OpenLock(%s) accepted an unsafe file", p)
 		}
 	}
 	good := filepath.Join(dir, "sub", "passive.lock")
-	f, err := OpenPortLock(good)
+	f, err := OpenLock(good)
 	if err != nil {
-		t.Fatalf("OpenPortLock(%s): %v", good, err)
+		t.Fatalf("OpenLock(%s): %v", good, err)
 	}
 	f.Close()
 }
@@ -195,7 +197,7 @@ func TestOpenPortLockRefusesUnsafeFiles(t *testing.T) {
 // per-connection process makes one before its banner); the first PASV
 // surveys the range, so ports held from the start are never offered.
 func TestSurveyOnFirstPASVNotAtStart(t *testing.T) {
-	first, last := freePortRange(t, 4)
+	first, last := testutil.FreePortRange(t, 4)
 	held := []int{first, first + 1, first + 2}
 	for _, port := range held {
 		l, err := listenTCPPort(port)
@@ -204,7 +206,7 @@ func TestSurveyOnFirstPASVNotAtStart(t *testing.T) {
 		}
 		defer l.Close()
 	}
-	p := newPortPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := NewPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for i := range p.foreign {
 		if p.foreign[i] {
 			t.Fatalf("port %d marked before any PASV", first+i)
@@ -214,4 +216,9 @@ func TestSurveyOnFirstPASVNotAtStart(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0] != last {
 		t.Fatalf("first PASV's candidates: %v %v, want only %d (%v held since before)", got, err, last, held)
 	}
+}
+
+// listenTCPPort binds port on the wildcard address, as the library does.
+func listenTCPPort(port int) (net.Listener, error) {
+	return net.ListenTCP("tcp", &net.TCPAddr{Port: port})
 }

@@ -1,9 +1,20 @@
-package server
+// Package config owns tunnelftpd's configuration: the TOML schema (every key
+// and its default, as the fields of Config), loading and validation with
+// errors that name the file, line and key, the effective config that
+// `tunnelftpd check` prints, the built-in demo config, and the values derived
+// from the config (the passive range, the port lock file's path, the log
+// level).
+//
+// It must not open sockets, start anything or log; and it must not import
+// the FTP library: `check`, `tunnel` and the tests read a config without an
+// FTP server.
+package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/user"
@@ -56,8 +67,8 @@ type Config struct {
 
 	// File is the path the config was read from ("" for the built-in default).
 	File string `toml:"-"`
-	// raw is the text it was parsed from, handed to per-session processes.
-	raw []byte
+	// text is the text it was parsed from (Text).
+	text []byte
 }
 
 // PassiveConfig is the [passive] table: the data ports an SSH tunnel forwards.
@@ -152,15 +163,15 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText prints the duration the way time.Duration does.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
-// ConfigError is one problem in a config file.
-type ConfigError struct {
+// Error is one problem in a config file.
+type Error struct {
 	File string // path of the config file
 	Line int    // 1-based line, 0 if unknown
 	Key  string // dotted key, e.g. "passive.ports"
 	Msg  string // what is wrong and how to fix it
 }
 
-func (e ConfigError) Error() string {
+func (e Error) Error() string {
 	loc := e.File
 	if e.Line > 0 {
 		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
@@ -171,10 +182,10 @@ func (e ConfigError) Error() string {
 	return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
 }
 
-// ConfigErrors is every problem found in one config file, in file order.
-type ConfigErrors []ConfigError
+// Errors is every problem found in one config file, in file order.
+type Errors []Error
 
-func (es ConfigErrors) Error() string {
+func (es Errors) Error() string {
 	lines := make([]string, len(es))
 	for i, e := range es {
 		lines[i] = e.Error()
@@ -182,9 +193,18 @@ func (es ConfigErrors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// defaultConfig returns a Config holding every default value. The file is
-// decoded over it, so a key written as zero stays zero and is validated.
-func defaultConfig() Config {
+// Default returns a Config holding every default value, with no user and its
+// derived fields (the passive range) filled: what `tunnelftpd tunnel` reads
+// when no config file exists, and the base of configs built in code (call
+// Validate then). Parse decodes a file over it, so a key written as zero
+// stays zero and is validated.
+func Default() *Config {
+	c := defaults()
+	c.Passive.First, c.Passive.Last, _ = ParsePortRange(c.Passive.Ports)
+	return &c
+}
+
+func defaults() Config {
 	return Config{
 		Listen:          "127.0.0.1:2121",
 		Banner:          "tunnelftpd ready",
@@ -204,25 +224,25 @@ func defaultConfig() Config {
 	}
 }
 
-// LoadConfig reads, defaults and validates the config file at path. On any
-// problem it returns ConfigErrors naming the file, line and key of each.
-func LoadConfig(path string) (*Config, error) {
+// Load reads, defaults and validates the config file at path. On any
+// problem it returns Errors naming the file, line and key of each.
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return ParseConfig(path, data)
+	return Parse(path, data)
 }
 
-// ParseConfig is LoadConfig on data already read; name is used in errors.
-func ParseConfig(name string, data []byte) (*Config, error) {
-	c := defaultConfig()
+// Parse is Load on data already read; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	c := defaults()
 	idx := indexLines(data)
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
 	if err != nil {
-		return nil, ConfigErrors{decodeError(name, err)}
+		return nil, Errors{decodeError(name, err)}
 	}
-	var errs ConfigErrors
+	var errs Errors
 	for _, k := range md.Undecoded() {
 		key := k.String()
 		lines := idx.find(key)
@@ -230,12 +250,12 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 			lines = []int{0}
 		}
 		for _, ln := range lines {
-			errs = append(errs, ConfigError{File: name, Line: ln, Key: key,
+			errs = append(errs, Error{File: name, Line: ln, Key: key,
 				Msg: "unknown key (see etc/tunnelftpd.toml for the keys tunnelftpd knows)"})
 		}
 	}
 	c.File = name
-	c.raw = data
+	c.text = data
 	errs = append(errs, c.validate(idx)...)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
@@ -246,24 +266,39 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 
 var tomlLineRe = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\))?: (.*)$`)
 
-// decodeError turns a BurntSushi/toml error into a ConfigError.
-func decodeError(name string, err error) ConfigError {
+// decodeError turns a BurntSushi/toml error into a Error.
+func decodeError(name string, err error) Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		return Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
 	}
 	if m := tomlLineRe.FindStringSubmatch(err.Error()); m != nil {
 		ln, _ := strconv.Atoi(m[1])
-		return ConfigError{File: name, Line: ln, Key: m[2], Msg: m[3]}
+		return Error{File: name, Line: ln, Key: m[2], Msg: m[3]}
 	}
-	return ConfigError{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	return Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
 
+// Validate checks every value of a config built in code (Parse does it for a
+// file) and fills the derived fields. It returns nil or Errors; lines are
+// unknown, so the errors name the key only.
+func (c *Config) Validate() error {
+	if errs := c.validate(lineIndex{}); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// Text is the file text c was parsed from (nil for a config built in code):
+// what a per-session process is handed, so that it parses the very same
+// config.
+func (c *Config) Text() []byte { return c.text }
+
 // validate checks every value and fills the derived fields.
-func (c *Config) validate(idx lineIndex) ConfigErrors {
-	var errs ConfigErrors
+func (c *Config) validate(idx lineIndex) Errors {
+	var errs Errors
 	bad := func(key string, entry int, format string, args ...any) {
-		errs = append(errs, ConfigError{File: c.File, Line: idx.line(key, entry), Key: key, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, Error{File: c.File, Line: idx.line(key, entry), Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 
 	if host, port, err := net.SplitHostPort(c.Listen); err != nil {
@@ -321,7 +356,7 @@ func (c *Config) validate(idx lineIndex) ConfigErrors {
 		bad("passive.accept_timeout", 0, "must be at least 1s")
 	}
 
-	if _, err := parseLevel(c.Log.Level); err != nil {
+	if _, err := ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", 0, "%v", err)
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
@@ -387,7 +422,7 @@ func (c *Config) validate(idx lineIndex) ConfigErrors {
 		}
 	}
 	if len(c.Users) == 0 && !c.Auth.SystemUsers && c.Auth.AnonymousRoot == "" {
-		errs = append(errs, ConfigError{File: c.File, Key: "users", Msg: "no [[users]] entry, and neither auth.system_users nor auth.anonymous_root: nobody could log in; add a user (see etc/tunnelftpd.toml)"})
+		errs = append(errs, Error{File: c.File, Key: "users", Msg: "no [[users]] entry, and neither auth.system_users nor auth.anonymous_root: nobody could log in; add a user (see etc/tunnelftpd.toml)"})
 	}
 	seen := map[string]bool{}
 	for i, u := range c.Users {
@@ -540,4 +575,19 @@ func (c *Config) PortLockPath() string {
 		return filepath.Join(first, "passive.lock")
 	}
 	return "/run/tunnelftpd/passive.lock"
+}
+
+// ParseLevel maps a log.level value to a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q must be one of debug, info, warn, error", s)
 }

@@ -1,4 +1,4 @@
-package server
+package daemon
 
 import (
 	"fmt"
@@ -7,7 +7,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/coreos/go-systemd/v22/daemon"
+	sd "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/tunnelftpd/tunnelftpd/server"
 )
 
 // notifier speaks the sd_notify protocol to systemd (Type=notify units):
@@ -33,7 +35,7 @@ func (n *notifier) send(lines ...string) {
 		return
 	}
 	msg := strings.Join(lines, "\n")
-	if _, err := daemon.SdNotify(false, msg); err != nil {
+	if _, err := sd.SdNotify(false, msg); err != nil {
 		n.mu.Lock()
 		first := !n.failed
 		n.failed = true
@@ -49,14 +51,14 @@ func (n *notifier) ready(status string) {
 	n.mu.Lock()
 	n.lastStatus = status
 	n.mu.Unlock()
-	n.send(daemon.SdNotifyReady, "STATUS="+status)
+	n.send(sd.SdNotifyReady, "STATUS="+status)
 }
 
 // reloading says a reload started; systemd ≥ 253 (Type=notify-reload) wants
 // the monotonic time with it.
 func (n *notifier) reloading() {
-	lines := []string{daemon.SdNotifyReloading}
-	if m := strings.TrimSpace(daemon.SdNotifyMonotonicUsec()); m != "" {
+	lines := []string{sd.SdNotifyReloading}
+	if m := strings.TrimSpace(sd.SdNotifyMonotonicUsec()); m != "" {
 		lines = append(lines, m)
 	}
 	n.send(lines...)
@@ -77,13 +79,13 @@ func (n *notifier) stopping(status string) {
 	n.mu.Lock()
 	n.lastStatus = status
 	n.mu.Unlock()
-	n.send(daemon.SdNotifyStopping, "STATUS="+status)
+	n.send(sd.SdNotifyStopping, "STATUS="+status)
 }
 
-func (n *notifier) watchdog() { n.send(daemon.SdNotifyWatchdog) }
+func (n *notifier) watchdog() { n.send(sd.SdNotifyWatchdog) }
 
 // statusLine is the STATUS= text: sessions and passive ports in use.
-func (s *Server) statusLine() string {
+func statusLine(s *server.Server) string {
 	cfg := s.Config()
 	sessions := s.Sessions()
 	noun := "sessions"

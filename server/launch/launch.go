@@ -1,9 +1,19 @@
-package server
+// Package launch finds where a process's control connections come from
+// (DESIGN.md point 1): a standalone listener on the listen address, the
+// socket inetd put on fd 0 (a connection for nowait, a listening socket for
+// wait), or the sockets systemd passed (LISTEN_FDS: listening for Accept=no,
+// merged into one listener; one connection for Accept=yes). Whether a socket
+// is listening or connected is asked of the kernel (SO_ACCEPTCONN), never
+// inferred from the mode. Every mode is a listener or a single connection
+// fed to the same server.Server.
+//
+// It must not know FTP (beyond the 421 that tells a waiting client the
+// service cannot start), decide privileges, or log: it returns errors.
+package launch
 
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -12,14 +22,8 @@ import (
 	"github.com/coreos/go-systemd/v22/activation"
 	"golang.org/x/sys/unix"
 
-	"github.com/tunnelftpd/tunnelftpd/privsep"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
-
-// Launch modes (DESIGN.md point 1): every mode is a listener or a single
-// connection fed to the same Server. Whether a socket is listening or
-// connected is asked of the kernel (SO_ACCEPTCONN), never inferred from the
-// mode: inetd "wait" hands over a listening socket on fd 0, and systemd's
-// Accept=yes a connected one on fd 3.
 
 // Mode is where a process's control connections come from.
 type Mode int
@@ -34,9 +38,9 @@ const (
 	ModeInetdWait
 	// ModeSystemd serves the listening sockets systemd passed (Accept=no).
 	ModeSystemd
-	// ModeSystemdConn serves the one client connected on fd 3 (Accept=yes),
+	// ModeSystemdAccept serves the one client connected on fd 3 (Accept=yes),
 	// then exits.
-	ModeSystemdConn
+	ModeSystemdAccept
 )
 
 func (m Mode) String() string {
@@ -49,14 +53,14 @@ func (m Mode) String() string {
 		return "inetd-wait"
 	case ModeSystemd:
 		return "systemd"
-	case ModeSystemdConn:
+	case ModeSystemdAccept:
 		return "systemd-accept"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
 // Single reports whether the process serves one session and exits.
-func (m Mode) Single() bool { return m == ModeInetd || m == ModeSystemdConn }
+func (m Mode) Single() bool { return m == ModeInetd || m == ModeSystemdAccept }
 
 // StdioIsClient reports whether fds 0/1/2 were the client's socket when the
 // process started (--inetd): nothing may be written to standard output or
@@ -67,7 +71,7 @@ func (m Mode) StdioIsClient() bool { return m == ModeInetd || m == ModeInetdWait
 type Launch struct {
 	Mode     Mode
 	Listener net.Listener // ModeStandalone (after Listen), ModeInetdWait, ModeSystemd
-	Conn     net.Conn     // ModeInetd, ModeSystemdConn
+	Conn     net.Conn     // ModeInetd, ModeSystemdAccept
 }
 
 // TakeInetdSocket prepares `serve --inetd`. It checks that fd 0 is a socket,
@@ -79,7 +83,7 @@ type Launch struct {
 // error (standard error is then not the client, it can be printed there).
 func TakeInetdSocket() (*os.File, error) {
 	if _, err := unix.GetsockoptInt(0, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil {
-		return nil, fmt.Errorf("--inetd: standard input is not a socket (%v); --inetd is for inetd, xinetd or a socket unit with StandardInput=socket", err)
+		return nil, fmt.Errorf("--inetd: standard input is not a socket (%w); --inetd is for inetd, xinetd or a socket unit with StandardInput=socket", err)
 	}
 	fd, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 3)
 	if err != nil {
@@ -106,11 +110,11 @@ func TakeInetdSocket() (*os.File, error) {
 	return sock, nil
 }
 
-// FindLaunch finds out what this process serves. inetd is the socket from
+// Find finds out what this process serves. inetd is the socket from
 // TakeInetdSocket in --inetd mode, nil otherwise. Without it, sockets passed
 // by systemd (LISTEN_FDS, LISTEN_PID) are used; without those, the mode is
 // standalone and Listen opens the listener. The LISTEN_* variables are unset.
-func FindLaunch(inetd *os.File) (*Launch, error) {
+func Find(inetd *os.File) (*Launch, error) {
 	if inetd != nil {
 		defer inetd.Close()
 		listening, err := isListening(inetd)
@@ -177,14 +181,14 @@ func FindLaunch(inetd *os.File) (*Launch, error) {
 			closeAll()
 			return nil, fmt.Errorf("socket activation: got %d sockets, %d of them connected; Accept=yes passes exactly one connection", len(files), len(conns))
 		}
-		return &Launch{Mode: ModeSystemdConn, Conn: conns[0]}, nil
+		return &Launch{Mode: ModeSystemdAccept, Conn: conns[0]}, nil
 	}
 	return &Launch{Mode: ModeSystemd, Listener: mergeListeners(ls)}, nil
 }
 
 // Listen opens the standalone listener on cfg.Listen; other modes already
 // have what they serve.
-func (l *Launch) Listen(cfg *Config) error {
+func (l *Launch) Listen(cfg *config.Config) error {
 	if l.Mode != ModeStandalone || l.Listener != nil {
 		return nil
 	}
@@ -335,27 +339,3 @@ func (m *multiListener) Close() error {
 }
 
 func (m *multiListener) Addr() net.Addr { return m.ls[0].Addr() }
-
-// DropPrivileges switches a daemon started as root to the run_as account
-// once its sockets are bound, when every session can run as that account
-// (only virtual users, one process for all sessions). A per-session process
-// switches after login instead, and a daemon with system users stays root to
-// start them. It warns when a multi-session daemon keeps serving as root.
-func DropPrivileges(cfg *Config, mode Mode, log *slog.Logger) error {
-	if !privsep.IsRoot() || mode.Single() || cfg.Auth.SystemUsers {
-		return nil
-	}
-	if cfg.RunAs == "" {
-		log.Warn("serving as root: set run_as to an unprivileged account (or start the daemon as one)")
-		return nil
-	}
-	id, err := privsep.Lookup(cfg.RunAs)
-	if err != nil {
-		return fmt.Errorf("run_as: %w", err)
-	}
-	if err := privsep.Drop(id); err != nil {
-		return fmt.Errorf("run_as %s: %w", cfg.RunAs, err)
-	}
-	log.Info("switched to run_as", "user", cfg.RunAs, "uid", id.UID)
-	return nil
-}

@@ -43,6 +43,26 @@ func newLogLimiter(out slog.Handler, burst int, window time.Duration) *logLimite
 	return &logLimiter{out: out, burst: burst, window: window, msgs: map[string]*logWindow{}}
 }
 
+// libraryHandler passes on the library's own log records at warn level and
+// above only: below that it is chatty, and at debug it would log commands.
+// limit rate-limits them per session (logLimiter).
+type libraryHandler struct {
+	slog.Handler
+	limit *logLimiter
+}
+
+func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h libraryHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return libraryHandler{h.Handler.WithAttrs(a), h.limit}
+}
+
+func (h libraryHandler) WithGroup(n string) slog.Handler {
+	return libraryHandler{h.Handler.WithGroup(n), h.limit}
+}
+
 // newLibraryHandler is the handler a session gives the library: warn level
 // and above only (see libraryHandler), rate-limited per message.
 func newLibraryHandler(sessionLog slog.Handler) libraryHandler {

@@ -1,4 +1,12 @@
-package server
+// Package logging owns where tunnelftpd's log lines go: standard error,
+// syslog or a file, by log.output (never standard error under --inetd, where
+// fds 0-2 were the client's socket), swapped under the loggers on a reload,
+// with pid= as every line's last field; and the wu-ftpd transfer log
+// (xferlog), which follows the same swap-on-reload rule.
+//
+// It must not decide what is logged, nor format secrets: callers pass text
+// already made safe for the log.
+package logging
 
 import (
 	"context"
@@ -13,16 +21,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // Log destinations (log.output). With --inetd, fds 0/1/2 are the client's
 // socket: log lines then never go to standard error, whatever the config
 // says, but to syslog or a file.
 
-// LogOutput is where the daemon's log lines go, with the level and format of
-// the config in force. Loggers made by NewLogOutput follow a reload: the
+// Output is where the daemon's log lines go, with the level and format of
+// the config in force. Loggers made by New follow a reload: the
 // destination, level and format are swapped under them.
-type LogOutput struct {
+type Output struct {
 	inetd  bool      // fds 0/1/2 are (were) the client's socket
 	stderr io.Writer // standard error, when it may be used
 
@@ -37,11 +47,11 @@ type logBase struct {
 	file *os.File // the log file, if dest is one
 }
 
-// NewLogOutput opens the destination cfg.Log.Output asks for and returns a
-// logger writing there; every line carries the pid. inetd says that standard
-// error must not be used (--inetd). stderr is standard error otherwise.
-func NewLogOutput(cfg *Config, inetd bool, stderr io.Writer) (*LogOutput, *slog.Logger, error) {
-	o := &LogOutput{inetd: inetd, stderr: stderr}
+// New opens the destination cfg.Log.Output asks for and returns a logger
+// writing there; every line carries the pid. inetd says that standard error
+// must not be used (--inetd). stderr is standard error otherwise.
+func New(cfg *config.Config, inetd bool, stderr io.Writer) (*Output, *slog.Logger, error) {
+	o := &Output{inetd: inetd, stderr: stderr}
 	b, err := o.open(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -50,25 +60,43 @@ func NewLogOutput(cfg *Config, inetd bool, stderr io.Writer) (*LogOutput, *slog.
 	return o, slog.New(&swapHandler{out: o, pid: os.Getpid()}), nil
 }
 
+// NewLogger returns a logger writing to w with the level and format of cfg,
+// whatever log.output says, through the daemon's own handler (pid= last):
+// for tests and the benchmark's profiling build. Every line carries the
+// process id (session ids restart at 1 in per-connection processes, so the
+// pair identifies a session).
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	o := &Output{stderr: w}
+	b, _ := o.openDest(cfg, "stderr") // standard error cannot fail to open
+	o.cur.Store(b)
+	return slog.New(&swapHandler{out: o, pid: os.Getpid()})
+}
+
 // Dest names the destination in force, for the log.
-func (o *LogOutput) Dest() string { return o.cur.Load().dest }
+func (o *Output) Dest() string { return o.cur.Load().dest }
 
 // open builds the destination for cfg without installing it.
-func (o *LogOutput) open(cfg *Config) (*logBase, error) {
-	level, _ := parseLevel(cfg.Log.Level) // validated by ParseConfig
-	opts := &slog.HandlerOptions{Level: level}
-	format := func(w io.Writer, o *slog.HandlerOptions) slog.Handler {
-		if cfg.Log.Format == "json" {
-			return slog.NewJSONHandler(w, o)
-		}
-		return slog.NewTextHandler(w, o)
-	}
+func (o *Output) open(cfg *config.Config) (*logBase, error) {
 	dest := cfg.Log.Output
 	if dest == "auto" || dest == "stderr" {
 		dest = "stderr"
 		if o.inetd {
 			dest = "syslog"
 		}
+	}
+	return o.openDest(cfg, dest)
+}
+
+// openDest builds destination dest ("stderr", "syslog" or a file path) with
+// cfg's level and format.
+func (o *Output) openDest(cfg *config.Config, dest string) (*logBase, error) {
+	level, _ := config.ParseLevel(cfg.Log.Level) // validated by config.Parse
+	opts := &slog.HandlerOptions{Level: level}
+	format := func(w io.Writer, o *slog.HandlerOptions) slog.Handler {
+		if cfg.Log.Format == "json" {
+			return slog.NewJSONHandler(w, o)
+		}
+		return slog.NewTextHandler(w, o)
 	}
 	switch dest {
 	case "stderr":
@@ -102,7 +130,7 @@ func (o *LogOutput) open(cfg *Config) (*logBase, error) {
 // when there is one; standard error gets it too, unless it is /dev/null
 // (--inetd). The previous file is closed a little later, so that a line
 // being written to it as we swap is not lost.
-func (o *LogOutput) install(b *logBase) {
+func (o *Output) install(b *logBase) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if b.file != nil {
@@ -119,7 +147,7 @@ func (o *LogOutput) install(b *logBase) {
 // Prepare opens the destination of a new config (a reload) and returns the
 // function that puts it in force, or an error leaving the current one.
 // Calling neither commit nor Discard leaks the new file: call one.
-func (o *LogOutput) Prepare(cfg *Config) (commit func(), discard func(), err error) {
+func (o *Output) Prepare(cfg *config.Config) (commit func(), discard func(), err error) {
 	b, err := o.open(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -132,7 +160,7 @@ func (o *LogOutput) Prepare(cfg *Config) (commit func(), discard func(), err err
 }
 
 // Close closes the log file, if any.
-func (o *LogOutput) Close() {
+func (o *Output) Close() {
 	if b := o.cur.Load(); b != nil && b.file != nil {
 		b.file.Close()
 	}
@@ -147,11 +175,11 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 
 // swapHandler is the handler of the daemon's loggers: it writes to the base
 // in force at the time of each record, replaying the attributes and groups
-// the logger was derived with. Like NewLogger's, it appends pid= as the last
+// the logger was derived with. It appends pid= as the last
 // attribute of every record, so that an event's own fields keep a fixed
 // place for log matchers (fail2ban).
 type swapHandler struct {
-	out *LogOutput
+	out *Output
 	pid int
 	ops []func(slog.Handler) slog.Handler
 
@@ -292,7 +320,7 @@ func (w syslogLineWriter) Write(p []byte) (int, error) {
 
 // InetdErrorWriter is where `serve --inetd` reports problems found before
 // its config is loaded (bad flags, a bad config file): syslog, severity err.
-// Standard error is /dev/null by then (TakeInetdSocket).
+// Standard error is /dev/null by then (launch.TakeInetdSocket).
 func InetdErrorWriter() io.Writer {
 	return (&syslogSink{}).writer(syslog.LOG_ERR)
 }
