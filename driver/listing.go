@@ -51,9 +51,11 @@ var _ ftpserver.ClientDriverExtensionLister = (*Fs)(nil)
 //     with ls options ("-la", ignored unless a file of that name exists) and
 //     be a directory (its entries), a file (that file) or, in its last
 //     component, a wildcard pattern with *, ? and [...] (the matching entries;
-//     a leading "." must be matched explicitly, as in a shell). Names are
-//     shown with the argument's directory part as given ("sub/*.txt" lists
-//     "sub/a.txt"), so that clients can use them as they are (mget).
+//     a leading "." must be matched explicitly, as in a shell). Files and
+//     matches are shown with the argument's directory part as given
+//     ("sub/*.txt" lists "sub/a.txt"), and so are NLST's names of a
+//     directory's entries, so that clients can use them as they are (mget);
+//     LIST and STAT show a directory's entries under their bare names.
 //   - MLSD: the facts of a directory's entries, after a "cdir" entry for the
 //     directory itself and a "pdir" for its parent (none at the root).
 //   - MLST: the facts of one file or directory, under the path as given (the
@@ -70,7 +72,7 @@ func (fs *Fs) List(command, cwd, param string) ([]byte, error) {
 		return nil, &Error{Op: "list", Err: fmt.Errorf("%s is not a listing command: %w", command, os.ErrInvalid)}
 	}
 	arg := fs.stripOptions(cwd, param)
-	names, infos, err := fs.match(cwd, arg)
+	names, infos, err := fs.match(command, cwd, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +114,10 @@ func (fs *Fs) stripOptions(cwd, arg string) string {
 }
 
 // match resolves a LIST/NLST/STAT argument into the entries to show and the
-// names to show them under.
-func (fs *Fs) match(cwd, arg string) ([]string, []os.FileInfo, error) {
+// names to show them under: a directory's entries bare (but after the
+// argument for NLST, as mget wants them), a file or wildcard match under
+// the argument's directory part as given, as `ls` shows them.
+func (fs *Fs) match(command, cwd, arg string) ([]string, []os.FileInfo, error) {
 	full := join(cwd, arg)
 	rel, err := resolve("list", full)
 	if err != nil {
@@ -128,7 +132,10 @@ func (fs *Fs) match(cwd, arg string) ([]string, []os.FileInfo, error) {
 		}
 		names := make([]string, len(infos))
 		for i, e := range infos {
-			names[i] = shownName(arg, e.Name())
+			names[i] = e.Name()
+			if command == "NLST" {
+				names[i] = shownName(arg, e.Name())
+			}
 		}
 		return names, infos, nil
 	case err == nil:

@@ -162,6 +162,21 @@ func TestListShapeAndLinks(t *testing.T) {
 	if ns := sorted(lines(t, out)); !slices.Equal(ns, []string{"sub/a.csv", "sub/b.csv", "sub/c.txt"}) {
 		t.Errorf("NLST sub = %q", ns)
 	}
+	// LIST of a directory: its entries under their bare names, however it
+	// is named (jlaffaye/ftp, wget and FileZilla take the name as is).
+	for _, arg := range []string{"sub", "/sub/", "link-sub"} {
+		out, err = fsys.List("LIST", "/", arg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ns []string
+		for n := range byName(t, lines(t, out)) {
+			ns = append(ns, n)
+		}
+		if ns = sorted(ns); !slices.Equal(ns, []string{"a.csv", "b.csv", "c.txt"}) {
+			t.Errorf("LIST %s = %q, want bare names", arg, ns)
+		}
+	}
 	// Through the directory link: same entries, under the link's path.
 	out, err = fsys.List("NLST", "/", "link-sub/")
 	if err != nil {
