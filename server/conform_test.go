@@ -83,7 +83,7 @@ func TestSTATServerAndPath(t *testing.T) {
 		t.Errorf("STAT f.txt =\n%s", msg)
 	}
 	// A directory's entries under their bare names (library: " %s" before each).
-	if msg := rc.Expect(213, "STAT d"); !regexp.MustCompile(`\n -rw-r--r-- .* \d in d\.txt\n`).MatchString(msg) || strings.Contains(msg, "%s") {
+	if msg := rc.Expect(213, "STAT d"); !regexp.MustCompile(`\n -rw-r--r-- .*\d in d\.txt\n`).MatchString(msg) || strings.Contains(msg, "%s") {
 		t.Errorf("STAT d =\n%s", msg)
 	}
 	if code, msg := rc.Cmd("STAT nosuch"); code != 450 || msg != "450 /nosuch: no such file" {
