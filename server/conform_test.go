@@ -25,7 +25,7 @@ func TestFEATListsWhatWorks(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("FEAT =\n%s\nwant\n%s", msg, strings.Join(want, "\n"))
 	}
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	rc.Expect(200, "OPTS MLST type;modify;")
 	if msg := rc.Expect(211, "FEAT"); !strings.Contains(msg, "\n MLST type*;size;modify*;perm;unix.mode;unique;\n") {
 		t.Errorf("FEAT after OPTS MLST type;modify; =\n%s", msg)
@@ -37,7 +37,7 @@ func TestFEATListsWhatWorks(t *testing.T) {
 func TestRFC959Minimum(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	for _, tc := range []struct {
 		cmd  string
 		code int
@@ -74,7 +74,7 @@ func TestSTATServerAndPath(t *testing.T) {
 	os.Mkdir(filepath.Join(ts.Root, "d"), 0o755)
 	os.WriteFile(filepath.Join(ts.Root, "d", "in d.txt"), []byte("1"), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	if msg := rc.Expect(211, "STAT"); !strings.Contains(msg, "Connected to "+ts.Addr+" from 127.0.0.1:") {
 		t.Errorf("STAT =\n%s", msg)
 	}
@@ -97,7 +97,7 @@ func TestEPSVAll(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	rc.Expect(200, "EPSV ALL")
 	if busy := ts.PassivePortsBusy(); busy != 0 {
 		t.Errorf("EPSV ALL bound %d passive ports", busy)
@@ -120,7 +120,7 @@ func TestDELERefusesDirectories(t *testing.T) {
 	os.Mkdir(filepath.Join(ts.Root, "sub"), 0o755)
 	os.WriteFile(filepath.Join(ts.Root, "f"), nil, 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	if code, msg := rc.Cmd("DELE sub"); code != 550 || msg != "550 /sub: is a directory" {
 		t.Errorf("DELE sub: %d %s", code, msg)
 	}
@@ -135,7 +135,7 @@ func TestDELERefusesDirectories(t *testing.T) {
 func TestQuoteDoubling(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	if msg := rc.Expect(257, `MKD say "hi"`); !strings.Contains(msg, `"/say ""hi"""`) {
 		t.Errorf("MKD reply %q", msg)
 	}
@@ -153,7 +153,7 @@ func TestErrorRepliesArePlain(t *testing.T) {
 	os.WriteFile(filepath.Join(ts.RORoot, "r.txt"), []byte("x"), 0o644)
 	os.Symlink("/etc/passwd", filepath.Join(ts.Root, "out"))
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	for _, tc := range []struct {
 		cmd  string
 		want string
@@ -182,7 +182,7 @@ func TestErrorRepliesArePlain(t *testing.T) {
 		t.Errorf("MKD of an existing directory: %q", msg)
 	}
 	ro := dialRaw(t, ts.Addr)
-	ro.login(roUser)
+	ro.Login(roUser, testPassword)
 	if _, msg := ro.Cmd("STOR new.txt"); msg != "550 /new.txt: permission denied (read-only account)" {
 		t.Errorf("read-only STOR: %q", msg)
 	}
@@ -206,7 +206,7 @@ func TestListingsOverFTP(t *testing.T) {
 	os.Symlink("target.bin", filepath.Join(ts.Root, "link"))
 	os.Symlink("nowhere", filepath.Join(ts.Root, "dangling"))
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 
 	list := rc.List("LIST", "-la")
 	if !regexp.MustCompile(`(?m)^-rw-r--r-- +1 +\d+ +\d+ +1000 \w{3} [ \d]\d \d\d:\d\d link\r$`).MatchString(list) {
@@ -236,7 +236,7 @@ func TestListingsOverFTP(t *testing.T) {
 		t.Errorf("MLST after OPTS MLST size; =\n%s", msg)
 	}
 	ro := dialRaw(t, ts.Addr)
-	ro.login(roUser)
+	ro.Login(roUser, testPassword)
 	os.WriteFile(filepath.Join(ts.RORoot, "r.txt"), []byte("x"), 0o644)
 	if msg := ro.Expect(250, "MLST r.txt"); !strings.Contains(msg, ";perm=r;") {
 		t.Errorf("read-only MLST r.txt =\n%s", msg)
@@ -251,7 +251,7 @@ func TestSiteChmod(t *testing.T) {
 	p := filepath.Join(ts.Root, "f")
 	os.WriteFile(p, nil, 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	rc.Expect(200, "SITE CHMOD 600 f")
 	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode after SITE CHMOD 600: %v", fi.Mode())
@@ -266,7 +266,7 @@ func TestSiteChmod(t *testing.T) {
 		}
 	}
 	ro := dialRaw(t, ts.Addr)
-	ro.login(roUser)
+	ro.Login(roUser, testPassword)
 	os.WriteFile(filepath.Join(ts.RORoot, "r"), nil, 0o644)
 	if code, msg := ro.Cmd("SITE CHMOD 777 r"); code != 550 {
 		t.Errorf("read-only SITE CHMOD: %d %s", code, msg)
