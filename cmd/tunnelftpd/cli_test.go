@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/tunnelftpd/tunnelftpd/etc"
 )
 
@@ -97,7 +99,7 @@ func TestTOMLSlipsInPlainWords(t *testing.T) {
 		{"typo", "[passive]\nadress = \"127.0.0.1\"\n",
 			`:2: passive.adress: unknown key; did you mean "passive.address"? ('tunnelftpd check --sample'`, "etc/tunnelftpd.toml"},
 		{"section typo", "[pasive]\nports = \"1-2\"\n",
-			`:1: pasive: unknown section [pasive]; did you mean "passive"?`, "pasive.ports"},
+			`:1: pasive: unknown key: there is no section [pasive]; did you mean "passive"?`, "pasive.ports"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeConfig(t, tc.text)
@@ -109,5 +111,25 @@ func TestTOMLSlipsInPlainWords(t *testing.T) {
 				t.Errorf("stderr still says %q:\n%s", tc.notWant, errs)
 			}
 		})
+	}
+}
+
+// TestCheckRunTime: a valid config that would fail at run time fails the
+// check, naming the account it was checked as and the fix.
+func TestCheckRunTime(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	root := t.TempDir() // private to the test's user (its parent is 0700)
+	p := writeConfig(t, "listen = \"127.0.0.1:22001\"\n[[users]]\nname = \"a\"\npassword = \""+string(hash)+"\"\nroot = \""+root+"\"\n")
+	code, _, errs := runCmd(t, "", "check", "-q", "-c", p)
+	if code != 1 || !strings.Contains(errs, p+": passive.ports: the range 22000-22004 contains the control port 22001") {
+		t.Errorf("control port in the range: exit %d, %q", code, errs)
+	}
+	p = writeConfig(t, "[[users]]\nname = \"a\"\npassword = \""+string(hash)+"\"\nroot = \""+root+"\"\n")
+	if code, _, errs := runCmd(t, "", "check", "-q", "-c", p, "--as", "nobody"); code != 1 ||
+		!strings.Contains(errs, "users.root: user \"a\"") || !strings.Contains(errs, "(checked as nobody)") {
+		t.Errorf("root unusable by nobody: exit %d, %q", code, errs)
+	}
+	if code, _, errs := runCmd(t, "", "check", "-q", "-c", p, "--as", "no-such-account-here"); code != 1 || !strings.Contains(errs, "no-such-account-here") {
+		t.Errorf("unknown --as account: exit %d, %q", code, errs)
 	}
 }

@@ -135,21 +135,27 @@ func loadConfig(path string, explicit bool) (*config.Config, error) {
 	return config.Load(path)
 }
 
-const checkUsage = `Usage: tunnelftpd check [-c FILE] [-q] [--sample]
+const checkUsage = `Usage: tunnelftpd check [-c FILE] [-q] [--as USER] [--sample]
 
 Validates the config: every problem is printed as FILE:LINE: key: problem,
-with the fix. A valid config is printed in full, with every default filled
-in and password hashes hidden. Exit code 0: valid; 1: invalid; 2: bad
-command line.
+with the fix. Then checks what it can of the running system, as the account
+the daemon will run as (--as, else run_as when run by root, else the current
+user): the passive range against the control port, the users' roots and the
+log files usable by that account, a privileged port, ports other programs
+hold (warnings). A valid config is printed in full, with every default
+filled in and password hashes hidden. Exit code 0: valid (warnings
+allowed); 1: invalid, or it would fail at run time; 2: bad command line.
 
 Flags:
 `
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	var quiet, sample bool
+	var as string
 	sc := newSubcommand("check", checkUsage, stdout, stderr)
 	path, explicit, code, done := configFlags(sc, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&quiet, "q", false, "print nothing when the config is valid (for ExecStartPre=)")
+		fs.StringVar(&as, "as", "", "check roots, logs and ports as this account (default: run_as when run as root, else the current user)")
 		fs.BoolVar(&sample, "sample", false, "print the sample config, every key documented with its default, and exit")
 	})
 	if done {
@@ -171,6 +177,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
+	}
+	if !runtimeChecks(cfg, as, quiet, stderr) {
+		return exitFailure
 	}
 	if quiet {
 		return 0

@@ -402,7 +402,7 @@ func (c *Config) validate(idx lineIndex) Errors {
 	}
 	if c.Auth.SystemUsers {
 		if !auth.PAMAvailable {
-			bad("auth.system_users", 0, "this tunnelftpd was built without PAM support (no cgo); rebuild with CGO_ENABLED=1 and libpam0g-dev, or set system_users = false")
+			bad("auth.system_users", 0, "this tunnelftpd was built without PAM support (without cgo: no C compiler at build time); install gcc and rebuild (the PAM headers are not needed), or set system_users = false")
 		}
 		if c.Auth.PAMService == "" || strings.ContainsAny(c.Auth.PAMService, "/ ") {
 			bad("auth.pam_service", 0, "%q must be a PAM service name (a file in /etc/pam.d)", c.Auth.PAMService)

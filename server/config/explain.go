@@ -93,7 +93,7 @@ func unknownKeyMsg(key string, idx lineIndex) string {
 	}
 	what := "unknown key"
 	if _, section := idx["["+key+"]"]; section {
-		what = "unknown section [" + key + "]"
+		what = "unknown key: there is no section [" + key + "]"
 	}
 	if near := nearestKey(key, keys); near != "" {
 		return fmt.Sprintf("%s; did you mean %q? (%s)", what, near, SeeKeys)
