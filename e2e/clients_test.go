@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,8 +18,8 @@ import (
 )
 
 // clientTools are the FTP clients TestClients drives, besides those of
-// TestTunnel (Debian: tnftp ncftp rclone wget).
-var clientTools = []string{"tnftp", "ncftpget", "ncftpput", "rclone", "wget"}
+// TestTunnel (Debian: tnftp ncftp rclone wget filezilla xvfb xdotool).
+var clientTools = []string{"tnftp", "ncftpget", "ncftpput", "rclone", "wget", "filezilla", "Xvfb", "xdotool"}
 
 // TestClients runs real FTP clients through the real sshd tunnel and the
 // 5-port passive range against a tree that has what trips clients up:
@@ -47,6 +49,7 @@ func TestClients(t *testing.T) {
 	t.Run("ncftp", func(t *testing.T) { e.testNcftp(t, tr) })
 	t.Run("rclone", func(t *testing.T) { e.testRclone(t, tr) })
 	t.Run("ftplib", func(t *testing.T) { e.testFtplibFacts(t, tr) })
+	t.Run("filezilla", func(t *testing.T) { e.testFileZilla(t, tr) })
 	t.Logf("real clients through the tunnel took %s", time.Since(began).Round(100*time.Millisecond))
 }
 
@@ -433,4 +436,111 @@ func (e *env) testFtplibFacts(t *testing.T, tr trees) {
 	if !strings.Contains(r.Feat, " MLST type*;size*;modify;perm*;unix.mode*;unique;") {
 		t.Errorf("FEAT after OPTS MLST does not star the selected facts:\n%s", r.Feat)
 	}
+}
+
+// testFileZilla starts FileZilla under Xvfb on a Site Manager entry (plain
+// FTP, passive mode) for the tunnel, confirms its "Insecure FTP connection"
+// dialog with xdotool, and reads its log: logged in, FEAT seen, the root
+// listed with MLSD and the served directory entered, no error. (Transfers
+// need the file panes driven with the mouse, which xdotool does not reach
+// without a window manager; the other clients cover transfers.)
+func (e *env) testFileZilla(t *testing.T, tr trees) {
+	home := t.TempDir()
+	cfgDir := filepath.Join(home, ".config", "filezilla")
+	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(home, "filezilla.log")
+	writeFile(t, filepath.Join(cfgDir, "filezilla.xml"), `<?xml version="1.0" encoding="UTF-8"?>
+<FileZilla3 version="3.63.0" platform="*nix">
+  <Settings>
+    <Setting name="Logging file">`+logFile+`</Setting>
+    <Setting name="Logging debug level">3</Setting>
+    <Setting name="Use Pasv mode">1</Setting>
+    <Setting name="Update Check">0</Setting>
+    <Setting name="Greeting version">3.63.0</Setting>
+  </Settings>
+</FileZilla3>
+`, 0o600)
+	writeFile(t, filepath.Join(cfgDir, "sitemanager.xml"), `<?xml version="1.0" encoding="UTF-8"?>
+<FileZilla3 version="3.63.0" platform="*nix">
+  <Servers>
+    <Server>
+      <Host>127.0.0.1</Host><Port>`+ctrlPort+`</Port><Protocol>6</Protocol><Type>0</Type>
+      <User>`+ftpUser+`</User><Pass encoding="base64">`+base64.StdEncoding.EncodeToString([]byte(ftpPass))+`</Pass>
+      <Logontype>1</Logontype><PasvMode>MODE_PASSIVE</PasvMode><EncodingType>UTF-8</EncodingType>
+      <BypassProxy>0</BypassProxy><Name>tunnelftpd</Name><SyncBrowsing>0</SyncBrowsing>
+    </Server>
+  </Servers>
+</FileZilla3>
+`, 0o600)
+
+	// Xvfb picks a free display and writes its number to fd 3. It listens
+	// on a Unix socket only, which FileZilla reaches from the client
+	// namespace through the file system.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	xvfb := exec.CommandContext(e.ctx, "Xvfb", "-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "1280x1024x24")
+	xvfb.ExtraFiles = []*os.File{w}
+	xp := start(t, "Xvfb", xvfb)
+	w.Close()
+	var display string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b := make([]byte, 16)
+		n, _ := r.Read(b)
+		display = ":" + strings.TrimSpace(string(b[:n]))
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Xvfb did not say which display it took")
+	}
+	r.Close()
+	if display == ":" {
+		t.Fatalf("Xvfb gave no display")
+	}
+	defer xp.Stop() //nolint:errcheck // ends by SIGTERM
+
+	fz := netnsCmd(e.ctx, e.nsCli, "filezilla", "--site=0/tunnelftpd")
+	fz.Env = append(os.Environ(), "HOME="+home, "DISPLAY="+display, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+	fp := start(t, "filezilla", fz)
+	defer fp.Stop() //nolint:errcheck // ends by SIGTERM
+
+	xdo := func(args ...string) string {
+		cmd := exec.CommandContext(e.ctx, "xdotool", args...)
+		cmd.Env = append(os.Environ(), "DISPLAY="+display)
+		out, _, _ := runCmd(cmd)
+		return strings.TrimSpace(out)
+	}
+	readLog := func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	confirmed := false
+	listed := testutil.Poll(60*time.Second, 200*time.Millisecond, func() bool {
+		if !confirmed {
+			if win := xdo("search", "--name", "Insecure FTP connection"); win != "" {
+				win = strings.Fields(win)[0]
+				xdo("windowfocus", "--sync", win)
+				xdo("key", "Return")
+				confirmed = true
+			}
+		}
+		return strings.Contains(readLog(), `Status: Directory listing of "/" successful`)
+	})
+	log := readLog()
+	if !listed {
+		t.Fatalf("FileZilla did not list the root within 60s (dialog confirmed: %v):\n%s", confirmed, testutil.Tail(log, 4000))
+	}
+	for _, want := range []string{"Response: 230 ", "Response:  MLST type*;", "Command: MLSD"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("FileZilla's log lacks %q:\n%s", want, testutil.Tail(log, 4000))
+		}
+	}
+	if strings.Contains(log, "Error:") {
+		t.Errorf("FileZilla logged an error:\n%s", testutil.Tail(log, 4000))
+	}
+	t.Logf("FileZilla: insecure-FTP dialog confirmed: %v; logged in and listed %q through the tunnel", confirmed, "/")
+	_ = tr
 }
