@@ -482,7 +482,9 @@ func (e *env) testFileZilla(t *testing.T, tr trees) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	xvfb := exec.CommandContext(e.ctx, "Xvfb", "-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "1280x1024x24")
+	// -noreset: the X server would reset (and write fd 3 again) whenever its
+	// last client, an xdotool probe say, disconnects.
+	xvfb := exec.CommandContext(e.ctx, "Xvfb", "-displayfd", "3", "-noreset", "-nolisten", "tcp", "-screen", "0", "1280x1024x24")
 	xvfb.ExtraFiles = []*os.File{w}
 	xp := start(t, "Xvfb", xvfb)
 	w.Close()
@@ -499,7 +501,7 @@ func (e *env) testFileZilla(t *testing.T, tr trees) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Xvfb did not say which display it took")
 	}
-	r.Close()
+	defer r.Close() // open while Xvfb runs: a write to a closed pipe would end it
 	if display == ":" {
 		t.Fatalf("Xvfb gave no display")
 	}
