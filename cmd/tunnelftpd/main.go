@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -37,9 +36,6 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/launch"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
 
 const usage = `tunnelftpd: an FTP daemon for FTP over SSH port forwarding
 
@@ -85,6 +81,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdPasswd(args[1:], stdin, stdout, stderr)
 	case "tunnel":
 		return cmdTunnel(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-v", "-version":
 		printVersion(stdout)
 		return exitOK
@@ -94,16 +92,6 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "tunnelftpd: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
 }
 
 // configFlags parses the flags shared by serve and check (-c, and a
