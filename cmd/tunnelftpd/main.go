@@ -7,6 +7,11 @@
 //	tunnelftpd passwd                     read a password, print a hash for the config
 //	tunnelftpd tunnel [-c FILE] --host [user@]server [--format F] [--local-port N]
 //	                                      print the SSH setup that forwards every port
+//	tunnelftpd who [-c FILE] [--json]     list the running sessions
+//	tunnelftpd count [-c FILE]            sessions per class, passive ports busy
+//	tunnelftpd shutdown [-l MIN] [-d MIN] WHEN [MESSAGE] | --cancel
+//	                                      announce a planned shutdown, or cancel it
+//	tunnelftpd metrics [-c FILE] [-o FILE] print the Prometheus metrics
 //	tunnelftpd version                    print the version
 //
 // The package holds the flags, the subcommands and the serve sequence (a
@@ -54,6 +59,14 @@ Usage:
   tunnelftpd tunnel [-c FILE] --host [user@]server [--format ssh|ssh-config|sshd-match|putty] [--local-port N]
                                 print the SSH client command (or config) that forwards
                                 the control port and every passive port
+  tunnelftpd who [-c FILE] [--json]
+                                list the running sessions (ftpwho)
+  tunnelftpd count [-c FILE]    sessions per class and passive ports busy (ftpcount)
+  tunnelftpd shutdown [-c FILE] [-l MIN] [-d MIN] WHEN [MESSAGE]
+  tunnelftpd shutdown [-c FILE] --cancel
+                                announce a planned shutdown (ftpshut), or cancel it
+  tunnelftpd metrics [-c FILE] [-o FILE]
+                                print the Prometheus metrics (textfile collector)
   tunnelftpd version            print the version
 
 Without -c, the config is ` + config.DefaultConfigPath + `; if that file does not
@@ -79,6 +92,14 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdPasswd(stdin, stdout, stderr)
 	case "tunnel":
 		return cmdTunnel(args[1:], stdout, stderr)
+	case "who":
+		return cmdWho(args[1:], stdout, stderr)
+	case "count":
+		return cmdCount(args[1:], stdout, stderr)
+	case "shutdown":
+		return cmdShutdown(args[1:], stdout, stderr)
+	case "metrics":
+		return cmdMetrics(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tunnelftpd", versionString())
 		return 0
