@@ -61,6 +61,12 @@ func freePortRange(t testing.TB, n int) (int, int) {
 // and a fresh passive range of ports ports, changed by mutate.
 func startServer(t testing.TB, ports int, mutate func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerOpts(t, ports, mutate, nil)
+}
+
+// startServerOpts is startServer with the server's Options changed by opts.
+func startServerOpts(t testing.TB, ports int, mutate func(*config.Config), opts func(*Options)) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "alice")
 	roRoot := filepath.Join(dir, "reader")
@@ -88,7 +94,11 @@ func startServer(t testing.TB, ports int, mutate func(*config.Config)) *testServ
 	logs := &syncBuffer{}
 	c.Log.Level = "debug"
 	// The production logger, so tests see the real log lines.
-	srv, err := New(c, Options{Log: logging.NewLogger(c, io.MultiWriter(logs, testLogWriter{t}))})
+	o := Options{Log: logging.NewLogger(c, io.MultiWriter(logs, testLogWriter{t}))}
+	if opts != nil {
+		opts(&o)
+	}
+	srv, err := New(c, o)
 	if err != nil {
 		t.Fatal(err)
 	}
