@@ -27,10 +27,10 @@ type sessionAdmin struct {
 	slot *registry.Slot // nil without a registry
 
 	mu        sync.Mutex
-	line      []byte    // command bytes read but not yet ended by \n
-	user      string    // logged in as ("" before)
-	email     string    // anonymous: the e-mail given as password, for xferlog
-	wtmpLine  string    // set once a login record was written
+	line      []byte // command bytes read but not yet ended by \n
+	user      string // logged in as ("" before)
+	email     string // anonymous: the e-mail given as password, for xferlog
+	wtmpLine  string // set once a login record was written
 	xfer      *driver.File
 	xferStop  chan struct{}
 	pasvPort  int

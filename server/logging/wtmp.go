@@ -42,22 +42,22 @@ func (w *Wtmp) Close() error {
 // The glibc struct utmp of Linux (x86_64, arm64, and the other 64-bit ports with 32-bit time
 // fields in utmp): 384 bytes.
 const (
-	utmpSize     = 384
-	utUserProc   = 7 // USER_PROCESS
-	utDeadProc   = 8 // DEAD_PROCESS
-	offType      = 0
-	offPid       = 4
-	offLine      = 8   // char[32]
-	offID        = 40  // char[4]
-	offUser      = 44  // char[32]
-	offHost      = 76  // char[256]
-	offTvSec     = 340 // after exit_status (4) and ut_session (4)
-	offTvUsec    = 344
-	offAddr      = 348 // int32[4]
-	lineLen      = 32
-	userLen      = 32
-	hostLen      = 256
-	idLen        = 4
+	utmpSize   = 384
+	utUserProc = 7 // USER_PROCESS
+	utDeadProc = 8 // DEAD_PROCESS
+	offType    = 0
+	offPid     = 4
+	offLine    = 8   // char[32]
+	offID      = 40  // char[4]
+	offUser    = 44  // char[32]
+	offHost    = 76  // char[256]
+	offTvSec   = 340 // after exit_status (4) and ut_session (4)
+	offTvUsec  = 344
+	offAddr    = 348 // int32[4]
+	lineLen    = 32
+	userLen    = 32
+	hostLen    = 256
+	idLen      = 4
 )
 
 // record builds one utmp record.
