@@ -80,6 +80,7 @@ func startServerOpts(t testing.TB, ports int, mutate func(*config.Config), opts 
 	c.File = "test.toml"
 	c.Passive.Ports = fmt.Sprintf("%d-%d", first, last)
 	c.Auth.FailDelay = config.Duration{Duration: 10 * time.Millisecond}
+	c.RegistryDir = dir // and so the shutdown file: never the host's
 	c.Users = []config.UserConfig{
 		{Name: testUser, Password: cheapHash(t), Root: root},
 		{Name: roUser, Password: cheapHash(t), Root: roRoot, ReadOnly: true},
