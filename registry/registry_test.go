@@ -3,7 +3,6 @@ package registry
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,7 +16,7 @@ import (
 )
 
 // The helper process: with TUNNELFTPD_REGISTRY_HELPER=dir it joins the registry in dir as
-// session 77 of class "c", adds 1000 to a counter, says "ready" and waits to be killed (or for
+// session 77, adds 1000 to a counter, says "ready" and waits to be killed (or for
 // standard input to close).
 func TestMain(m *testing.M) {
 	if dir := os.Getenv("TUNNELFTPD_REGISTRY_HELPER"); dir != "" {
@@ -217,67 +216,6 @@ func TestKilledProcessLeavesNoSession(t *testing.T) {
 	s, err := reg.Join(Entry{Session: 1})
 	if err != nil || s.idx != 0 {
 		t.Fatalf("Join after the kill: slot %v, %v; want slot 0", s, err)
-	}
-}
-
-func TestAdmitCountsEveryProcess(t *testing.T) {
-	dir := t.TempDir()
-	startHelper(t, dir) // holds one session of class "c"
-	reg, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	errFull := errors.New("class c is full")
-	const max = 4 // the helper's session and 3 of ours
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		admitted int
-		slots    []*Slot
-	)
-	start := make(chan struct{})
-	for i := range 40 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := reg.Join(Entry{Session: uint64(100 + i)})
-			<-start // every session joined: the admissions race
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			err = s.Admit(func(others []Entry) error {
-				n := 0
-				for _, e := range others {
-					if e.Class == "c" {
-						n++
-					}
-				}
-				if n >= max {
-					return errFull
-				}
-				return nil
-			}, func(e *Entry) { e.Class = "c" })
-			mu.Lock()
-			defer mu.Unlock()
-			slots = append(slots, s)
-			switch {
-			case err == nil:
-				admitted++
-			case !errors.Is(err, errFull):
-				t.Error(err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if admitted != max-1 {
-		t.Errorf("%d sessions admitted, want %d", admitted, max-1)
-	}
-	n, err := reg.Count(func(e *Entry) bool { return e.Class == "c" })
-	if err != nil || n != max {
-		t.Errorf("class c has %d sessions (%v), want %d", n, err, max)
 	}
 }
 

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Layout of the sessions file. The first page is the header; byte 0 is also the admission lock
-// ([Slot.Admit]). Slot i starts at headerSize + i*slotSize and begins with a record header:
+// Layout of the sessions file. The first page is the header (byte 0 is locked while a new file's
+// header is written). Slot i starts at headerSize + i*slotSize and begins with a record header:
 // magic, length and CRC-32 of the JSON entry that follows. A reader that catches a slot in the
 // middle of a rewrite sees a bad CRC and reads it again.
 const (
@@ -136,7 +136,6 @@ type Registry struct {
 
 	mu   sync.Mutex
 	held map[int]bool // slots taken by sessions of this process
-	adm  sync.Mutex   // serialises this process's admissions (OFD locks do not)
 }
 
 // Open opens (creating it if needed) the registry in dir for a process that serves sessions.
@@ -354,21 +353,6 @@ func decode(rec []byte) (e Entry, ok bool) {
 // List returns the live sessions, oldest connection first.
 func (r *Registry) List() ([]Entry, error) { return list(r.r) }
 
-// Count returns the number of live sessions for which keep returns true (nil: all).
-func (r *Registry) Count(keep func(*Entry) bool) (int, error) {
-	es, err := r.List()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for i := range es {
-		if keep == nil || keep(&es[i]) {
-			n++
-		}
-	}
-	return n, nil
-}
-
 // ReadDir lists the live sessions of the registry in dir, for a process that serves none (who,
 // count, metrics). A directory where no daemon ever ran has no sessions.
 func ReadDir(dir string) ([]Entry, error) {
@@ -418,33 +402,4 @@ func list(f *os.File) ([]Entry, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Connected.Before(out[j].Connected) })
 	return out, nil
-}
-
-// Admit decides on a session's admission against every other live session, in any process,
-// with no other admission running meanwhile: decide sees the other sessions and returns nil to
-// admit; then set changes this slot's entry (its class, say) and the entry is written before
-// the next admission can count it. decide's error is returned as is.
-func (s *Slot) Admit(decide func(others []Entry) error, set func(*Entry)) error {
-	r := s.reg
-	r.adm.Lock()
-	defer r.adm.Unlock()
-	if _, err := lockRange(r.f, unix.F_WRLCK, 0, 1, true); err != nil {
-		return err
-	}
-	defer lockRange(r.f, unix.F_UNLCK, 0, 1, false) //nolint:errcheck // unlocking cannot fail
-	all, err := r.List()
-	if err != nil {
-		return err
-	}
-	me := s.Entry()
-	others := all[:0]
-	for _, e := range all {
-		if e.PID != me.PID || e.Session != me.Session {
-			others = append(others, e)
-		}
-	}
-	if err := decide(others); err != nil {
-		return err
-	}
-	return s.Update(set)
 }
