@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/metrics"
 	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/shutdownfile"
 )
 
@@ -341,5 +344,44 @@ func TestXferlogAnonymousEmail(t *testing.T) {
 	}
 	if es := a.sessions(t); len(es) != 1 || es[0].Kind != "anonymous" || es[0].User != "anonymous" {
 		t.Errorf("registry: %+v", es)
+	}
+}
+
+// log.wtmp: a login record when the login succeeds, a logout record when the session ends
+// (last(1) pairs them by line).
+func TestWtmpRecordsTheSession(t *testing.T) {
+	testutil.RequireTool(t, "utmpdump")
+	path := filepath.Join(t.TempDir(), "wtmp")
+	if err := os.WriteFile(path, nil, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	w, err := logging.OpenWtmp(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ts := startServerOpts(t, 1, nil, func(o *Options) { o.Wtmp = w })
+	rc := testutil.DialRaw(t, ts.Addr)
+	rc.Expect(331, "USER %s", testUser)
+	rc.Expect(530, "PASS wrong") // no record for a failed login
+	rc.Login(testUser, testPassword)
+	rc.Expect(221, "QUIT")
+	var out []byte
+	testutil.WaitFor(t, 5*time.Second, 10*time.Millisecond, "the logout record", func() bool {
+		st, err := os.Stat(path)
+		return err == nil && st.Size() == 2*384
+	})
+	out, err = exec.Command("utmpdump", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "[7]") || !strings.Contains(lines[0], "[alice") ||
+		!strings.Contains(lines[0], "[127.0.0.1") || !strings.HasPrefix(lines[1], "[8]") {
+		t.Fatalf("wtmp records:\n%s", out)
+	}
+	line := regexp.MustCompile(`\[(ftp\d+\.\d+) *\]`)
+	if a, b := line.FindStringSubmatch(lines[0]), line.FindStringSubmatch(lines[1]); a == nil || b == nil || a[1] != b[1] {
+		t.Errorf("login and logout are not on one line:\n%s", out)
 	}
 }
