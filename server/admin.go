@@ -181,16 +181,16 @@ func (a *sessionAdmin) beforeReply(b []byte) []byte {
 	if a == nil || len(b) < 4 {
 		return nil
 	}
+	a.mu.Lock()
 	first := !a.inMulti
 	a.inMulti = b[3] == '-'
-	if !first {
-		if !a.inMulti && (bytes.HasPrefix(b, []byte("250")) || bytes.HasPrefix(b, []byte("257"))) {
-			a.pathChanged()
-		}
-		return nil
-	}
-	if b[3] == ' ' && (bytes.HasPrefix(b, []byte("250 ")) || bytes.HasPrefix(b, []byte("257 "))) {
+	last := !a.inMulti
+	a.mu.Unlock()
+	if last && (bytes.HasPrefix(b, []byte("250")) || bytes.HasPrefix(b, []byte("257"))) {
 		defer a.pathChanged()
+	}
+	if !first {
+		return nil
 	}
 	return a.s.srv.shutdownNotice(a, b[:3])
 }
