@@ -385,3 +385,33 @@ func TestWtmpRecordsTheSession(t *testing.T) {
 		t.Errorf("login and logout are not on one line:\n%s", out)
 	}
 }
+
+// Exactly `tunnelftpd shutdown +2 -l 1 -d 1` at 10:00:30: logins work until 10:00:59; at
+// 10:01:00 a login is refused with the message and the idle session is disconnected.
+func TestPlannedShutdownAsIssued(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 30, 0, time.Local)
+	a := startAdminServer(t, 1, t0, nil)
+	when, _ := shutdownfile.ParseWhen("+2", t0)
+	plan := &shutdownfile.File{At: when.Truncate(time.Minute), Deny: time.Minute, Disconnect: time.Minute,
+		Message: shutdownfile.Wrap(shutdownfile.DefaultMessage)}
+	if err := shutdownfile.Write(filepath.Join(a.dir, "shutmsg"), plan); err != nil {
+		t.Fatal(err)
+	}
+	idle := testutil.DialRaw(t, a.Addr)
+	idle.Login(testUser, testPassword)
+	a.setClock(t0.Add(29 * time.Second)) // 10:00:59
+	late := testutil.DialRaw(t, a.Addr)
+	late.Login(testUser, testPassword)
+	late.Expect(221, "QUIT")
+
+	a.setClock(t0.Add(30 * time.Second)) // 10:01:00
+	want := "System shutdown at " + shutdownfile.CTime(plan.At)
+	code, msg, err := idle.TryReply()
+	if err != nil || code != 421 || !strings.Contains(msg, "421-"+want) {
+		t.Errorf("idle session at 10:01:00: %d %q %v", code, msg, err)
+	}
+	_, err = testutil.TryDialRaw(nil, a.Addr)
+	if err == nil || !strings.Contains(err.Error(), "421") || !strings.Contains(err.Error(), want) {
+		t.Errorf("a login at 10:01:00: %v", err)
+	}
+}
