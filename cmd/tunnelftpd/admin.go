@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -15,47 +12,17 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
-// The admin tools (who, count, shutdown, metrics) share this: a -c flag, usage on -h/--help
-// (standard output, exit 0), and the config they read the registry directory, the shutdown
-// file, the classes and the passive range from.
+// The admin tools (who, count, shutdown, metrics) share this: a -c flag and the config they
+// read the registry directory, the shutdown file, the classes and the passive range from.
 
 // clock is the admin tools' time (tests set it).
 var clock = time.Now
 
-// adminFlags makes the flag set of an admin tool; usage is printed on -h/--help.
-func adminFlags(name, usage string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {}
-	path := fs.String("c", "", "config file (default "+config.DefaultConfigPath+")")
-	return fs, path
-}
-
-// parseAdmin parses args; done reports that the tool must return code now (help printed, or a
-// usage error reported).
-func parseAdmin(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (done bool, code int) {
-	if err := fs.Parse(args); err != nil {
-		return true, parseFailed(fs, err, usage, stdout, stderr)
-	}
-	return false, 0
-}
-
-// parseFailed answers a flag parsing error: the usage on standard output for -h/--help (exit
-// 0), else a hint after the flag package's message (exit 2).
-func parseFailed(fs *flag.FlagSet, err error, usage string, stdout, stderr io.Writer) int {
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "Run 'tunnelftpd %s -h' for usage.\n", fs.Name())
-	return 2
-}
-
-// usageError reports a wrong argument of an admin tool; its exit code is 2.
-func usageError(stderr io.Writer, name, format string, a ...any) int {
-	fmt.Fprintf(stderr, "tunnelftpd %s: %s\n", name, fmt.Sprintf(format, a...))
-	fmt.Fprintf(stderr, "Run 'tunnelftpd %s -h' for usage.\n", name)
-	return 2
+// adminCommand makes the subcommand of an admin tool, with its -c flag.
+func adminCommand(name, usage string, stdout, stderr io.Writer) (*subcommand, *string) {
+	sc := newSubcommand(name, usage, stdout, stderr)
+	path := sc.String("c", "", "config file (default "+config.DefaultConfigPath+")")
+	return sc, path
 }
 
 // adminConfig loads the config an admin tool works on: the file given with -c, else the

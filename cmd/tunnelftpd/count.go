@@ -24,16 +24,15 @@ The sessions are read from the registry directory of the config (registry_dir);
 a session whose process has ended, even killed, is never counted.
 
 Flags:
-  -c FILE   config file (default /etc/tunnelftpd/tunnelftpd.toml)
 `
 
 func cmdCount(args []string, stdout, stderr io.Writer) int {
-	fs, path := adminFlags("count", countUsage, stderr)
-	if done, code := parseAdmin(fs, args, countUsage, stdout, stderr); done {
+	sc, path := adminCommand("count", countUsage, stdout, stderr)
+	if code, done := sc.parse(args); done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "count", "unexpected argument %q", fs.Arg(0))
+	if sc.NArg() > 0 {
+		return sc.usageError("unexpected argument %q", sc.Arg(0))
 	}
 	cfg, err := adminConfig(*path)
 	if err != nil {

@@ -19,18 +19,16 @@ For node_exporter's textfile collector, run it from a timer or cron with -o:
   tunnelftpd metrics -o /var/lib/prometheus/node-exporter/tunnelftpd.prom
 
 Flags:
-  -c FILE   config file (default /etc/tunnelftpd/tunnelftpd.toml)
-  -o FILE   write to FILE (replaced atomically, mode 0644) instead of standard output
 `
 
 func cmdMetrics(args []string, stdout, stderr io.Writer) int {
-	fs, path := adminFlags("metrics", metricsUsage, stderr)
-	out := fs.String("o", "", "output file")
-	if done, code := parseAdmin(fs, args, metricsUsage, stdout, stderr); done {
+	sc, path := adminCommand("metrics", metricsUsage, stdout, stderr)
+	out := sc.String("o", "", "write to this file (replaced atomically, mode 0644) instead of standard output")
+	if code, done := sc.parse(args); done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "metrics", "unexpected argument %q", fs.Arg(0))
+	if sc.NArg() > 0 {
+		return sc.usageError("unexpected argument %q", sc.Arg(0))
 	}
 	cfg, err := adminConfig(*path)
 	if err != nil {

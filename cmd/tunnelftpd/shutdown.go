@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -28,15 +29,11 @@ WHEN is "now", "+MIN" (minutes from now) or "HHMM" (today, 24-hour clock).
 MESSAGE is the text shown to users (default "System shutdown at %s"); it is
 wrapped at 70 columns as ftpshut does. Its cookies: %s the shutdown time, %r
 the time new connections are refused, %d the time sessions are closed, %T the
-local time, %L the host name, %C the working directory, %E the maintainer's
-e-mail, %M the class's max_sessions, %N its sessions, %U the user, %R the
-client address. Put -- before a message that starts with "-".
+local time, %L the host name, %U the user, %R the client address, %C the
+working directory, %% a percent sign. Put -- before a message that starts
+with "-".
 
 Flags:
-  -c FILE   config file (default /etc/tunnelftpd/tunnelftpd.toml)
-  -l MIN    refuse new connections MIN minutes before WHEN (default 10)
-  -d MIN    close sessions MIN minutes before WHEN (default 5)
-  --cancel  remove the shutdown file: logins are accepted again
 `
 
 // readShutdown reads the shutdown file at path; nil when there is none.
@@ -73,18 +70,22 @@ func splitInterspersed(parse func([]string) ([]string, error), args []string) ([
 }
 
 func cmdShutdown(args []string, stdout, stderr io.Writer) int {
-	fs, path := adminFlags("shutdown", shutdownUsage, stderr)
-	deny := fs.Int("l", int(shutdownfile.DefaultDeny/time.Minute), "minutes before WHEN from which new connections are refused")
-	disc := fs.Int("d", int(shutdownfile.DefaultDisconnect/time.Minute), "minutes before WHEN from which sessions are closed")
-	cancel := fs.Bool("cancel", false, "remove the shutdown file")
+	sc, path := adminCommand("shutdown", shutdownUsage, stdout, stderr)
+	deny := sc.Int("l", int(shutdownfile.DefaultDeny/time.Minute), "minutes before WHEN from which new connections are refused")
+	disc := sc.Int("d", int(shutdownfile.DefaultDisconnect/time.Minute), "minutes before WHEN from which sessions are closed")
+	cancel := sc.Bool("cancel", false, "remove the shutdown file")
 	var pos []string
 	var perr error
 	pos, perr = splitInterspersed(func(a []string) ([]string, error) {
-		err := fs.Parse(a)
-		return fs.Args(), err
+		err := sc.Parse(a)
+		return sc.Args(), err
 	}, args)
-	if perr != nil {
-		return parseFailed(fs, perr, shutdownUsage, stdout, stderr)
+	switch {
+	case errors.Is(perr, flag.ErrHelp):
+		sc.printUsage(stdout)
+		return exitOK
+	case perr != nil:
+		return sc.usageError("%v", perr)
 	}
 	cfg, err := adminConfig(*path)
 	if err != nil {
@@ -93,8 +94,8 @@ func cmdShutdown(args []string, stdout, stderr io.Writer) int {
 	}
 	file := cfg.ShutdownPath()
 	if *cancel {
-		if len(pos) > 0 || isSet(fs, "l") || isSet(fs, "d") {
-			return usageError(stderr, "shutdown", "--cancel takes no WHEN, MESSAGE, -l or -d")
+		if len(pos) > 0 || isSet(sc.FlagSet, "l") || isSet(sc.FlagSet, "d") {
+			return sc.usageError("--cancel takes no WHEN, MESSAGE, -l or -d")
 		}
 		switch err := os.Remove(file); {
 		case errors.Is(err, os.ErrNotExist):
@@ -108,15 +109,15 @@ func cmdShutdown(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if len(pos) == 0 {
-		return usageError(stderr, "shutdown", "WHEN is missing: now, +MINUTES or HHMM")
+		return sc.usageError("WHEN is missing: now, +MINUTES or HHMM")
 	}
 	if *deny < 0 || *disc < 0 || *deny > 99*60 || *disc > 99*60 {
-		return usageError(stderr, "shutdown", "-l and -d are minutes from 0 to %d", 99*60)
+		return sc.usageError("-l and -d are minutes from 0 to %d", 99*60)
 	}
 	now := clock()
 	at, err := shutdownfile.ParseWhen(pos[0], now)
 	if err != nil {
-		return usageError(stderr, "shutdown", "WHEN %v", err)
+		return sc.usageError("WHEN %v", err)
 	}
 	msg := strings.Join(pos[1:], " ")
 	if msg == "" {

@@ -29,8 +29,6 @@ The sessions are read from the registry directory of the config (registry_dir);
 a session whose process has ended, even killed, is never listed.
 
 Flags:
-  -c FILE   config file (default /etc/tunnelftpd/tunnelftpd.toml)
-  --json    one JSON array of session objects instead of the table
 `
 
 // whoSession is one session as `who --json` prints it.
@@ -72,13 +70,13 @@ func newWhoSession(e registry.Entry, now time.Time) whoSession {
 }
 
 func cmdWho(args []string, stdout, stderr io.Writer) int {
-	fs, path := adminFlags("who", whoUsage, stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if done, code := parseAdmin(fs, args, whoUsage, stdout, stderr); done {
+	sc, path := adminCommand("who", whoUsage, stdout, stderr)
+	asJSON := sc.Bool("json", false, "print one JSON array of the sessions instead of the table")
+	if code, done := sc.parse(args); done {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "who", "unexpected argument %q", fs.Arg(0))
+	if sc.NArg() > 0 {
+		return sc.usageError("unexpected argument %q", sc.Arg(0))
 	}
 	cfg, err := adminConfig(*path)
 	if err != nil {
