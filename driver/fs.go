@@ -76,6 +76,9 @@ type Options struct {
 	// the file is closed. It runs on the goroutine that closes the file, before the client gets
 	// its 226 reply, so it should be quick.
 	OnTransfer func(Transfer)
+	// OnOpen, if non-nil, is called with each file GetHandle hands out, before the library gets
+	// it: the session shows the running transfer (File.Progress) until OnTransfer.
+	OnOpen func(*File)
 	// Policy, if non-nil, decides every operation (on top of ReadOnly) and the mode and group of
 	// what is created. Nil allows everything ReadOnly allows, with files 0644 and directories
 	// 0755 less the process umask, as before policies existed.

@@ -45,6 +45,7 @@ type File struct {
 	upload bool
 	start  time.Time
 	bytes  atomic.Int64
+	base   atomic.Int64 // the offset the transfer starts at (REST), for Progress
 
 	mu       sync.Mutex
 	xferErr  error // first error passed to TransferError
@@ -90,13 +91,17 @@ func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTra
 		return nil, &Error{Op: op, Path: ftpPath(rel), Err: errNotRegular}
 	}
 	fs.acquire()
-	return &File{
+	file := &File{
 		File:   f,
 		fs:     fs,
 		path:   ftpPath(rel),
 		upload: flags&(os.O_WRONLY|os.O_RDWR) != 0,
 		start:  start,
-	}, nil
+	}
+	if cb := fs.opts.OnOpen; cb != nil {
+		cb(file)
+	}
+	return file, nil
 }
 
 // openTransfer opens a file for GetHandle. O_NONBLOCK: opening a FIFO must not wait for its other
@@ -160,6 +165,9 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 // Seek sets the offset for the next Read or Write (REST). It moves no bytes.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
 	n, err := f.File.Seek(offset, whence)
+	if err == nil {
+		f.base.Store(n)
+	}
 	return n, f.clean(err)
 }
 

@@ -18,6 +18,7 @@ type ctrlConn struct {
 	net.Conn
 	onPasvFailure func() string // cleans up, returns the reason if the session knows it
 	onFinalReply  func()        // called after a reply that can end a transfer (226, 4xx, 5xx)
+	adm           *sessionAdmin // sees commands and replies (admin.go); nil: none
 
 	mu       sync.Mutex
 	keepOpen bool // ignore the library's next Close (a failed login that may retry)
@@ -110,6 +111,11 @@ func (c *ctrlConn) Write(b []byte) (int, error) {
 	c.mu.Unlock()
 	if closeAfter {
 		defer c.closeForReal()
+	}
+	if pre := c.adm.beforeReply(b); pre != nil {
+		if _, err := c.Conn.Write(pre); err != nil {
+			return 0, err
+		}
 	}
 	if code := storageReply(b); code != "" {
 		if _, err := c.Conn.Write(append([]byte(code), b[3:]...)); err != nil {

@@ -58,10 +58,20 @@ func freePortRange(t testing.TB, n int) (int, int) {
 // ports ports and the config changed by mutate.
 func startServer(t testing.TB, ports int, mutate func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerOpts(t, ports, mutate, nil)
+}
+
+// startServerOpts is startServer with the server's Options changed by opts.
+func startServerOpts(t testing.TB, ports int, mutate func(*config.Config), opts func(*Options)) *testServer {
+	t.Helper()
 	var srv *Server
 	st := servertest.Start(t, servertest.Options{Ports: ports, Mutate: mutate},
 		func(c *config.Config, log *slog.Logger) (servertest.Serving, error) {
-			s, err := New(c, Options{Log: log})
+			o := Options{Log: log}
+			if opts != nil {
+				opts(&o)
+			}
+			s, err := New(c, o)
 			srv = s
 			return s, err
 		})

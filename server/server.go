@@ -32,6 +32,8 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
 	"github.com/tunnelftpd/tunnelftpd/ident"
+	"github.com/tunnelftpd/tunnelftpd/metrics"
+	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
@@ -86,6 +88,17 @@ type Options struct {
 	// limits and never reads an FTP command. nil: sessions run here.
 	// ServeConn always runs the session here.
 	Handoff Handoff
+	// Registry, if set, gets an entry for each session this process runs
+	// (tunnelftpd who, count, metrics); a handed-off session is registered
+	// by its own process. nil: none.
+	Registry *registry.Registry
+	// Metrics counts the sessions' events (logins, transfers, PASV waits
+	// and failures, refusals); nil counts nothing.
+	Metrics *metrics.Recorder
+	// Wtmp, if set, gets a login and a logout record per session (log.wtmp).
+	Wtmp *logging.Wtmp
+	// Now is the clock of the planned shutdown (tests); nil: time.Now.
+	Now func() time.Time
 }
 
 // Handoff runs sessions outside this process (package daemon's per-session
@@ -120,6 +133,9 @@ type Server struct {
 	drained  chan struct{} // closed when draining and no session is left
 
 	warned sync.Map // keys of warnings already logged once
+
+	planned  plannedShutdown // the shutdown file, cached (shutdown.go)
+	watching bool            // watchShutdown runs (guarded by mu)
 }
 
 // New builds a server from a loaded config, run as opts say.
@@ -278,6 +294,11 @@ func (s *Server) ServeConn(c net.Conn) {
 		return
 	}
 	defer s.depart(sess)
+	adm := s.joinRegistry(sess)
+	defer adm.leave()
+	s.mu.Lock()
+	sess.adm, sess.conn.adm = adm, adm
+	s.mu.Unlock()
 
 	sess.ln = newOneShotListener(sess.conn)
 	sess.ftp = ftpserver.NewFtpServer(sess)
@@ -325,11 +346,21 @@ func (s *Server) admitConn(c net.Conn, id uint64) *session {
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
-		Log: sess.log, WarnOnce: s.warnOnce}
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: func() { sess.awaitReply.Store(false) }}
+		Log: sess.log, WarnOnce: s.warnOnce,
+		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.pasvBusy(port, busy) }}
+	sess.conn = &ctrlConn{Conn: c, onPasvFailure: func() string {
+		s.opts.Metrics.PasvFailure()
+		return sess.offer.Failed()
+	}, onFinalReply: func() { sess.awaitReply.Store(false) }}
 	// Active mode is never served (no way back through the tunnel); MFMT always is.
 	sess.cmds = ftpcmd.New(ftpcmd.Config{MFMT: true})
+	if s.refuseForShutdown(sess) {
+		c.Close()
+		live.release()
+		return nil
+	}
 	if reason := s.admit(sess); reason != "" {
+		s.opts.Metrics.LimitRefusal(limitOf(reason))
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
 		c.Close()
@@ -383,6 +414,7 @@ func (s *Server) admit(sess *session) string {
 		}
 	}
 	s.sessions[sess] = struct{}{}
+	s.startWatchingLocked()
 	return ""
 }
 

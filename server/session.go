@@ -64,6 +64,9 @@ type session struct {
 	// cmds answers the commands tunnelftpd serves itself (FEAT, HELP, STRU,
 	// OPTS MLST, EPSV ALL, SITE CHMOD…; package ftpcmd).
 	cmds *ftpcmd.Session
+	// adm is what the admin tools see of the session (admin.go); nil for
+	// a session handed off to a process of its own.
+	adm *sessionAdmin
 }
 
 var (
@@ -186,7 +189,13 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errors.New("already logged in")
 	}
 	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
+	if err == nil {
+		if err = s.srv.loginRefusal(s); err != nil && u.Logout != nil {
+			u.Logout()
+		}
+	}
 	if err != nil {
+		s.loginFailed(err)
 		time.Sleep(s.live.cfg.Auth.FailDelay.Duration)
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
 		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
@@ -204,6 +213,10 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 			attrs = append(attrs, "disconnect", "max_login_attempts reached")
 		}
 		s.srv.log.Warn("login failed", attrs...)
+		var sr *shutdownRefusal
+		if errors.As(err, &sr) {
+			return nil, sr
+		}
 		return nil, auth.ErrAuthFailed
 	}
 	// From here on the session runs as the account it serves, before it
@@ -215,7 +228,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		s.log.Error("login refused: cannot run the session as the user", "user", u.Name, "err", err)
 		return nil, errors.New("cannot start your session; the administrator has been told")
 	}
-	fs, err := driver.New(u.Root, driver.Options{ReadOnly: u.ReadOnly, OnTransfer: s.transferDone})
+	fs, err := driver.New(u.Root, driver.Options{ReadOnly: u.ReadOnly, OnTransfer: s.transferDone, OnOpen: s.adm.transferOpened})
 	if err != nil {
 		if u.Logout != nil {
 			u.Logout()
@@ -227,6 +240,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.user, s.fs = u, fs
 	s.mu.Unlock()
 	s.cmds.SetDriver(fs)
+	s.adm.loggedIn(u, pass)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
 		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
 	return fs, nil
@@ -275,6 +289,10 @@ func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error
 	if errors.Is(err, auth.ErrAuthFailed) {
 		return "Login incorrect"
 	}
+	var sr *shutdownRefusal
+	if errors.As(err, &sr) {
+		return sr.reply()
+	}
 	return "Login refused: " + err.Error()
 }
 
@@ -297,12 +315,10 @@ func (s *session) transferDone(t driver.Transfer) {
 		dir = "upload"
 	}
 	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
+	s.adm.transferEnded(t)
 	if s.live.xferlog != nil {
-		mode := byte('r')
-		if user.Anonymous {
-			mode = 'a'
-		}
-		s.live.xferlog.Write(t, s.remoteHost(), user.Name, mode)
+		mode, name := s.adm.xferIdentity(user)
+		s.live.xferlog.Write(t, s.remoteHost(), name, mode)
 	}
 }
 

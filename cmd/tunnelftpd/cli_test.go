@@ -15,7 +15,7 @@ import (
 // standard output and exit 0, without reading standard input (passwd) or
 // starting anything (serve).
 func TestHelpOnEverySubcommand(t *testing.T) {
-	for _, cmd := range []string{"serve", "check", "passwd", "tunnel"} {
+	for _, cmd := range []string{"serve", "check", "passwd", "tunnel", "who", "count", "shutdown", "metrics"} {
 		for _, flag := range []string{"-h", "--help"} {
 			code, out, errs := runCmd(t, "a password that must not be read\n", cmd, flag)
 			if code != 0 || errs != "" {
@@ -41,6 +41,7 @@ func TestHelpOnEverySubcommand(t *testing.T) {
 func TestBadCommandLineExits2(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "-x"}, {"check", "--nope"}, {"passwd", "extra"}, {"tunnel", "-bogus"},
+		{"who", "--nope"}, {"count", "extra"}, {"shutdown", "-x", "+5"}, {"shutdown"}, {"metrics", "-z"},
 		{"check", "-c", "a", "b"}, {"nosuchcommand"}, {},
 	} {
 		code, out, errs := runCmd(t, "", args...)

@@ -8,6 +8,11 @@
 //	tunnelftpd tunnel [-c FILE] --host [user@]server [--format F] [--local-port N]
 //	                                      print the SSH setup that forwards every port
 //	tunnelftpd import wu-ftpd --ftpaccess FILE …  a config from a wu-ftpd setup
+//	tunnelftpd who [-c FILE] [--json]     list the running sessions
+//	tunnelftpd count [-c FILE]            sessions per class, passive ports busy
+//	tunnelftpd shutdown [-l MIN] [-d MIN] WHEN [MESSAGE] | --cancel
+//	                                      announce a planned shutdown, or cancel it
+//	tunnelftpd metrics [-c FILE] [-o FILE] print the Prometheus metrics
 //	tunnelftpd version                    print the version
 //
 // The package holds the flags, the subcommands and the serve sequence (a
@@ -57,6 +62,14 @@ Usage:
                             [--inetd-line LINE | --xinetd FILE] [-o OUT]
                                 turn a wu-ftpd setup into a tunnelftpd config, with a
                                 report of every directive (mapped, narrowed, lost)
+  tunnelftpd who [-c FILE] [--json]
+                                list the running sessions (ftpwho)
+  tunnelftpd count [-c FILE]    sessions per class and passive ports busy (ftpcount)
+  tunnelftpd shutdown [-c FILE] [-l MIN] [-d MIN] WHEN [MESSAGE]
+  tunnelftpd shutdown [-c FILE] --cancel
+                                announce a planned shutdown (ftpshut), or cancel it
+  tunnelftpd metrics [-c FILE] [-o FILE]
+                                print the Prometheus metrics (textfile collector)
   tunnelftpd version            print the version, the Go version and whether PAM is built in
   tunnelftpd COMMAND -h         the usage of one command
 
@@ -88,6 +101,14 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdTunnel(args[1:], stdout, stderr)
 	case "import":
 		return cmdImport(args[1:], stdout, stderr)
+	case "who":
+		return cmdWho(args[1:], stdout, stderr)
+	case "count":
+		return cmdCount(args[1:], stdout, stderr)
+	case "shutdown":
+		return cmdShutdown(args[1:], stdout, stderr)
+	case "metrics":
+		return cmdMetrics(args[1:], stdout, stderr)
 	case "version", "--version", "-v", "-version":
 		printVersion(stdout)
 		return exitOK

@@ -84,6 +84,7 @@ func Start(t testing.TB, o Options, build Build) *Server {
 	c.File = "test.toml"
 	c.Passive.Ports = fmt.Sprintf("%d-%d", first, last)
 	c.Auth.FailDelay = config.Duration{Duration: 10 * time.Millisecond}
+	c.RegistryDir = dir // and so the shutdown file: never the host's /run/tunnelftpd
 	c.Users = []config.UserConfig{
 		{Name: User, Password: testutil.CheapHash(Password), Root: root},
 		{Name: ROUser, Password: testutil.CheapHash(Password), Root: roRoot, ReadOnly: true},

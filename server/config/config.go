@@ -28,6 +28,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
+	"github.com/tunnelftpd/tunnelftpd/metrics"
+	"github.com/tunnelftpd/tunnelftpd/registry"
 )
 
 // DefaultConfigPath is where `tunnelftpd serve` and `tunnelftpd check` look for
@@ -49,6 +51,16 @@ type Config struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	// DataTimeout closes a data connection that moved no byte for this long. Default 2m.
 	DataTimeout Duration `toml:"data_timeout"`
+	// RegistryDir holds the session registry that tunnelftpd who, count and
+	// metrics read. "" = $RUNTIME_DIRECTORY under systemd, else
+	// /run/tunnelftpd (RegistryPath).
+	RegistryDir string `toml:"registry_dir"`
+	// ShutdownFile is the planned-shutdown file in ftpshut's format, written by
+	// tunnelftpd shutdown and watched by the daemon. "" = shutmsg in the
+	// registry directory (ShutdownPath).
+	ShutdownFile string `toml:"shutdown_file"`
+	// Metrics is the [metrics] table.
+	Metrics MetricsConfig `toml:"metrics"`
 	// TunnelOnly refuses control connections that do not come from an sshd
 	// session process (needs the privilege to read other processes' fds).
 	TunnelOnly bool `toml:"tunnel_only"`
@@ -107,6 +119,21 @@ type LogConfig struct {
 	// Output is where log lines go: "auto" (standard error, or syslog in
 	// --inetd mode), "stderr", "syslog", or an absolute file path. Default "auto".
 	Output string `toml:"output"`
+	// Commands logs every command a session receives (PASS without its
+	// argument), as wu-ftpd's "log commands". Default false.
+	Commands bool `toml:"commands"`
+	// Wtmp records each login and logout in /var/log/wtmp (last(1)), as
+	// wu-ftpd did without -W. Default false.
+	Wtmp bool `toml:"wtmp"`
+}
+
+// MetricsConfig is the [metrics] table: the Prometheus listener.
+type MetricsConfig struct {
+	// Listen is "" (off), a loopback HOST:PORT, or the absolute path of a
+	// unix socket.
+	Listen string `toml:"listen"`
+	// AllowRemote lets Listen be a non-loopback address. Default false.
+	AllowRemote bool `toml:"allow_remote"`
 }
 
 // AuthConfig is the [auth] table.
@@ -358,6 +385,15 @@ func (c *Config) validate(idx lineIndex) Errors {
 	} else if c.Passive.Wait.Duration >= c.IdleTimeout.Duration {
 		bad("passive.wait", 0, "must be shorter than idle_timeout (%s), or the control connection times out while waiting", c.IdleTimeout)
 	}
+	if c.RegistryDir != "" && !filepath.IsAbs(c.RegistryDir) {
+		bad("registry_dir", 0, "%q must be an absolute path", c.RegistryDir)
+	}
+	if c.ShutdownFile != "" && !filepath.IsAbs(c.ShutdownFile) {
+		bad("shutdown_file", 0, "%q must be an absolute path", c.ShutdownFile)
+	}
+	if err := metrics.CheckListen(c.Metrics.Listen, c.Metrics.AllowRemote); err != nil {
+		bad("metrics.listen", 0, "%v", err)
+	}
 	if c.Passive.LockFile != "" && !filepath.IsAbs(c.Passive.LockFile) {
 		bad("passive.lock_file", 0, "%q must be an absolute path", c.Passive.LockFile)
 	}
@@ -586,6 +622,28 @@ func (c *Config) PortLockPath() string {
 		return filepath.Join(first, "passive.lock")
 	}
 	return "/run/tunnelftpd/passive.lock"
+}
+
+// RegistryPath is the session registry's directory: registry_dir, or
+// systemd's RuntimeDirectory, or /run/tunnelftpd.
+func (c *Config) RegistryPath() string {
+	if c.RegistryDir != "" {
+		return c.RegistryDir
+	}
+	if dir := os.Getenv("RUNTIME_DIRECTORY"); dir != "" {
+		first, _, _ := strings.Cut(dir, ":")
+		return first
+	}
+	return registry.DefaultDir
+}
+
+// ShutdownPath is the planned-shutdown file: shutdown_file, or shutmsg in
+// the registry directory.
+func (c *Config) ShutdownPath() string {
+	if c.ShutdownFile != "" {
+		return c.ShutdownFile
+	}
+	return filepath.Join(c.RegistryPath(), "shutmsg")
 }
 
 // ParseLevel maps a log.level value to a slog level.

@@ -182,6 +182,9 @@ func RunSessionChild(logTo io.Writer) error {
 		opts.PortLock = lock
 	}
 	unix.Close(childLockFD)
+	adm := openAdmin(cfg, log, true, false)
+	defer adm.close()
+	adm.apply(&opts, true)
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		conn.Close()

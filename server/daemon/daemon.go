@@ -222,10 +222,18 @@ func configLabel(cfg *config.Config) string {
 // switch to the user after login, and shares a passive-port lock file with
 // the other connections' processes (opened now, before any privilege drop);
 // with system users, a process of many sessions hands each to a process of
-// its own (Spawner). Call done when the server has stopped.
+// its own (Spawner). What the admin tools need is opened here too, before
+// the drop: the session registry and counters, the wtmp file, and the
+// metrics endpoint of a process that listens (admin.go). Call done when the
+// server has stopped.
 func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts server.Options, done func(), err error) {
 	opts = server.Options{Log: log}
-	done = func() {}
+	var closers []func()
+	done = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
 	switch {
 	case mode.Single():
 		opts.OneSession = true
@@ -237,7 +245,10 @@ func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts
 			log.Warn("passive ports are not locked across connections; a PASV may fail when two pick the same port", "lock_file", path, "err", err)
 		} else {
 			opts.PortLock = f
-			done = func() { f.Close() }
+			closers = append(closers, func() { f.Close() })
+		}
+		if cfg.Metrics.Listen != "" {
+			log.Debug("metrics.listen not used: this process serves one connection; run tunnelftpd metrics for the textfile collector")
 		}
 	case cfg.Auth.SystemUsers:
 		// System users: each session gets a process of its own, which
@@ -247,7 +258,11 @@ func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts
 			return server.Options{}, nil, err
 		}
 		opts.Handoff = sp
-		done = sp.Close
+		closers = append(closers, sp.Close)
 	}
+	sessions := opts.Handoff == nil
+	adm := openAdmin(cfg, log, sessions, !mode.Single())
+	adm.apply(&opts, sessions)
+	closers = append(closers, adm.close)
 	return opts, done, nil
 }

@@ -51,6 +51,13 @@ type Offer struct {
 	// WarnOnce, if set, logs warnings that say the same for every session
 	// of a process (the kernel cannot bind to lo) once; nil logs them to Log.
 	WarnOnce func(key, msg string, args ...any)
+	// OnWait, if set, is told of each PASV that found no free port at once
+	// and waits for one (the metrics count them).
+	OnWait func()
+	// OnBusy, if set, is told when this session starts listening on a
+	// passive port (busy true) and when the port is released again (the
+	// registry shows the ports busy).
+	OnBusy func(port int, busy bool)
 
 	mu      sync.Mutex
 	cands   []int     // ports reserved for this PASV, in the order handed out
@@ -84,7 +91,13 @@ func (o *Offer) FetchNext() (_, _ int, ok bool) {
 		o.current.Close()
 	}
 	start := time.Now()
-	cands, err := o.Pool.candidates(o.Wait, Spares)
+	cands, err := o.Pool.candidates(0, Spares)
+	if errors.Is(err, errRangeExhausted) && o.Wait > 0 {
+		if o.OnWait != nil {
+			o.OnWait()
+		}
+		cands, err = o.Pool.candidates(o.Wait, Spares)
+	}
 	switch {
 	case errors.Is(err, errRangeExhausted):
 		o.Log.Warn("passive port range exhausted", "range", o.Range,
@@ -191,9 +204,16 @@ func (o *Offer) Wrap(l net.Listener) (net.Listener, error) {
 		o.Log.Info("passive ports in use by another program, skipped", "ports", fmt.Sprint(failed))
 	}
 	o.releaseReservedLocked(failed)
-	pool := o.Pool
-	o.current = newListener(tl, port, o.AcceptTimeout, func(p int) { pool.release(p) },
-		o.allow, onConn, o.Log)
+	pool, onBusy := o.Pool, o.OnBusy
+	o.current = newListener(tl, port, o.AcceptTimeout, func(p int) {
+		pool.release(p)
+		if onBusy != nil {
+			onBusy(p, false)
+		}
+	}, o.allow, onConn, o.Log)
+	if onBusy != nil {
+		onBusy(port, true)
+	}
 	return o.current, nil
 }
 
