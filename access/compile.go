@@ -34,6 +34,7 @@ type ClassConfig struct {
 type MessagesConfig struct {
 	Login string `toml:"login"` // file shown after login as 230- lines
 	Cwd   string `toml:"cwd"`   // file name shown once per directory on CWD
+	Email string `toml:"email"` // the maintainer's address, the %E cookie ("" = none)
 }
 
 // Input is everything [Compile] reads.

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ident"
+	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
@@ -80,6 +81,10 @@ type Options struct {
 	// the same file (passive.OpenLock): per-connection processes need it, or
 	// two of them may pick the same free port at once. nil: this process only.
 	PortLock *os.File
+	// ClassLock makes the [[classes]] session limits hold across the
+	// processes that lock the same file (classcount.OpenLock), and lets
+	// each of them count the others' sessions. nil: this process only.
+	ClassLock *os.File
 	// Handoff, if set, runs each session that Serve accepts elsewhere (a
 	// process of its own): this process then only applies the connect-time
 	// limits and never reads an FTP command. nil: sessions run here.
@@ -111,6 +116,8 @@ type Server struct {
 	opts Options
 	live atomic.Pointer[liveConfig]
 
+	classes *classcount.Counter // sessions per class, across processes with Options.ClassLock
+
 	nextID   atomic.Uint64
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -127,7 +134,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, opts: opts, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+	classes, err := newClassCounter(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -278,7 +289,7 @@ func (s *Server) ServeConn(c net.Conn) {
 	}
 	defer s.depart(sess)
 
-	sess.ln = newOneShotListener(sess.conn)
+	sess.ln = newOneShotListener(&replyConn{ctrlConn: sess.conn, s: sess})
 	sess.ftp = ftpserver.NewFtpServer(sess)
 	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler()))
 	if err := sess.ftp.Listen(); err != nil {
@@ -360,6 +371,9 @@ func (s *Server) admit(sess *session) string {
 	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
+	if reason := s.refusedAtConnect(sess); reason != "" {
+		return reason
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
@@ -384,6 +398,7 @@ func (s *Server) admit(sess *session) string {
 }
 
 func (s *Server) depart(sess *session) {
+	sess.leaveClass()
 	sess.live.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
