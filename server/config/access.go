@@ -139,10 +139,10 @@ func (c *Config) WriteAccess(w io.Writer) error {
 		}
 	}
 	if n := len(c.bannerLines); n > 0 {
-		fmt.Fprintf(&b, "banner_file: %d lines sent as 220- before %q\n", n, c.Banner)
+		fmt.Fprintf(&b, "banner_file: %s sent as 220- before %q\n", lines(n), c.Banner)
 	}
 	if n := len(c.loginMessage); n > 0 {
-		fmt.Fprintf(&b, "messages.login: %d lines sent as 230- after a login\n", n)
+		fmt.Fprintf(&b, "messages.login: %s sent as 230- after a login\n", lines(n))
 	}
 	fmt.Fprintf(&b, "ascii: %s\n", c.ASCII)
 	if len(c.Classes) > 0 {
@@ -155,4 +155,11 @@ func (c *Config) WriteAccess(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, out.String())
 	return err
+}
+
+func lines(n int) string {
+	if n == 1 {
+		return "1 line"
+	}
+	return strconv.Itoa(n) + " lines"
 }

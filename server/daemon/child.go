@@ -182,6 +182,10 @@ func RunSessionChild(logTo io.Writer) error {
 		opts.PortLock = lock
 	}
 	unix.Close(childLockFD)
+	if f := OpenClassLock(cfg, log); f != nil {
+		defer f.Close()
+		opts.ClassLock = f
+	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		conn.Close()

@@ -20,6 +20,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/launch"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
@@ -222,10 +223,15 @@ func configLabel(cfg *config.Config) string {
 // switch to the user after login, and shares a passive-port lock file with
 // the other connections' processes (opened now, before any privilege drop);
 // with system users, a process of many sessions hands each to a process of
-// its own (Spawner). Call done when the server has stopped.
+// its own (Spawner). Every process shares the class session lock file
+// (OpenClassLock). Call done when the server has stopped.
 func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts server.Options, done func(), err error) {
 	opts = server.Options{Log: log}
 	done = func() {}
+	if f := OpenClassLock(cfg, log); f != nil {
+		opts.ClassLock = f
+		done = func() { f.Close() }
+	}
 	switch {
 	case mode.Single():
 		opts.OneSession = true
@@ -237,7 +243,8 @@ func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts
 			log.Warn("passive ports are not locked across connections; a PASV may fail when two pick the same port", "lock_file", path, "err", err)
 		} else {
 			opts.PortLock = f
-			done = func() { f.Close() }
+			closeClassLock := done
+			done = func() { f.Close(); closeClassLock() }
 		}
 	case cfg.Auth.SystemUsers:
 		// System users: each session gets a process of its own, which
@@ -247,7 +254,24 @@ func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts
 			return server.Options{}, nil, err
 		}
 		opts.Handoff = sp
-		done = sp.Close
+		closeClassLock := done
+		done = func() { sp.Close(); closeClassLock() }
 	}
 	return opts, done, nil
+}
+
+// OpenClassLock opens the class session lock file of cfg (config.ClassLockPath), through which
+// every process of the daemon counts the sessions of each [[classes]] entry. It returns nil if
+// it cannot: the class limits then count this process's sessions only, which is logged when
+// the config has classes.
+func OpenClassLock(cfg *config.Config, log *slog.Logger) *os.File {
+	path := cfg.ClassLockPath()
+	f, err := classcount.OpenLock(path)
+	if err != nil {
+		if len(cfg.Classes) > 0 {
+			log.Warn("class session limits count this process's sessions only", "lock_file", path, "err", err)
+		}
+		return nil
+	}
+	return f
 }
