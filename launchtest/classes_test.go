@@ -1,7 +1,10 @@
 package launchtest
 
 import (
+	"crypto/rand"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -102,4 +105,58 @@ func waitStatus(t *testing.T, ns *notifySocket, want string) {
 			t.Fatalf("no STATUS= with %q within 20s; messages: %q", want, seen)
 		}
 	}
+}
+
+// TestSystemGroupClassAndRule: system users' sessions, each in a process of its own (the
+// standalone daemon's per-session children), are classed and ruled by their system groups
+// (@group:NAME): the class of the group holds one session, so a second member gets 421 while a
+// user outside the group logs in; and a rule denying delete to the group refuses the member's
+// DELE but not the other user's.
+func TestSystemGroupClassAndRule(t *testing.T) {
+	needSystemUsers(t)
+	group := "tftpg" + strings.ToLower(rand.Text()[:6])
+	mustExec(t, "", "groupadd", group)
+	t.Cleanup(func() { exec.Command("groupdel", group).Run() })
+	member, member2, outsider := addSysUser(t, "-G", group), addSysUser(t, "-G", group), addSysUser(t)
+	for _, u := range []sysAccount{member, outsider} {
+		if err := os.WriteFile(filepath.Join(u.home, "keep.txt"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(filepath.Join(u.home, "keep.txt"), u.uid, u.gid)
+	}
+	f, _ := sysFixture(t, "")
+	f.EditConfig("[passive]\n", fmt.Sprintf("[passive]\nlock_file = %q\n", filepath.Join(f.Dir, "run", "passive.lock")))
+	f.WriteConfig(f.ConfigText() + fmt.Sprintf(`
+[[rules]]
+path = "/**"
+who = ["@group:%s"]
+deny = ["delete"]
+
+[[classes]]
+name = "team"
+who = ["@group:%s"]
+max_sessions = 1
+full_message = "team is full"
+`, group, group))
+	serveStandalone(t, f)
+
+	a := testutil.DialRaw(t, f.Addr)
+	a.Expect(331, "USER %s", member.name)
+	a.Expect(230, "PASS %s", sysPassword)
+	_, code, msg := loginReply(t, f.Addr, member2.name, sysPassword)
+	if code != 421 || msg != "421 team is full" {
+		t.Errorf("second member of the group: %d %q, want 421 team is full", code, msg)
+	}
+	o := testutil.DialRaw(t, f.Addr)
+	o.Expect(331, "USER %s", outsider.name)
+	o.Expect(230, "PASS %s", sysPassword)
+
+	if code, msg := a.Cmd("DELE keep.txt"); code != 550 {
+		t.Errorf("group member DELE: %d %q, want 550 (rule for @group:%s)", code, msg, group)
+	}
+	o.Expect(250, "DELE keep.txt")
+	if _, err := os.Stat(filepath.Join(member.home, "keep.txt")); err != nil {
+		t.Errorf("the member's file is gone: %v", err)
+	}
+	childPIDs(t, f, 3) // each session ran in a process of its own
 }
