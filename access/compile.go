@@ -126,7 +126,7 @@ func Compile(in Input, opt CompileOptions) (*Policy, Problems) {
 	if len(probs) == 0 {
 		for j := range p.Classes {
 			for i := range j {
-				if p.Classes[i].covers(&p.Classes[j]) {
+				if !p.Classes[i].DenyOnly() && !p.Classes[j].DenyOnly() && p.Classes[i].covers(&p.Classes[j]) {
 					bad("classes.name", j, "class %q can never be chosen: class %q comes first and takes every session it would (the first class that fits wins)",
 						p.Classes[j].Name, p.Classes[i].Name)
 					break

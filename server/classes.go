@@ -92,12 +92,14 @@ type ClassCount struct {
 	Max      int // the class's max_sessions, 0 for no limit
 }
 
-// ClassSessions counts the sessions of each class of the config in force, in its order.
+// ClassSessions counts the sessions of each class of the config in force, in its order (not
+// the refusal lists, access.Class.DenyOnly).
 func (s *Server) ClassSessions() []ClassCount {
-	classes := s.live.Load().cfg.Policy().Classes
-	out := make([]ClassCount, len(classes))
-	for i, cl := range classes {
-		out[i] = ClassCount{Name: cl.Name, Sessions: s.classes.Count(cl.Name), Max: cl.MaxSessions}
+	var out []ClassCount
+	for _, cl := range s.live.Load().cfg.Policy().Classes {
+		if !cl.DenyOnly() {
+			out = append(out, ClassCount{Name: cl.Name, Sessions: s.classes.Count(cl.Name), Max: cl.MaxSessions})
+		}
 	}
 	return out
 }
