@@ -25,6 +25,25 @@ type Policy interface {
 	At(p string) access.Decision
 }
 
+// Decision is what the session's policy says about the FTP path name (the rights there, the
+// mode and group of what is created there), for what tells the client about its rights: the
+// MLSD/MLST perm fact, FEAT. ok is false without a policy (then only ReadOnly limits). A
+// read-only session's decision never holds a write verb.
+func (fs *Fs) Decision(name string) (d access.Decision, ok bool) {
+	if fs.opts.Policy == nil {
+		return access.Decision{}, false
+	}
+	rel, err := resolve("decide", name)
+	if err != nil {
+		return access.Decision{}, false
+	}
+	d = fs.opts.Policy.At(ftpPath(rel))
+	if fs.opts.ReadOnly {
+		d.Rights &= access.ReadRights
+	}
+	return d, true
+}
+
 var errChmod = fmt.Errorf("changing the mode is not allowed here: a rule sets the mode of files here: %w", os.ErrPermission)
 
 // chmodAllowed decides a mode change (SITE CHMOD) under the policy: it needs overwrite at the

@@ -554,3 +554,26 @@ func TestReadMessageFile(t *testing.T) {
 		}
 	}
 }
+
+// TestDecision: the decision a listing's perm fact is made from is the policy's, at the clean
+// path, and never holds a write verb in a read-only session.
+func TestDecision(t *testing.T) {
+	pol := session(t, access.Input{Rules: []access.RuleConfig{{Path: "/pub/**", Deny: []string{"delete"}}}},
+		access.User{Name: "u", Kind: access.Virtual})
+	fsys, err := New(t.TempDir(), Options{Policy: pol})
+	must(t, err)
+	d, ok := fsys.Decision("pub/../pub/x")
+	if !ok || d.Path != "/pub/x" || d.Rights.Has(access.Delete) || !d.Rights.Has(access.Upload) {
+		t.Errorf("Decision = %+v %v", d, ok)
+	}
+	ro, err := New(t.TempDir(), Options{Policy: pol, ReadOnly: true})
+	must(t, err)
+	if d, _ := ro.Decision("/x"); d.Rights != access.ReadRights {
+		t.Errorf("read-only session's rights: %s", d.Rights)
+	}
+	none, err := New(t.TempDir(), Options{})
+	must(t, err)
+	if _, ok := none.Decision("/x"); ok {
+		t.Error("a decision without a policy")
+	}
+}

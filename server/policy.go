@@ -58,16 +58,3 @@ func (s *session) accessConn() access.Conn {
 	}
 	return c
 }
-
-// Decision is what the access policy says about FTP path p for the logged-in user (the rights
-// there, the mode and group of what is created there); ok is false before login. The MLSD/MLST
-// perm fact and FEAT are made from it.
-func (s *session) Decision(p string) (d access.Decision, ok bool) {
-	s.mu.Lock()
-	acc := s.acc
-	s.mu.Unlock()
-	if acc == nil {
-		return access.Decision{}, false
-	}
-	return acc.At(p), true
-}

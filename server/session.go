@@ -52,10 +52,9 @@ type session struct {
 	cc   ftpserver.ClientContext
 	user *auth.User
 	fs   *driver.Fs
-	// The access policy as it applies to the user (policy.go), the user's
-	// class and its slot (classes.go), the directories whose message was
-	// shown and a login refusal to send as 421 (messages.go).
-	acc     *access.Session
+	// The user's class and its slot (classes.go), the directories whose
+	// message was shown and a login refusal to send as 421 (messages.go).
+	// The access policy itself is the driver's (driver.Fs.Decision).
 	class   *access.Class
 	slot    *classcount.Slot
 	visited access.Visited
@@ -233,7 +232,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errors.New("home directory unavailable")
 	}
 	s.mu.Lock()
-	s.user, s.fs, s.acc = u, fs, acc
+	s.user, s.fs = u, fs
 	class := ""
 	if s.class != nil {
 		class = s.class.Name
