@@ -152,8 +152,9 @@ type AuthConfig struct {
 	// SystemRoot is a system user's root: "" for the home directory, or a
 	// path where %u stands for the user name.
 	SystemRoot string `toml:"system_root"`
-	// AnonymousRoot enables read-only anonymous login ("anonymous" or
-	// "ftp", any password) confined to this directory. "" = off.
+	// AnonymousRoot enables anonymous login ("anonymous" or "ftp", any
+	// password) confined to this directory: list and retrieve, plus what
+	// [[rules]] allow it. "" = off.
 	AnonymousRoot string `toml:"anonymous_root"`
 }
 
