@@ -270,15 +270,24 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, Errors{decodeError(name, err)}
 	}
 	var errs Errors
+	undecoded := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
 	for _, k := range md.Undecoded() {
 		key := k.String()
+		if i := strings.LastIndex(key, "."); i > 0 && undecoded[key[:i]] {
+			continue // a key of an unknown section: the section's error says it
+		}
 		lines := idx.find(key)
+		if len(lines) == 0 {
+			lines = idx.find("[" + key + "]")
+		}
 		if len(lines) == 0 {
 			lines = []int{0}
 		}
 		for _, ln := range lines {
-			errs = append(errs, Error{File: name, Line: ln, Key: key,
-				Msg: "unknown key (see etc/tunnelftpd.toml for the keys tunnelftpd knows)"})
+			errs = append(errs, Error{File: name, Line: ln, Key: key, Msg: unknownKeyMsg(key, idx)})
 		}
 	}
 	c.File = name
@@ -297,11 +306,11 @@ var tomlLineRe = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\)
 func decodeError(name string, err error) Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		return Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: plainDecodeMsg(pe.LastKey, pe.Message)}
 	}
 	if m := tomlLineRe.FindStringSubmatch(err.Error()); m != nil {
 		ln, _ := strconv.Atoi(m[1])
-		return Error{File: name, Line: ln, Key: m[2], Msg: m[3]}
+		return Error{File: name, Line: ln, Key: m[2], Msg: plainDecodeMsg(m[2], m[3])}
 	}
 	return Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
@@ -420,7 +429,7 @@ func (c *Config) validate(idx lineIndex) Errors {
 	}
 	if c.Auth.SystemUsers {
 		if !auth.PAMAvailable {
-			bad("auth.system_users", 0, "this tunnelftpd was built without PAM support (no cgo); rebuild with CGO_ENABLED=1 and libpam0g-dev, or set system_users = false")
+			bad("auth.system_users", 0, "this tunnelftpd was built without PAM support (without cgo: no C compiler at build time); install gcc and rebuild (the PAM headers are not needed), or set system_users = false")
 		}
 		if c.Auth.PAMService == "" || strings.ContainsAny(c.Auth.PAMService, "/ ") {
 			bad("auth.pam_service", 0, "%q must be a PAM service name (a file in /etc/pam.d)", c.Auth.PAMService)
@@ -450,7 +459,7 @@ func (c *Config) validate(idx lineIndex) Errors {
 		}
 	}
 	if len(c.Users) == 0 && !c.Auth.SystemUsers && c.Auth.AnonymousRoot == "" {
-		errs = append(errs, Error{File: c.File, Key: "users", Msg: "no [[users]] entry, and neither auth.system_users nor auth.anonymous_root: nobody could log in; add a user (see etc/tunnelftpd.toml)"})
+		errs = append(errs, Error{File: c.File, Key: "users", Msg: "no [[users]] entry, and neither auth.system_users nor auth.anonymous_root: nobody could log in; add a [[users]] entry (" + SeeKeys + ")"})
 	}
 	seen := map[string]bool{}
 	for i, u := range c.Users {
@@ -530,6 +539,8 @@ func indexLines(data []byte) lineIndex {
 			table = m[1]
 			if strings.HasPrefix(line, "[[") {
 				idx[table] = append(idx[table], n+1)
+			} else {
+				idx["["+table+"]"] = append(idx["["+table+"]"], n+1)
 			}
 			continue
 		}

@@ -89,7 +89,7 @@ func TestConfigErrors(t *testing.T) {
 		{"relative root", `root = "/`, `root = "data" #`, `^t\.toml:9: users\.root: .*must be an absolute path`},
 		{"bad listen", `listen = "127.0.0.1:2121"`, `listen = "localhost"`, `^t\.toml:1: listen: `},
 		{"bad duration", `[passive]`, "idle_timeout = \"forever\"\n[passive]", `^t\.toml:2: idle_timeout: .*not a duration`},
-		{"wrong type", `[passive]`, "max_sessions = \"many\"\n[passive]", `^t\.toml:2: max_sessions: .*incompatible types`},
+		{"wrong type", `[passive]`, "max_sessions = \"many\"\n[passive]", `^t\.toml:2: max_sessions: max_sessions must be a whole number`},
 		{"wait too long", `[passive]`, "idle_timeout = \"5s\"\n[passive]\nwait = \"10s\"", `passive\.wait: must be shorter than idle_timeout`},
 		{"syntax", `[passive]`, "[passive", `^t\.toml:3: expected`},
 		{"no users", `[[users]]`, `[not_users]`, `users: no \[\[users\]\]|unknown key`},
