@@ -25,25 +25,6 @@ type Policy interface {
 	At(p string) access.Decision
 }
 
-// Decision is what the session's policy says about the FTP path name (the rights there, the
-// mode and group of what is created there), for what tells the client about its rights: the
-// MLSD/MLST perm fact, FEAT. ok is false without a policy (then only ReadOnly limits). A
-// read-only session's decision never holds a write verb.
-func (fs *Fs) Decision(name string) (d access.Decision, ok bool) {
-	if fs.opts.Policy == nil {
-		return access.Decision{}, false
-	}
-	rel, err := resolve("decide", name)
-	if err != nil {
-		return access.Decision{}, false
-	}
-	d = fs.opts.Policy.At(ftpPath(rel))
-	if fs.opts.ReadOnly {
-		d.Rights &= access.ReadRights
-	}
-	return d, true
-}
-
 var errChmod = fmt.Errorf("changing the mode is not allowed here: a rule sets the mode of files here: %w", os.ErrPermission)
 
 // chmodAllowed decides a mode change (SITE CHMOD) under the policy: it needs overwrite at the
@@ -51,7 +32,7 @@ var errChmod = fmt.Errorf("changing the mode is not allowed here: a rule sets th
 func (fs *Fs) chmodAllowed(rel string) error {
 	d := fs.opts.Policy.At(ftpPath(rel))
 	if d.ModeFixed {
-		return &os.PathError{Op: "chmod", Path: d.Path, Err: errChmod}
+		return &Error{Op: "chmod", Path: d.Path, Err: errChmod}
 	}
 	return denied("chmod", d, access.Overwrite)
 }
@@ -184,38 +165,6 @@ func (fs *Fs) mkdir(rel string) error {
 		return &os.PathError{Op: "mkdir", Path: ftpPath(rel), Err: fmt.Errorf("cannot give the new directory its mode or group: %w", unwrapPath(err))}
 	}
 	return nil
-}
-
-// remove removes a file or empty directory under the policy: verb delete for anything but a
-// directory, rmdir for a directory, decided by the kernel (unlinkat without and then with
-// AT_REMOVEDIR), not by a stat that could be stale.
-func (fs *Fs) remove(rel string) error {
-	if fs.opts.Policy == nil {
-		return fs.root.Remove(rel)
-	}
-	d := fs.opts.Policy.At(ftpPath(rel))
-	canDelete := denied("remove", d, access.Delete)
-	canRmdir := denied("remove", d, access.Rmdir)
-	if canDelete != nil && canRmdir != nil {
-		return canDelete
-	}
-	return fs.inParent("remove", rel, func(dirfd int, name string) error {
-		if canDelete == nil {
-			err := unix.Unlinkat(dirfd, name, 0)
-			// Unlinking a directory fails with EISDIR on Linux (EPERM in POSIX).
-			if err != unix.EISDIR && (err != unix.EPERM || !isDirAt(dirfd, name)) {
-				return err
-			}
-			if canRmdir != nil {
-				return canRmdir
-			}
-		}
-		err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
-		if err == unix.ENOTDIR && canDelete != nil {
-			return canDelete // not a directory, and delete is refused
-		}
-		return err
-	})
 }
 
 func isDirAt(dirfd int, name string) bool {

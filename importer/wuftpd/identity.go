@@ -234,7 +234,7 @@ func (im *importer) mapIdentity() {
 			enforce = true
 			im.report(d, Lost, "anonymous passwords had to look like an e-mail address (%s); tunnelftpd accepts any password for anonymous", level)
 		default:
-			im.report(d, Note, "wu-ftpd only warned about passwords that did not look like an e-mail address; tunnelftpd does not warn")
+			im.report(d, Note, "wu-ftpd only warned about passwords that did not look like an e-mail address; tunnelftpd gives no such warning")
 		}
 	}
 	for _, d := range im.byKw["deny-email"] {
