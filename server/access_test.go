@@ -480,3 +480,42 @@ func TestASCIIConvert(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteChmodUnderRules: SITE CHMOD needs overwrite at the path and is refused where a rule
+// sets the mode (and for anonymous, which has no overwrite by default).
+func TestSiteChmodUnderRules(t *testing.T) {
+	root, mutate := anonArchive(t)
+	ts := startServer(t, 2, func(c *config.Config) {
+		mutate(c)
+		c.Rules = append(c.Rules,
+			access.RuleConfig{Path: "/fixed/**", Who: []string{testUser}, Mode: "0640"},
+			access.RuleConfig{Path: "/kept/**", Who: []string{testUser}, Deny: []string{"overwrite"}})
+	})
+	for _, d := range []string{"fixed", "kept", "free"} {
+		writeFile(t, filepath.Join(ts.Root, d, "f.txt"), "x", 0o640)
+	}
+	rc := testutil.DialRaw(t, ts.Addr)
+	rc.Login(testUser, testPassword)
+	rc.Expect(200, "SITE CHMOD 600 /free/f.txt")
+	for _, p := range []string{"/fixed/f.txt", "/kept/f.txt"} {
+		if code, msg := rc.Cmd("SITE CHMOD 666 %s", p); code != 550 {
+			t.Errorf("SITE CHMOD %s: %d %q, want 550", p, code, msg)
+		}
+	}
+	if m := modeOf(t, filepath.Join(ts.Root, "free", "f.txt")); m != 0o600 {
+		t.Errorf("/free/f.txt: %04o, want 0600", m)
+	}
+	for _, d := range []string{"fixed", "kept"} {
+		if m := modeOf(t, filepath.Join(ts.Root, d, "f.txt")); m != 0o640 {
+			t.Errorf("/%s/f.txt changed to %04o", d, m)
+		}
+	}
+	anon := testutil.DialRaw(t, ts.Addr)
+	anon.Login("anonymous", "guest@example.com")
+	if code, msg := anon.Cmd("SITE CHMOD 666 /pub/readme.txt"); code != 550 {
+		t.Errorf("anonymous SITE CHMOD: %d %q, want 550", code, msg)
+	}
+	if m := modeOf(t, filepath.Join(root, "pub", "readme.txt")); m != 0o644 {
+		t.Errorf("anonymous changed readme.txt to %04o", m)
+	}
+}
