@@ -470,15 +470,17 @@ func (fs *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 }
 
 // Chmod changes the permission bits of the named file. Only the nine permission bits of mode are
-// applied: setuid, setgid and sticky bits are dropped. The root itself is refused, and so is
-// every Chmod under a policy: modes come from its umask and rules.
+// applied: setuid, setgid and sticky bits are dropped. The root itself is refused. Under a policy
+// it needs overwrite at the path, and is refused where a rule sets the mode.
 func (fs *Fs) Chmod(name string, mode os.FileMode) error {
 	rel, err := fs.changeable("chmod", name)
 	if err != nil {
 		return err
 	}
 	if fs.opts.Policy != nil {
-		return &Error{Op: "chmod", Path: ftpPath(rel), Err: errChmod}
+		if err := fs.chmodAllowed(rel); err != nil {
+			return err
+		}
 	}
 	return wrap("chmod", rel, fs.root.Chmod(rel, mode.Perm()))
 }

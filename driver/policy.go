@@ -25,7 +25,17 @@ type Policy interface {
 	At(p string) access.Decision
 }
 
-var errChmod = fmt.Errorf("changing modes is not allowed: they come from the umask and the rules: %w", os.ErrPermission)
+var errChmod = fmt.Errorf("changing the mode is not allowed here: a rule sets the mode of files here: %w", os.ErrPermission)
+
+// chmodAllowed decides a mode change (SITE CHMOD) under the policy: it needs overwrite at the
+// path (it changes what others may do with the file), and is refused where a rule sets the mode.
+func (fs *Fs) chmodAllowed(rel string) error {
+	d := fs.opts.Policy.At(ftpPath(rel))
+	if d.ModeFixed {
+		return &Error{Op: "chmod", Path: d.Path, Err: errChmod}
+	}
+	return denied("chmod", d, access.Overwrite)
+}
 
 // check asks the policy about verb v on rel; nil without a policy.
 func (fs *Fs) check(op string, v access.Verb, rel string) error {

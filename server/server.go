@@ -3,9 +3,12 @@
 // one connection (every launch mode is one of the two), Shutdown(ctx) drains
 // it and Reload(cfg) puts a new config in force for new sessions. Each
 // session is the ftpserverlib MainDriver of its one connection: admission
-// (max_sessions, max_sessions_per_ssh_user, tunnel_only), the login and the
-// switch to the user's identity, reply rewriting (ctrlconn.go) and the
-// filter on the library's own log (liblog.go).
+// (max_sessions, max_sessions_per_ssh_user, tunnel_only, deny_clients), the
+// login and the switch to the user's identity, the user's access policy and
+// class (policy.go, classes.go: package access decides, package classcount
+// counts across processes), the banner and messages (messages.go), reply
+// rewriting (ctrlconn.go) and the filter on the library's own log
+// (liblog.go).
 //
 // It must not open user paths (package driver does, for every file
 // operation), pick passive ports (package passive), read config files
@@ -34,6 +37,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/metrics"
 	"github.com/tunnelftpd/tunnelftpd/registry"
+	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
@@ -83,6 +87,10 @@ type Options struct {
 	// the same file (passive.OpenLock): per-connection processes need it, or
 	// two of them may pick the same free port at once. nil: this process only.
 	PortLock *os.File
+	// ClassLock makes the [[classes]] session limits hold across the
+	// processes that lock the same file (classcount.OpenLock), and lets
+	// each of them count the others' sessions. nil: this process only.
+	ClassLock *os.File
 	// Handoff, if set, runs each session that Serve accepts elsewhere (a
 	// process of its own): this process then only applies the connect-time
 	// limits and never reads an FTP command. nil: sessions run here.
@@ -125,6 +133,8 @@ type Server struct {
 	opts Options
 	live atomic.Pointer[liveConfig]
 
+	classes *classcount.Counter // sessions per class, across processes with Options.ClassLock
+
 	nextID   atomic.Uint64
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -144,7 +154,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, opts: opts, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+	classes, err := newClassCounter(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -300,7 +314,7 @@ func (s *Server) ServeConn(c net.Conn) {
 	sess.adm, sess.conn.adm = adm, adm
 	s.mu.Unlock()
 
-	sess.ln = newOneShotListener(sess.conn)
+	sess.ln = newOneShotListener(&replyConn{ctrlConn: sess.conn, s: sess})
 	sess.ftp = ftpserver.NewFtpServer(sess)
 	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler()))
 	if err := sess.ftp.Listen(); err != nil {
@@ -394,6 +408,9 @@ func (s *Server) admit(sess *session) string {
 	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
+	if reason := s.refusedAtConnect(sess); reason != "" {
+		return reason
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
@@ -419,6 +436,7 @@ func (s *Server) admit(sess *session) string {
 }
 
 func (s *Server) depart(sess *session) {
+	sess.leaveClass()
 	sess.live.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()

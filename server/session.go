@@ -16,11 +16,14 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
+	"github.com/tunnelftpd/tunnelftpd/access"
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
+	"github.com/tunnelftpd/tunnelftpd/server/classcount"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
@@ -50,6 +53,13 @@ type session struct {
 	cc   ftpserver.ClientContext
 	user *auth.User
 	fs   *driver.Fs
+	// The user's class and its slot (classes.go), the directories whose
+	// message was shown and a login refusal to send as 421 (messages.go).
+	// The access policy itself is the driver's (driver.Fs.Decision).
+	class   *access.Class
+	slot    *classcount.Slot
+	visited access.Visited
+	refusal string
 
 	failedLogins int // on this connection (AuthUser runs on its one command goroutine)
 
@@ -97,7 +107,7 @@ func (s *session) GetSettings() (*ftpserver.Settings, error) {
 		DisableActiveMode:        true,
 		DisableSite:              true,
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
-		DisableASCIIConversion:   true,
+		DisableASCIIConversion:   cfg.ASCII != config.ASCIIConvert,
 		PasvConnectionsCheck:     ftpserver.IPMatchRequired,
 		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,
 	}
@@ -125,14 +135,14 @@ func (s *session) GetTLSConfig() (*tls.Config, error) {
 	return nil, errors.New("TLS is not supported: tunnelftpd runs behind an SSH tunnel")
 }
 
-// ClientConnected returns the banner.
+// ClientConnected returns the banner (banner_file's lines, then banner).
 func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err error) {
 	defer s.contain("ClientConnected", &err)
 	s.mu.Lock()
 	s.cc = cc
 	s.mu.Unlock()
 	s.log.Info("session started", "from", s.conn.RemoteAddr().String())
-	return s.live.cfg.Banner, nil
+	return s.greeting(), nil
 }
 
 // ClientDisconnected ends the session: passive ports are released, and once
@@ -219,17 +229,28 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		}
 		return nil, auth.ErrAuthFailed
 	}
+	au := s.accessUser(u)
+	if refusal := s.admitClass(&au); refusal != "" {
+		if u.Logout != nil {
+			u.Logout()
+		}
+		s.refuseLogin(refusal)
+		return nil, errClassRefused
+	}
 	// From here on the session runs as the account it serves, before it
 	// touches any file.
 	if err := s.switchIdentity(u); err != nil {
+		s.leaveClass()
 		if u.Logout != nil {
 			u.Logout()
 		}
 		s.log.Error("login refused: cannot run the session as the user", "user", u.Name, "err", err)
 		return nil, errors.New("cannot start your session; the administrator has been told")
 	}
-	fs, err := driver.New(u.Root, driver.Options{ReadOnly: u.ReadOnly, OnTransfer: s.transferDone, OnOpen: s.adm.transferOpened})
+	acc := s.live.cfg.Policy().Session(au)
+	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.transferOpened})
 	if err != nil {
+		s.leaveClass()
 		if u.Logout != nil {
 			u.Logout()
 		}
@@ -238,11 +259,15 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	}
 	s.mu.Lock()
 	s.user, s.fs = u, fs
+	class := ""
+	if s.class != nil {
+		class = s.class.Name
+	}
 	s.mu.Unlock()
 	s.cmds.SetDriver(fs)
 	s.adm.loggedIn(u, pass)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
-		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
+		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
 	return fs, nil
 }
 
@@ -281,10 +306,11 @@ func (s *session) switchIdentity(u *auth.User) error {
 	return privsep.Drop(id)
 }
 
-// PostAuthMessage keeps driver error text out of the 530 reply.
+// PostAuthMessage keeps driver error text out of the 530 reply, and puts
+// [messages] login before the 230.
 func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error) string {
 	if err == nil {
-		return "Login successful"
+		return s.loginReply("Login successful")
 	}
 	if errors.Is(err, auth.ErrAuthFailed) {
 		return "Login incorrect"

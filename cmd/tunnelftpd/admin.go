@@ -6,10 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/tunnelftpd/tunnelftpd/metrics"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/daemon"
 )
 
 // The admin tools (who, count, shutdown, metrics) share this: a -c flag and the config they
@@ -43,31 +42,13 @@ func adminConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// configClasses are the [[classes]] of cfg, name and max_sessions, in file order.
-func configClasses(cfg *config.Config) []metrics.Class {
-	var doc struct {
-		Classes []struct {
-			Name        string `toml:"name"`
-			MaxSessions int    `toml:"max_sessions"`
-		} `toml:"classes"`
-	}
-	if _, err := toml.Decode(string(cfg.Text()), &doc); err != nil {
-		return nil // a loaded config has parsed already; nothing to add
-	}
-	var out []metrics.Class
-	for _, c := range doc.Classes {
-		out = append(out, metrics.Class{Name: c.Name, MaxSessions: c.MaxSessions})
-	}
-	return out
-}
-
 // metricsSource is what the metrics of cfg's registry are read from.
 func metricsSource(cfg *config.Config) metrics.Source {
 	path := cfg.ShutdownPath()
 	return metrics.Source{
 		Dir:          cfg.RegistryPath(),
 		PassivePorts: cfg.Passive.Last - cfg.Passive.First + 1,
-		Classes:      configClasses(cfg),
+		Classes:      daemon.MetricsClasses(cfg),
 		Shutdown: func() (float64, bool) {
 			f, err := readShutdown(path)
 			if err != nil || f == nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/tunnelftpd/tunnelftpd/registry"
+	"github.com/tunnelftpd/tunnelftpd/server/daemon"
 )
 
 const countUsage = `Usage: tunnelftpd count [-c FILE]
@@ -66,7 +67,7 @@ func cmdCount(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "Service class %-20.20s - %3d users %s\n", name, n, limit)
 	}
-	for _, c := range configClasses(cfg) {
+	for _, c := range daemon.MetricsClasses(cfg) {
 		line(c.Name, perClass[c.Name], c.MaxSessions)
 		delete(perClass, c.Name)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tunnelftpd/tunnelftpd/access"
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/metrics"
 	"github.com/tunnelftpd/tunnelftpd/registry"
@@ -71,11 +72,32 @@ type Config struct {
 	// MaxSessionsPerSSHUser limits sessions per owner of the peer socket
 	// (the SSH user behind ssh -L); 0 = no limit.
 	MaxSessionsPerSSHUser int `toml:"max_sessions_per_ssh_user"`
+	// Umask is the octal umask of what clients create: files 0666 &^ umask,
+	// directories 0777 &^ umask. [[users]] umask overrides it. Default "022".
+	Umask string `toml:"umask"`
+	// BannerFile is an absolute path of a text file sent before the banner
+	// line as 220- lines (read when the config is loaded). "" = none.
+	BannerFile string `toml:"banner_file"`
+	// ASCII is what TYPE A transfers do: "as-is" (bytes as they are, the
+	// default) or "convert" (LF to CRLF on download, CRLF to LF on upload).
+	ASCII string `toml:"ascii"`
 
-	Passive PassiveConfig `toml:"passive"`
-	Log     LogConfig     `toml:"log"`
-	Auth    AuthConfig    `toml:"auth"`
-	Users   []UserConfig  `toml:"users"`
+	Passive  PassiveConfig         `toml:"passive"`
+	Log      LogConfig             `toml:"log"`
+	Auth     AuthConfig            `toml:"auth"`
+	Messages access.MessagesConfig `toml:"messages"`
+	Users    []UserConfig          `toml:"users"`
+	// Rules are the [[rules]] tables, in order (first match wins).
+	Rules []access.RuleConfig `toml:"rules"`
+	// Classes are the [[classes]] tables, in order (a session is in the
+	// first that fits).
+	Classes []access.ClassConfig `toml:"classes"`
+
+	// Derived by validation (see access.go): the compiled access policy,
+	// the banner file's lines and the login message's lines.
+	policy       *access.Policy
+	bannerLines  []string
+	loginMessage []string
 
 	// File is the path the config was read from ("" for the built-in default).
 	File string `toml:"-"`
@@ -157,8 +179,9 @@ type AuthConfig struct {
 	// SystemRoot is a system user's root: "" for the home directory, or a
 	// path where %u stands for the user name.
 	SystemRoot string `toml:"system_root"`
-	// AnonymousRoot enables read-only anonymous login ("anonymous" or
-	// "ftp", any password) confined to this directory. "" = off.
+	// AnonymousRoot enables anonymous login ("anonymous" or "ftp", any
+	// password) confined to this directory: list and retrieve, plus what
+	// [[rules]] allow it. "" = off.
 	AnonymousRoot string `toml:"anonymous_root"`
 }
 
@@ -172,6 +195,8 @@ type UserConfig struct {
 	// system user SSHUser (default: the same name).
 	RequireSSHUser bool   `toml:"require_ssh_user"`
 	SSHUser        string `toml:"ssh_user"`
+	// Umask, if set, replaces the top-level umask for this user.
+	Umask string `toml:"umask"`
 }
 
 // Duration is a time.Duration written in TOML as a string such as "15m" or "5s".
@@ -237,6 +262,8 @@ func defaults() Config {
 		Banner:          "tunnelftpd ready",
 		IdleTimeout:     Duration{15 * time.Minute},
 		MaxSessions:     100,
+		Umask:           "022",
+		ASCII:           ASCIIAsIs,
 		ShutdownTimeout: Duration{30 * time.Second},
 		DataTimeout:     Duration{2 * time.Minute},
 		Passive: PassiveConfig{
@@ -452,6 +479,7 @@ func (c *Config) validate(idx lineIndex) Errors {
 			bad("auth.system_root", 0, "%q must be an absolute path (%%u stands for the user name)", c.Auth.SystemRoot)
 		}
 	}
+	c.validateAccess(bad)
 	if c.Auth.MaxLoginAttempts < 1 || c.Auth.MaxLoginAttempts > 100 {
 		bad("auth.max_login_attempts", 0, "must be from 1 to 100")
 	}
@@ -482,6 +510,11 @@ func (c *Config) validate(idx lineIndex) Errors {
 		seen[u.Name] = true
 		if u.SSHUser != "" && !u.RequireSSHUser {
 			bad("users.ssh_user", i, "%sssh_user is only used with require_ssh_user = true; set that too, or remove ssh_user", who)
+		}
+		if u.Umask != "" {
+			if _, err := access.ParseUmask(u.Umask); err != nil {
+				bad("users.umask", i, "%s%v", who, err)
+			}
 		}
 		if u.Password == "" {
 			bad("users.password", i, "%smissing password hash; make one with 'tunnelftpd passwd'", who)

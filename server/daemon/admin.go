@@ -54,7 +54,7 @@ func (a *adminFiles) serveMetrics(cfg *config.Config, log *slog.Logger) {
 		log.Warn("no metrics endpoint", "err", err)
 		return
 	}
-	src := metrics.Source{Dir: cfg.RegistryPath(), PassivePorts: cfg.Passive.Last - cfg.Passive.First + 1}
+	src := metrics.Source{Dir: cfg.RegistryPath(), PassivePorts: cfg.Passive.Last - cfg.Passive.First + 1, Classes: MetricsClasses(cfg)}
 	shutmsg := cfg.ShutdownPath()
 	src.Shutdown = func() (float64, bool) {
 		f, err := shutdownfile.Read(shutmsg, time.Local)
@@ -105,4 +105,17 @@ func (a *adminFiles) close() {
 	if a.wtmp != nil {
 		a.wtmp.Close()
 	}
+}
+
+// MetricsClasses are cfg's session classes with their limits, for the
+// metrics (a refusal list, a class that holds no sessions, is left out).
+func MetricsClasses(cfg *config.Config) []metrics.Class {
+	var out []metrics.Class
+	for _, c := range cfg.Classes {
+		if c.MaxSessions == 0 && len(c.Who) == 0 && len(c.Clients) == 0 && len(c.SSHUsers) == 0 {
+			continue
+		}
+		out = append(out, metrics.Class{Name: c.Name, MaxSessions: c.MaxSessions})
+	}
+	return out
 }

@@ -185,6 +185,10 @@ func RunSessionChild(logTo io.Writer) error {
 	adm := openAdmin(cfg, log, true, false)
 	defer adm.close()
 	adm.apply(&opts, true)
+	if f := OpenClassLock(cfg, log); f != nil {
+		defer f.Close()
+		opts.ClassLock = f
+	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		conn.Close()

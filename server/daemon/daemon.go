@@ -20,6 +20,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/launch"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
@@ -222,7 +223,8 @@ func configLabel(cfg *config.Config) string {
 // switch to the user after login, and shares a passive-port lock file with
 // the other connections' processes (opened now, before any privilege drop);
 // with system users, a process of many sessions hands each to a process of
-// its own (Spawner). What the admin tools need is opened here too, before
+// its own (Spawner). Every process shares the class session lock file
+// (OpenClassLock). What the admin tools need is opened here too, before
 // the drop: the session registry and counters, the wtmp file, and the
 // metrics endpoint of a process that listens (admin.go). Call done when the
 // server has stopped.
@@ -233,6 +235,10 @@ func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
+	}
+	if f := OpenClassLock(cfg, log); f != nil {
+		opts.ClassLock = f
+		closers = append(closers, func() { f.Close() })
 	}
 	switch {
 	case mode.Single():
@@ -265,4 +271,20 @@ func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts
 	adm.apply(&opts, sessions)
 	closers = append(closers, adm.close)
 	return opts, done, nil
+}
+
+// OpenClassLock opens the class session lock file of cfg (config.ClassLockPath), through which
+// every process of the daemon counts the sessions of each [[classes]] entry. It returns nil if
+// it cannot: the class limits then count this process's sessions only, which is logged when
+// the config has classes.
+func OpenClassLock(cfg *config.Config, log *slog.Logger) *os.File {
+	path := cfg.ClassLockPath()
+	f, err := classcount.OpenLock(path)
+	if err != nil {
+		if len(cfg.Classes) > 0 {
+			log.Warn("class session limits count this process's sessions only", "lock_file", path, "err", err)
+		}
+		return nil
+	}
+	return f
 }
