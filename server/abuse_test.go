@@ -632,7 +632,7 @@ func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 // Guards: the per-message keying of the limit.
 func TestLogLimiterKeysOnMessage(t *testing.T) {
 	var out syncBuffer
-	h := newLibraryHandler(logging.NewLogger(&config.Config{Log: config.LogConfig{Level: "info", Format: "text"}}, &out).Handler())
+	h := newLibraryHandler(logging.NewLogger(&config.Config{Log: config.LogConfig{Level: "info", Format: "text"}}, &out).Handler(), nil)
 	l := newLogLimiter(h.Handler, 3, time.Hour)
 	now := time.Now()
 	for range 10 {

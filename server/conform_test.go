@@ -189,9 +189,12 @@ func TestErrorRepliesArePlain(t *testing.T) {
 	if _, msg := ro.Cmd("DELE r.txt"); msg != "550 /r.txt: permission denied (read-only account)" {
 		t.Errorf("read-only DELE: %q", msg)
 	}
+	// Each refused or failed command is logged once, naming the user, the
+	// command, the reply the client got (with the FTP path) and the detail.
 	logs := ts.Logs.String()
-	if !strings.Contains(logs, "Command failed") {
-		t.Errorf("the detail of failed commands is not logged")
+	refused := regexp.MustCompile(`(?m)^.*msg="Command failed".*command=STOR.*reply="/new\.txt: permission denied \(read-only account\)".*user=reader.*$`)
+	if n := len(refused.FindAllString(logs, -1)); n != 1 {
+		t.Errorf("the refused STOR is logged %d times (want once, with user, command, reply):\n%s", n, logs)
 	}
 }
 

@@ -439,7 +439,7 @@ func TestSecondLoginRefused(t *testing.T) {
 // carries the password.
 func TestLibraryLogHidesPASSParam(t *testing.T) {
 	var buf syncBuffer
-	h := newLibraryHandler(slog.NewTextHandler(&buf, nil))
+	h := newLibraryHandler(slog.NewTextHandler(&buf, nil), nil)
 	slog.New(h).Warn("Internal command handling error", "err", "boom", "command", "PASS", "param", "s3cret-pw")
 	slog.New(h).Warn("Internal command handling error", "err", "boom", "command", "CWD", "param", "/dir")
 	if strings.Contains(buf.String(), "s3cret-pw") || !strings.Contains(buf.String(), "param=/dir") {

@@ -51,6 +51,7 @@ func newLogLimiter(out slog.Handler, burst int, window time.Duration) *logLimite
 type libraryHandler struct {
 	slog.Handler
 	limit *logLimiter
+	user  func() string // the session's user name ("" before login), for failedCommandMsg
 }
 
 func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -62,17 +63,18 @@ func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
 const failedCommandMsg = "Command failed"
 
 func (h libraryHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return libraryHandler{h.Handler.WithAttrs(a), h.limit}
+	return libraryHandler{h.Handler.WithAttrs(a), h.limit, h.user}
 }
 
 func (h libraryHandler) WithGroup(n string) slog.Handler {
-	return libraryHandler{h.Handler.WithGroup(n), h.limit}
+	return libraryHandler{h.Handler.WithGroup(n), h.limit, h.user}
 }
 
 // newLibraryHandler is the handler a session gives the library: warn level
-// and above only (see libraryHandler), rate-limited per message.
-func newLibraryHandler(sessionLog slog.Handler) libraryHandler {
-	return libraryHandler{Handler: sessionLog, limit: newLogLimiter(sessionLog, libraryLogBurst, libraryLogWindow)}
+// and above only (see libraryHandler), rate-limited per message. user names
+// the session's user in the line of a failed command (nil: not named).
+func newLibraryHandler(sessionLog slog.Handler, user func() string) libraryHandler {
+	return libraryHandler{Handler: sessionLog, limit: newLogLimiter(sessionLog, libraryLogBurst, libraryLogWindow), user: user}
 }
 
 // Handle passes r on unless it is below warn level (but failedCommandMsg) or
@@ -84,7 +86,16 @@ func (h libraryHandler) Handle(ctx context.Context, r slog.Record) error {
 	if h.limit != nil && !h.limit.allow(r.Message, time.Now()) {
 		return nil
 	}
-	return h.Handler.Handle(ctx, withoutPassword(r))
+	r = withoutPassword(r)
+	if r.Message == failedCommandMsg && h.user != nil {
+		// One line per refused or failed command: who, the command, the
+		// reply the client got (it names the FTP path) and the detail.
+		if u := h.user(); u != "" {
+			r = r.Clone()
+			r.AddAttrs(slog.String("user", u))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
 }
 
 // withoutPassword drops the parameter of a PASS command from a library

@@ -316,7 +316,7 @@ func (s *Server) ServeConn(c net.Conn) {
 
 	sess.ln = newOneShotListener(&replyConn{ctrlConn: sess.conn, s: sess})
 	sess.ftp = ftpserver.NewFtpServer(sess)
-	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler()))
+	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler(), sess.userName))
 	if err := sess.ftp.Listen(); err != nil {
 		sess.log.Error("cannot start session", "err", err)
 		c.Close()

@@ -282,6 +282,16 @@ func (s *session) tunnel() auth.Tunnel {
 	return t
 }
 
+// userName is the logged-in user's name, "" before login.
+func (s *session) userName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.user == nil {
+		return ""
+	}
+	return s.user.Name
+}
+
 // switchIdentity makes a per-session process run as the account it serves:
 // a system user as themselves, a virtual or anonymous user as run_as.
 // Sessions sharing the daemon's process keep its identity.

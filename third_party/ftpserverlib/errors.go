@@ -100,7 +100,8 @@ func (c *clientHandler) errorText(fallback string, err error) string {
 		return fallback
 	}
 
-	c.logger.Info("Command failed", "command", c.GetLastCommand(), "err", err)
+	msg := cm.ClientMessage()
+	c.logger.Info("Command failed", "command", c.GetLastCommand(), "reply", msg, "err", err)
 
-	return cm.ClientMessage()
+	return msg
 }
