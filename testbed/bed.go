@@ -43,6 +43,10 @@ type Options struct {
 	// BuildTimeout bounds building the image when it is not cached
 	// (default 20 minutes).
 	BuildTimeout time.Duration
+	// Mask are units masked for this boot (systemd.mask=), on top of the
+	// timers and gettys every bed masks: e.g. "rsyslog.service" for a
+	// system that logs to the journal only, as Debian 12 installs do.
+	Mask []string
 }
 
 // Bed is a booted Debian system in a container of its own: its own PID 1
@@ -123,7 +127,7 @@ func Boot(t testing.TB, opt Options) *Bed {
 	t.Cleanup(b.Teardown)
 	ctx, cancel := context.WithTimeout(context.Background(), opt.BootTimeout)
 	defer cancel()
-	if err := b.boot(ctx); err != nil {
+	if err := b.boot(ctx, opt.Mask); err != nil {
 		t.Fatalf("testbed: booting %s: %v\n--- console:\n%s", b.Name, err, tail(b.console.String(), 6000))
 	}
 	state, _, _ := b.Exec(ctx, "systemctl", "is-system-running", "--wait")
@@ -138,7 +142,7 @@ func Boot(t testing.TB, opt Options) *Bed {
 
 // boot prepares the layer, the network and the cgroups and starts
 // systemd-nspawn, returning once the container's systemd reported ready.
-func (b *Bed) boot(ctx context.Context) error {
+func (b *Bed) boot(ctx context.Context, mask []string) error {
 	b.run = filepath.Join(CacheDir(), "run", b.Name)
 	b.root = filepath.Join(b.run, "root")
 	if err := os.MkdirAll(b.run, 0o700); err != nil {
@@ -165,6 +169,9 @@ func (b *Bed) boot(ctx context.Context) error {
 			return fmt.Errorf("copying the image: %w\n%s", err, out)
 		}
 	}
+	if err := b.writeHosts(); err != nil {
+		return err
+	}
 	if err := b.makeNetwork(ctx); err != nil {
 		return err
 	}
@@ -189,6 +196,9 @@ func (b *Bed) boot(ctx context.Context) error {
 		"--directory=" + b.root,
 		"--machine=" + b.Name,
 		"--network-namespace-path=/run/netns/" + b.Name,
+		// The network namespace is the bed's own: its firewall (nftables,
+		// fail2ban's bans) is the bed's to change.
+		"--capability=CAP_NET_ADMIN",
 		"--notify-ready=yes",
 		"--console=pipe",
 		"--link-journal=no",
@@ -196,7 +206,7 @@ func (b *Bed) boot(ctx context.Context) error {
 		"--timezone=off",
 		"--boot", "--",
 	}
-	for _, m := range masks {
+	for _, m := range append(masks, mask...) {
 		args = append(args, "systemd.mask="+m)
 	}
 	// The shell puts itself into the bed's own cgroups, then becomes
@@ -264,6 +274,22 @@ exec systemd-nspawn "$@"`
 			return fmt.Errorf("no READY=1 from the container: %w", ctx.Err())
 		}
 	}
+}
+
+// writeHosts gives the bed the /etc/hosts a Debian install has: localhost
+// and its own name. It writes into the layer before boot, through os.Root,
+// so a symlink in the image cannot lead the write out of it.
+func (b *Bed) writeHosts() error {
+	r, err := os.OpenRoot(b.root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\t\tlocalhost ip6-localhost ip6-loopback\n", b.Name)
+	if err := r.WriteFile("etc/hosts", []byte(hosts), 0o644); err != nil {
+		return fmt.Errorf("writing /etc/hosts: %w", err)
+	}
+	return nil
 }
 
 // makeNetwork creates the container's network namespace and the client's,

@@ -1,0 +1,84 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+)
+
+// installFail2ban puts the shipped filter and jail in place in the bed
+// following README's fail2ban block, and waits until the jail runs.
+func (s *site) installFail2ban() {
+	t, bed := s.t, s.bed
+	for _, line := range readmeBlock(t, "**fail2ban**") {
+		if pkgs, ok := strings.CutPrefix(line, "apt-get install "); ok {
+			// The bed has no route to a mirror: the image must have them.
+			bed.Run(t, "dpkg-query", append([]string{"-W"}, strings.Fields(pkgs)...)...)
+			continue
+		}
+		t.Logf("README: %s", line)
+		bed.Shell(t, "cd /root/tunnelftpd && "+line)
+	}
+	testutil.WaitFor(t, 60*time.Second, 200*time.Millisecond, "fail2ban's tunnelftpd jail", func() bool {
+		_, _, err := bed.Exec(context.Background(), "fail2ban-client", "status", "tunnelftpd")
+		return err == nil
+	})
+}
+
+// failLogins makes n failed logins through the tunnel, one curl each.
+func (s *site) failLogins(n int) {
+	for i := range n {
+		_, stderr, err := s.curl("wrong-"+randHex(4), "ftp://127.0.0.1:2121/")
+		if err == nil || !strings.Contains(stderr, "530") {
+			s.t.Fatalf("failed login %d: curl said %v, %q; want a 530", i+1, err, stderr)
+		}
+	}
+}
+
+// fail2banRegex runs fail2ban-regex -v in the bed on source (a file in the
+// bed, or systemd-journal) with the installed filter and returns the
+// number of lines it matched and the host of each match.
+func (s *site) fail2banRegex(source string) (int, []string) {
+	out := s.bed.Run(s.t, "fail2ban-regex", "-v", source, "/etc/fail2ban/filter.d/tunnelftpd.conf")
+	m := regexp.MustCompile(`(?m)^Lines: \d+ lines, \d+ ignored, (\d+) matched`).FindStringSubmatch(out)
+	if m == nil {
+		s.t.Fatalf("fail2ban-regex %s: no summary line:\n%s", source, out)
+	}
+	var n int
+	fmt.Sscan(m[1], &n)
+	var hosts []string
+	// -v lists each match under its regex as "|      HOST  Mon Jan 02 15:04:05 2006".
+	for _, h := range regexp.MustCompile(`(?m)^\|\s+(\S+)\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$`).FindAllStringSubmatch(out, -1) {
+		hosts = append(hosts, h[1])
+	}
+	if len(hosts) != n {
+		s.t.Fatalf("fail2ban-regex %s: %d matched but %d hosts listed:\n%s", source, n, len(hosts), out)
+	}
+	return n, hosts
+}
+
+// TestFail2banJournal: on a journal-only Debian 12 (no rsyslog), with the
+// shipped units, filter and jail, failed logins through the tunnel get
+// the SSH client's real address banned, and fail2ban-regex matches the
+// real journal.
+func TestFail2banJournal(t *testing.T) {
+	requireHostTools(t)
+	bed := Boot(t, Options{Mask: []string{"rsyslog.service"}})
+	s := install(t, bed, nil)
+	s.startTunnel()
+	s.installFail2ban()
+	s.failLogins(5)
+
+	// The filter's journalmatch picks the unit's lines from the real
+	// journal, and its regex each failed login (and nothing else).
+	n, hosts := s.fail2banRegex("systemd-journal")
+	if n != 5 {
+		t.Errorf("fail2ban-regex matched %d journal lines, want the 5 failed logins; journal:\n%s", n, s.journal("-u", "tunnelftpd.service"))
+	}
+	t.Logf("fail2ban-regex on the journal: %d matched, hosts %q", n, hosts)
+}
