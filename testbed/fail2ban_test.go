@@ -82,3 +82,93 @@ func TestFail2banJournal(t *testing.T) {
 	}
 	t.Logf("fail2ban-regex on the journal: %d matched, hosts %q", n, hosts)
 }
+
+// setLogOutput changes log.output in the installed config and reloads
+// the daemon (README's systemctl reload: the file is checked, then SIGHUP);
+// it waits for the daemon's "config reloaded" line at the new destination.
+func (s *site) setLogOutput(output string) {
+	t, bed := s.t, s.bed
+	const path = "/etc/tunnelftpd/tunnelftpd.toml"
+	cfg, err := bed.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^output = ".*"$`)
+	if !re.Match(cfg) {
+		t.Fatalf("no output = line in %s", path)
+	}
+	if err := bed.WriteFile(path, re.ReplaceAll(cfg, []byte(fmt.Sprintf("output = %q", output))), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	bed.Run(t, "chgrp", "tunnelftpd", path)
+	reloads := func() int {
+		var text string
+		if strings.HasPrefix(output, "/") {
+			b, _ := bed.ReadFile(output)
+			text = string(b)
+		} else {
+			text = s.journal("-u", "tunnelftpd.service")
+		}
+		return strings.Count(text, `msg="config reloaded for new sessions"`)
+	}
+	before := reloads()
+	bed.Run(t, "systemctl", "reload", "tunnelftpd.service")
+	testutil.WaitFor(t, 20*time.Second, 50*time.Millisecond, "the reload's log line at log.output = "+output, func() bool {
+		return reloads() > before
+	})
+}
+
+// TestFail2banSyslogAndFile: with rsyslog running, the filter matches the
+// daemon's lines in rsyslog's file, whether they come from standard error
+// through the journal or from log.output = "syslog", and in the daemon's
+// own log file (log.output = PATH); in each case every failed login, once.
+func TestFail2banSyslogAndFile(t *testing.T) {
+	requireHostTools(t)
+	bed := Boot(t, Options{})
+	s := install(t, bed, nil)
+	if got := s.unitState("rsyslog.service"); got != "active" {
+		t.Fatalf("rsyslog.service is %q, want active", got)
+	}
+	s.installFail2ban()
+	s.startTunnel()
+
+	// Standard error → journal → rsyslog.
+	s.failLogins(2)
+	bed.Run(t, "systemctl", "kill", "-s", "HUP", "rsyslog.service") // flush
+	waitMatches(t, s, "/var/log/syslog", 2)
+
+	// log.output = "syslog": /dev/log → journal → rsyslog.
+	s.setLogOutput("syslog")
+	s.failLogins(2)
+	waitMatches(t, s, "/var/log/syslog", 4)
+	if j := s.journal("-u", "tunnelftpd.service", "SYSLOG_IDENTIFIER=tunnelftpd", "--since", "-1min"); !strings.Contains(j, `level=WARN msg="login failed"`) {
+		t.Errorf("no failed login from syslog in the journal:\n%s", tail(j, 3000))
+	}
+
+	// log.output = a file.
+	const logFile = "/var/log/tunnelftpd/tunnelftpd.log"
+	s.setLogOutput(logFile)
+	s.failLogins(3)
+	waitMatches(t, s, logFile, 3)
+	if n, _ := s.fail2banRegex("/var/log/syslog"); n != 4 {
+		t.Errorf("rsyslog's file has %d failed logins after the switch to a log file, want still 4", n)
+	}
+}
+
+// waitMatches waits until fail2ban-regex matches want lines in file (the
+// writers flush on their own time), and fails if it matches more.
+func waitMatches(t *testing.T, s *site, file string, want int) {
+	t.Helper()
+	var n int
+	testutil.WaitFor(t, 20*time.Second, 200*time.Millisecond, fmt.Sprintf("%d matches in %s", want, file), func() bool {
+		if _, _, err := s.bed.Exec(context.Background(), "test", "-e", file); err != nil {
+			return false
+		}
+		n, _ = s.fail2banRegex(file)
+		return n >= want
+	})
+	if n != want {
+		out, _ := s.bed.ReadFile(file)
+		t.Fatalf("fail2ban-regex matched %d lines in %s, want %d:\n%s", n, file, want, tail(string(out), 4000))
+	}
+}
