@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -519,6 +520,36 @@ func (b *Bed) ClientExec(ctx context.Context, name string, args ...string) (stdo
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	return runCmd(b.ClientCommand(ctx, name, args...), nil)
+}
+
+// DialClient connects to addr (TCP) from the client namespace, as a
+// client host would: the socket belongs to that namespace, and keeps
+// working from any goroutine.
+func (b *Bed) DialClient(addr string, timeout time.Duration) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		// This thread joins the namespace and is never unlocked: it
+		// ends with the goroutine, so nothing else ever runs there.
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + b.ClientNS)
+		if err != nil {
+			res <- result{nil, err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			res <- result{nil, fmt.Errorf("joining %s: %w", b.ClientNS, err)}
+			return
+		}
+		c, err := net.DialTimeout("tcp", addr, timeout)
+		res <- result{c, err}
+	}()
+	r := <-res
+	return r.c, r.err
 }
 
 // Console returns what the bed printed on its console (systemd's boot
