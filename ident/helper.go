@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -264,4 +265,32 @@ func ListenHelper(path string, perm os.FileMode) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("ident helper: %w", err)
 	}
 	return l, nil
+}
+
+// HelperListener returns the socket systemd passed (tunnelftpd-ident.socket:
+// LISTEN_PID is this process, LISTEN_FDS=1, fd 3, a SOCK_SEQPACKET Unix
+// socket), or else listens on path itself (mode 0660: give the socket's
+// group to the daemon's account).
+func HelperListener(path string) (*net.UnixListener, error) {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") == "" {
+		return ListenHelper(path, 0o660)
+	}
+	if n := os.Getenv("LISTEN_FDS"); n != "1" {
+		return nil, fmt.Errorf("ident helper: systemd passed %s sockets, want one (ListenSequentialPacket= in tunnelftpd-ident.socket)", n)
+	}
+	os.Unsetenv("LISTEN_PID")
+	os.Unsetenv("LISTEN_FDS")
+	os.Unsetenv("LISTEN_FDNAMES")
+	f := os.NewFile(3, "systemd socket")
+	defer f.Close()
+	l, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("ident helper: the socket systemd passed: %w", err)
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok || ul.Addr().Network() != "unixpacket" {
+		l.Close()
+		return nil, fmt.Errorf("ident helper: systemd passed a %s socket, want a Unix SOCK_SEQPACKET one (ListenSequentialPacket=)", l.Addr().Network())
+	}
+	return ul, nil
 }

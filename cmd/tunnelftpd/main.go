@@ -42,6 +42,10 @@ Usage:
   tunnelftpd tunnel [-c FILE] --host [user@]server [--format ssh|ssh-config|sshd-match|putty] [--local-port N]
                                 print the SSH client command (or config) that forwards
                                 the control port and every passive port
+  tunnelftpd ident-helper [--socket PATH]
+                                answer the daemon's "who is behind this loopback
+                                connection" with the privilege that takes
+                                (tunnelftpd-ident.service; see SECURITY.md)
   tunnelftpd version            print the version
 
 Without -c, the config is ` + server.DefaultConfigPath + `; if that file does not
@@ -67,6 +71,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdPasswd(stdin, stdout, stderr)
 	case "tunnel":
 		return cmdTunnel(args[1:], stdout, stderr)
+	case "ident-helper":
+		return cmdIdentHelper(args[1:], stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tunnelftpd", versionString())
 		return 0
