@@ -120,4 +120,3 @@ func listenInBed(t *testing.T, bed *Bed, addr string) *net.TCPListener {
 	t.Cleanup(func() { r.l.Close() })
 	return r.l.(*net.TCPListener)
 }
-
