@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -151,6 +152,12 @@ func TestHelperRefusesBadQueries(t *testing.T) {
 				t.Errorf("a refused query got peer data: %+v", a)
 			}
 		})
+	}
+	// The helper closes its end of each query connection just after
+	// answering: wait (bounded) for the count to come back.
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs(t) != before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if after := openFDs(t); after != before {
 		t.Errorf("%d descriptors open after the queries, %d before: the helper leaks what it is passed", after, before)
