@@ -63,9 +63,9 @@ func (s *site) fail2banRegex(source string) (int, []string) {
 }
 
 // TestFail2banJournal: on a journal-only Debian 12 (no rsyslog), with the
-// shipped units, filter and jail, failed logins through the tunnel get
-// the SSH client's real address banned, and fail2ban-regex matches the
-// real journal.
+// shipped units, filter and jail, failed logins through the tunnel get the
+// SSH client's real address banned at sshd's port; journalctl -p warning
+// shows each failed login; fail2ban-regex matches them in the real journal.
 func TestFail2banJournal(t *testing.T) {
 	requireHostTools(t)
 	bed := Boot(t, Options{Mask: []string{"rsyslog.service"}})
@@ -74,13 +74,44 @@ func TestFail2banJournal(t *testing.T) {
 	s.installFail2ban()
 	s.failLogins(5)
 
+	// The ban: fail2ban lists the client namespace's address, and its
+	// packets to sshd are refused (nftables reject) from now on.
+	var status string
+	testutil.WaitFor(t, 30*time.Second, 200*time.Millisecond, "fail2ban to ban "+ClientAddr, func() bool {
+		status = bed.Run(t, "fail2ban-client", "status", "tunnelftpd")
+		return regexp.MustCompile(`Banned IP list:\s+` + regexp.QuoteMeta(ClientAddr) + `\s*$`).MatchString(status)
+	})
+	if err := s.clientDial(BedAddr + ":22"); err == nil {
+		out, _, _ := bed.Exec(context.Background(), "nft", "list", "ruleset")
+		f2b, _ := bed.ReadFile("/var/log/fail2ban.log")
+		t.Errorf("a new SSH connection from the banned %s still reaches sshd; nft:\n%s\nfail2ban.log:\n%s", ClientAddr, out, tail(string(f2b), 4000))
+	}
+	if strings.Contains(status, "127.0.0.1") {
+		t.Errorf("fail2ban counted 127.0.0.1:\n%s", status)
+	}
+
+	// The priorities reached journald: the failed logins, and nothing
+	// below warning.
+	w := s.journal("-u", "tunnelftpd.service", "-p", "warning")
+	if n := strings.Count(w, `level=WARN msg="login failed" user=alice`); n != 5 {
+		t.Errorf("journalctl -p warning shows %d failed logins, want 5:\n%s", n, w)
+	}
+	if strings.Contains(w, "level=INFO") {
+		t.Errorf("journalctl -p warning shows info lines:\n%s", w)
+	}
+
 	// The filter's journalmatch picks the unit's lines from the real
-	// journal, and its regex each failed login (and nothing else).
+	// journal, and its regex each failed login (and nothing else), with
+	// the SSH client's address.
 	n, hosts := s.fail2banRegex("systemd-journal")
 	if n != 5 {
 		t.Errorf("fail2ban-regex matched %d journal lines, want the 5 failed logins; journal:\n%s", n, s.journal("-u", "tunnelftpd.service"))
 	}
-	t.Logf("fail2ban-regex on the journal: %d matched, hosts %q", n, hosts)
+	for _, h := range hosts {
+		if h != ClientAddr {
+			t.Errorf("fail2ban-regex found host %s, want the SSH client %s", h, ClientAddr)
+		}
+	}
 }
 
 // setLogOutput changes log.output in the installed config and reloads

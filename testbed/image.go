@@ -21,7 +21,8 @@ import (
 const Suite = "bookworm"
 
 // BasePackages are in every image (debootstrap's minbase variant brings the
-// rest of a minimal Debian): a booting systemd with journald and D-Bus, an
+// rest of a minimal Debian; what a real install has and minbase lacks is
+// added): a booting systemd with journald and D-Bus, an
 // sshd to tunnel through, fail2ban with its journal backend and its default
 // firewall, logrotate, rsyslog (installed, started only by tests that want
 // syslog files), and the tools the tests run inside.
@@ -31,6 +32,9 @@ var BasePackages = []string{
 	"fail2ban", "python3-systemd", "python3-pyinotify", "nftables",
 	"logrotate", "rsyslog",
 	"procps", "iproute2", "curl", "ca-certificates", "less",
+	// /etc/services, which every Debian install has: nftables resolves
+	// fail2ban's "port = ssh" with it.
+	"netbase",
 }
 
 // recipe changes whenever what buildImage does to a tree changes, so that

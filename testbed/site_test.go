@@ -171,7 +171,7 @@ func install(t *testing.T, bed *Bed, edit func(sample string) string) *site {
 			}
 			t.Logf("README: %s", cmd)
 			bed.Shell(t, "cd /root/tunnelftpd && "+cmd)
-			enabled = enabled || strings.Contains(cmd, "enable --now tunnelftpd.socket")
+			enabled = enabled || (strings.Contains(cmd, "enable --now") && strings.Contains(cmd, " tunnelftpd.socket"))
 		}
 	}
 	if !enabled {

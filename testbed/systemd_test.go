@@ -63,13 +63,48 @@ func TestSocketActivatedTunnel(t *testing.T) {
 		t.Fatalf("download (PASV): %q, %v; want %q", down, err, want)
 	}
 
-	t.Run("reload keeps sessions", func(t *testing.T) { testReloadKeepsSessions(t, s) })
-
 	j := s.journal("-u", "tunnelftpd.service")
-	for _, w := range []string{`msg=login user=alice`, `msg="transfer complete"`, `direction=upload user=alice path=/up.txt bytes=30`} {
+	for _, w := range []string{`msg="transfer complete"`, `direction=upload user=alice path=/up.txt bytes=30`} {
 		if !strings.Contains(j, w) {
 			t.Errorf("journal of tunnelftpd.service has no %q:\n%s", w, tail(j, 3000))
 		}
+	}
+	// The unprivileged daemon learnt the SSH client's address from the
+	// identity helper, and had nothing to warn about.
+	login := regexp.MustCompile(`msg=login user=alice from=127\.0\.0\.1:\d+ ssh_user=` + sshUser + ` client=` + regexp.QuoteMeta(ClientAddr) + `:\d+ `)
+	if !login.MatchString(j) {
+		t.Errorf("no login line with ssh_user=%s client=%s:PORT in the journal:\n%s", sshUser, ClientAddr, tail(j, 3000))
+	}
+	if w := s.journal("-u", "tunnelftpd.service", "-p", "warning"); strings.TrimSpace(w) != "" {
+		t.Errorf("warnings from a working setup:\n%s", w)
+	}
+
+	t.Run("reload keeps sessions", func(t *testing.T) { testReloadKeepsSessions(t, s) })
+	t.Run("without the identity helper", func(t *testing.T) { testWithoutHelper(t, s) })
+}
+
+// testWithoutHelper: with the identity helper off, the daemon still
+// serves, logs ssh_user= but no client=, says so once at info level, and
+// warns of nothing (tunnel_only is off, so nothing is refused).
+func testWithoutHelper(t *testing.T, s *site) {
+	bed := s.bed
+	bed.Run(t, "systemctl", "disable", "--now", "tunnelftpd-ident.socket", "tunnelftpd-ident.service")
+	bed.Run(t, "systemctl", "stop", "tunnelftpd.service") // a fresh daemon; the socket starts it again
+	since := strings.TrimSpace(bed.Run(t, "date", "+%Y-%m-%d %H:%M:%S"))
+	for range 2 {
+		if _, _, err := s.curl("", "ftp://127.0.0.1:2121/"); err != nil {
+			t.Fatalf("listing without the helper: %v", err)
+		}
+	}
+	j := s.journal("-u", "tunnelftpd.service", "--since", since)
+	if !regexp.MustCompile(`msg=login user=alice from=127\.0\.0\.1:\d+ ssh_user=` + sshUser + ` session=`).MatchString(j) {
+		t.Errorf("no login line with ssh_user= and without client=:\n%s", j)
+	}
+	if n := strings.Count(j, "cannot see the sshd session"); n != 1 {
+		t.Errorf("%d notes that client= is unknown, want 1:\n%s", n, j)
+	}
+	if w := s.journal("-u", "tunnelftpd.service", "-p", "warning", "--since", since); strings.TrimSpace(w) != "" {
+		t.Errorf("warnings without the helper, with tunnel_only off:\n%s", w)
 	}
 }
 

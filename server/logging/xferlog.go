@@ -66,6 +66,26 @@ func (x *Xferlog) Release() {
 	}
 }
 
+// Reopen opens the file anew by its path (after logrotate moved it away)
+// and writes every later line there, for every holder; the old file is
+// closed. On an error the old file stays in use.
+func (x *Xferlog) Reopen() error {
+	f, err := os.OpenFile(x.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopening transfer log: %w", err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.refs == 0 { // closed meanwhile: nobody writes any more
+		f.Close()
+		return nil
+	}
+	old := x.f
+	x.f = f
+	old.Close()
+	return nil
+}
+
 // xferLine formats one xferlog line. Transfers are always binary (the daemon
 // does no ASCII conversion); status is c only for a transfer that completed.
 // mode is xferlog's access-mode: 'r' (a real or virtual account) or 'a'
