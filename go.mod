@@ -20,3 +20,5 @@ require (
 )
 
 require golang.org/x/text v0.44.0 // indirect
+
+replace github.com/fclairamb/ftpserverlib => ./third_party/ftpserverlib

@@ -157,38 +157,6 @@ func (fs *Fs) mkdir(rel string) error {
 	return nil
 }
 
-// remove removes a file or empty directory under the policy: verb delete for anything but a
-// directory, rmdir for a directory, decided by the kernel (unlinkat without and then with
-// AT_REMOVEDIR), not by a stat that could be stale.
-func (fs *Fs) remove(rel string) error {
-	if fs.opts.Policy == nil {
-		return fs.root.Remove(rel)
-	}
-	d := fs.opts.Policy.At(ftpPath(rel))
-	canDelete := denied("remove", d, access.Delete)
-	canRmdir := denied("remove", d, access.Rmdir)
-	if canDelete != nil && canRmdir != nil {
-		return canDelete
-	}
-	return fs.inParent("remove", rel, func(dirfd int, name string) error {
-		if canDelete == nil {
-			err := unix.Unlinkat(dirfd, name, 0)
-			// Unlinking a directory fails with EISDIR on Linux (EPERM in POSIX).
-			if err != unix.EISDIR && (err != unix.EPERM || !isDirAt(dirfd, name)) {
-				return err
-			}
-			if canRmdir != nil {
-				return canRmdir
-			}
-		}
-		err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
-		if err == unix.ENOTDIR && canDelete != nil {
-			return canDelete // not a directory, and delete is refused
-		}
-		return err
-	})
-}
-
 func isDirAt(dirfd int, name string) bool {
 	var st unix.Stat_t
 	return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR

@@ -246,7 +246,9 @@ func TestRemoveVerbs(t *testing.T) {
 		access.User{Name: "u", Kind: access.Virtual})
 	fsys, dir := policyRoot(t, files)
 	must(t, os.Mkdir(filepath.Join(dir, "empty"), 0o755))
-	wantDenied(t, "Remove of a directory with delete only", fsys.Remove("/empty"), access.Rmdir)
+	if err := fsys.Remove("/empty"); !errors.Is(err, errIsDir) {
+		t.Errorf("DELE of a directory: %v, want is a directory (DELE is for files)", err)
+	}
 	wantDenied(t, "RMD with delete only", fsys.RemoveDir("/empty"), access.Rmdir)
 	must(t, fsys.Remove("/pub/file.txt"))
 
@@ -256,7 +258,8 @@ func TestRemoveVerbs(t *testing.T) {
 	must(t, os.Mkdir(filepath.Join(dir, "empty"), 0o755))
 	wantDenied(t, "DELE with rmdir only", fsys.Remove("/pub/file.txt"), access.Delete)
 	fileIs(t, dir, "pub/file.txt", "public")
-	must(t, fsys.Remove("/empty"))
+	wantDenied(t, "DELE of a directory with rmdir only", fsys.Remove("/empty"), access.Delete)
+	must(t, fsys.RemoveDir("/empty"))
 	wantDenied(t, "RemoveAll with rmdir only", fsys.RemoveAll("/pub"), access.Delete)
 }
 

@@ -132,8 +132,9 @@ func TestFileOperations(t *testing.T) {
 	if err := c.Rename("a.txt", "dir/b.txt"); err != nil {
 		t.Fatalf("RNFR/RNTO: %v", err)
 	}
-	entries, err := c.List("dir") // MLSD
-	if err != nil || len(entries) != 1 || entries[0].Name != "b.txt" || entries[0].Size != 11 {
+	entries, err := c.List("dir") // MLSD: cdir ".", pdir "..", then the entries
+	if err != nil || len(entries) != 3 || entries[0].Name != "." || entries[1].Name != ".." ||
+		entries[2].Name != "b.txt" || entries[2].Size != 11 {
 		t.Errorf("MLSD dir: %+v %v", entries, err)
 	}
 	names, err := c.NameList("dir")

@@ -45,15 +45,21 @@ func newLogLimiter(out slog.Handler, burst int, window time.Duration) *logLimite
 
 // libraryHandler passes on the library's own log records at warn level and
 // above only: below that it is chatty, and at debug it would log commands.
-// limit rate-limits them per session (logLimiter).
+// The one exception is failedCommandMsg at info: the detail of an error whose
+// reply to the client is plain words (the driver's ClientMessage). limit
+// rate-limits them per session (logLimiter).
 type libraryHandler struct {
 	slog.Handler
 	limit *logLimiter
 }
 
 func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+	return l >= slog.LevelInfo && h.Handler.Enabled(ctx, l)
 }
+
+// failedCommandMsg is the library's info record of a command that failed
+// with a driver error the client saw only in plain words.
+const failedCommandMsg = "Command failed"
 
 func (h libraryHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return libraryHandler{h.Handler.WithAttrs(a), h.limit}
@@ -69,8 +75,12 @@ func newLibraryHandler(sessionLog slog.Handler) libraryHandler {
 	return libraryHandler{Handler: sessionLog, limit: newLogLimiter(sessionLog, libraryLogBurst, libraryLogWindow)}
 }
 
-// Handle passes r on unless its message is over the limit.
+// Handle passes r on unless it is below warn level (but failedCommandMsg) or
+// its message is over the limit.
 func (h libraryHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn && r.Message != failedCommandMsg {
+		return nil
+	}
 	if h.limit != nil && !h.limit.allow(r.Message, time.Now()) {
 		return nil
 	}

@@ -31,6 +31,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
+	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
@@ -368,6 +369,8 @@ func (s *Server) admitConn(c net.Conn, id uint64) *session {
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
 		Ask: s.askHelper, Log: sess.log, WarnOnce: s.warnOnce}
 	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: func() { sess.awaitReply.Store(false) }}
+	// Active mode is never served (no way back through the tunnel); MFMT always is.
+	sess.cmds = ftpcmd.New(ftpcmd.Config{MFMT: true})
 	if reason := s.admit(sess); reason != "" {
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
+	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
@@ -59,6 +60,10 @@ type session struct {
 
 	// offer is the session's passive mode (package passive owns its state).
 	offer *passive.Offer
+
+	// cmds answers the commands tunnelftpd serves itself (FEAT, HELP, STRU,
+	// OPTS MLST, EPSV ALL, SITE CHMOD…; package ftpcmd).
+	cmds *ftpcmd.Session
 }
 
 var (
@@ -66,7 +71,15 @@ var (
 	_ ftpserver.MainDriverExtensionPassiveWrapper  = (*session)(nil)
 	_ ftpserver.MainDriverExtensionPostAuthMessage = (*session)(nil)
 	_ ftpserver.PasvPortGetter                     = (*session)(nil)
+	_ ftpserver.MainDriverExtensionCommand         = (*session)(nil)
 )
+
+// HandleCommand is the library's command hook: package ftpcmd answers the
+// commands tunnelftpd serves itself; nil lets the library run the command.
+func (s *session) HandleCommand(cc ftpserver.ClientContext, command, param string) (reply *ftpserver.CommandReply) {
+	defer s.contain("HandleCommand", nil)
+	return s.cmds.Handle(command, param, cc.Path())
+}
 
 // GetSettings gives the library this session's settings, with the safe
 // defaults set explicitly (see DESIGN.md point 4).
@@ -213,6 +226,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.mu.Lock()
 	s.user, s.fs = u, fs
 	s.mu.Unlock()
+	s.cmds.SetDriver(fs)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
 		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
 	return fs, nil

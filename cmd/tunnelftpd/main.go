@@ -7,6 +7,7 @@
 //	tunnelftpd passwd                     read a password, print a hash for the config
 //	tunnelftpd tunnel [-c FILE] --host [user@]server [--format F] [--local-port N]
 //	                                      print the SSH setup that forwards every port
+//	tunnelftpd import wu-ftpd --ftpaccess FILE …  a config from a wu-ftpd setup
 //	tunnelftpd version                    print the version
 //
 // The package holds the flags, the subcommands and the serve sequence (a
@@ -52,6 +53,10 @@ Usage:
   tunnelftpd tunnel [-c FILE] --host [user@]server [--format ssh|ssh-config|sshd-match|putty] [--local-port N]
                                 print the SSH client command (or config) that forwards
                                 the control port and every passive port
+  tunnelftpd import wu-ftpd --ftpaccess FILE [--ftpusers FILE] [--ftphosts FILE]
+                            [--inetd-line LINE | --xinetd FILE] [-o OUT]
+                                turn a wu-ftpd setup into a tunnelftpd config, with a
+                                report of every directive (mapped, narrowed, lost)
   tunnelftpd ident [--socket PATH]
                                 the identity helper: answer the daemon's "who is
                                 behind this loopback connection" with the privilege
@@ -85,6 +90,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdPasswd(args[1:], stdin, stdout, stderr)
 	case "tunnel":
 		return cmdTunnel(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "ident":
 		return cmdIdent(args[1:], stdout, stderr)
 	case "version", "--version", "-v", "-version":
