@@ -122,6 +122,9 @@ func Boot(t testing.TB, opt Options) *Bed {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if swept := sweepStale(); len(swept) > 0 {
+		t.Logf("testbed: removed beds left by test runs that were killed: %s", strings.Join(swept, " "))
+	}
 	began = time.Now()
 	b := &Bed{Name: "tfb-" + randHex(4), Image: img, t: t, console: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	b.ClientNS = b.Name + "-c"
@@ -156,7 +159,8 @@ func (b *Bed) boot(ctx context.Context, mask []string) error {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(b.run, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+	self, _ := processID(os.Getpid())
+	if err := os.WriteFile(filepath.Join(b.run, "owner"), []byte(self), 0o600); err != nil {
 		return err
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", b.Image, filepath.Join(b.run, "upper"), filepath.Join(b.run, "work"))
@@ -177,6 +181,9 @@ func (b *Bed) boot(ctx context.Context, mask []string) error {
 		return err
 	}
 	if err := b.makeCgroups(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.run, "cgroups"), []byte(strings.Join(b.cgroups, "\n")), 0o600); err != nil {
 		return err
 	}
 
@@ -262,6 +269,9 @@ exec systemd-nspawn "$@"`
 			}
 			if m.leader > 0 {
 				b.Leader = m.leader
+				if id, ok := processID(b.Leader); ok {
+					os.WriteFile(filepath.Join(b.run, "leader"), []byte(id), 0o600) //nolint:errcheck // only the sweep after a killed run needs it
+				}
 			}
 			if m.ready {
 				if b.Leader == 0 {
