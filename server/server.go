@@ -28,6 +28,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -107,6 +108,12 @@ type Options struct {
 	Wtmp *logging.Wtmp
 	// Now is the clock of the planned shutdown (tests); nil: time.Now.
 	Now func() time.Time
+	// IdentHelper is the socket of the identity helper (`tunnelftpd
+	// ident`), asked who is behind a loopback peer when this process cannot
+	// read other users' processes itself (not root). "" is
+	// ident.HelperSocket; a helper that is not there is not asked again
+	// until a minute later.
+	IdentHelper string
 }
 
 // Handoff runs sessions outside this process (package daemon's per-session
@@ -146,6 +153,9 @@ type Server struct {
 
 	planned  plannedShutdown // the shutdown file, cached (shutdown.go)
 	watching bool            // watchShutdown runs (guarded by mu)
+	// helperDown is when the identity helper last failed to answer
+	// (UnixNano; 0: it did not).
+	helperDown atomic.Int64
 }
 
 // New builds a server from a loaded config, run as opts say.
@@ -183,6 +193,12 @@ func (s *Server) newLiveConfig(cfg *config.Config, old *liveConfig) (*liveConfig
 	if cfg.Log.Xferlog != "" {
 		if old != nil && old.xferlog != nil && old.xferlog.Path() == cfg.Log.Xferlog && old.xferlog.Retain() {
 			live.xferlog = old.xferlog
+			// A reload after logrotate moves the file: the same path is
+			// opened anew, as the log.output file is.
+			if err := live.xferlog.Reopen(); err != nil {
+				live.xferlog.Release()
+				return nil, err
+			}
 		} else if live.xferlog, err = logging.OpenXferlog(cfg.Log.Xferlog); err != nil {
 			return nil, err
 		}
@@ -241,6 +257,32 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.live.Swap(live).release()
 	return nil
+}
+
+// ReopenLogs opens the transfer log anew by its path (SIGUSR1, after
+// logrotate moved it away): every session's next transfer is written to
+// the new file. Sessions handed off to processes of their own are told to
+// reopen theirs (Reopener). Sessions of an older config with another
+// xferlog path keep theirs until they end.
+func (s *Server) ReopenLogs() error {
+	s.mu.Lock()
+	for sess := range s.sessions {
+		if r, ok := sess.handle.(Reopener); ok {
+			r.Reopen()
+		}
+	}
+	s.mu.Unlock()
+	live := s.acquireLive()
+	defer live.release()
+	if live.xferlog == nil {
+		return nil
+	}
+	return live.xferlog.Reopen()
+}
+
+// Reopener is a Handle whose session can be told to reopen its log files.
+type Reopener interface {
+	Reopen()
 }
 
 // acquireLive returns the config in force for a new session, holding
@@ -360,7 +402,7 @@ func (s *Server) admitConn(c net.Conn, id uint64) *session {
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
-		Log: sess.log, WarnOnce: s.warnOnce,
+		Ask: s.askHelper, Log: sess.log, WarnOnce: s.warnOnce,
 		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.pasvBusy(port, busy) }}
 	sess.conn = &ctrlConn{Conn: c, onPasvFailure: func() string {
 		s.opts.Metrics.PasvFailure()
@@ -386,6 +428,9 @@ func (s *Server) admitConn(c net.Conn, id uint64) *session {
 
 // identify finds who is behind a loopback control connection (nil if the
 // peer is not on loopback or cannot be identified; the reason is logged once).
+// Without the privilege to see the process holding the peer socket (the
+// sshd session, and through it the SSH client's address), it asks the
+// identity helper.
 func (s *Server) identify(c net.Conn) *ident.Peer {
 	ra, ok := c.RemoteAddr().(*net.TCPAddr)
 	if !ok || !ra.IP.IsLoopback() {
@@ -396,10 +441,51 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
 		return nil
 	}
-	if p.PID == 0 && !ident.CanReadOthersFDs() {
-		s.warnOnce("ident-pid", "cannot read other processes' sockets (run as root, or grant CAP_SYS_PTRACE): SSH client addresses are unknown and tunnel_only refuses every connection")
+	if p.PID != 0 || ident.CanReadOthersFDs() {
+		return p // found, or gone (its process ended)
+	}
+	hp, err := s.askHelper(c)
+	if err == nil {
+		return hp
+	}
+	if !errors.Is(err, ident.ErrNotFound) {
+		s.blind(err)
 	}
 	return p
+}
+
+// askHelper asks the identity helper about c's peer. A helper that is not
+// there (no socket, nobody listening, no permission) is not asked again for
+// a minute: connections do not each pay for a failed connect.
+func (s *Server) askHelper(c net.Conn) (*ident.Peer, error) {
+	if t := s.helperDown.Load(); t != 0 && time.Since(time.Unix(0, t)) < time.Minute {
+		return nil, errHelperDown
+	}
+	p, err := ident.Ask(cmp.Or(s.opts.IdentHelper, ident.HelperSocket), c)
+	if err != nil && !errors.Is(err, ident.ErrNotFound) {
+		var ne net.Error
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrPermission) || (errors.As(err, &ne) && ne.Timeout()) {
+			s.helperDown.Store(time.Now().UnixNano())
+		}
+	}
+	return p, err
+}
+
+var errHelperDown = errors.New("the identity helper did not answer a moment ago")
+
+// blind says, once, what not seeing the sshd sessions costs under the
+// options in force: with tunnel_only every connection is refused (a
+// warning); otherwise log lines lack client= (fail2ban cannot ban the SSH
+// client) and sshd is not told from other processes of the same user.
+func (s *Server) blind(err error) {
+	const fix = "enable the identity helper (systemctl enable --now tunnelftpd-ident.socket) or run as root"
+	if s.Config().TunnelOnly {
+		s.warnOnce("ident-blind", "cannot see the sshd session behind connections: tunnel_only refuses every connection; "+fix, "err", err)
+		return
+	}
+	if _, seen := s.warned.LoadOrStore("ident-blind-info", true); !seen {
+		s.log.Info("cannot see the sshd session behind connections: log lines carry ssh_user= but no client= (fail2ban then has no address to ban); "+fix, "err", err)
+	}
 }
 
 // admit registers a session, or returns why it is refused.

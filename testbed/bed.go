@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,10 @@ type Options struct {
 	// BuildTimeout bounds building the image when it is not cached
 	// (default 20 minutes).
 	BuildTimeout time.Duration
+	// Mask are units masked for this boot (systemd.mask=), on top of the
+	// timers and gettys every bed masks: e.g. "rsyslog.service" for a
+	// system that logs to the journal only, as Debian 12 installs do.
+	Mask []string
 }
 
 // Bed is a booted Debian system in a container of its own: its own PID 1
@@ -117,13 +122,16 @@ func Boot(t testing.TB, opt Options) *Bed {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if swept := sweepStale(); len(swept) > 0 {
+		t.Logf("testbed: removed beds left by test runs that were killed: %s", strings.Join(swept, " "))
+	}
 	began = time.Now()
 	b := &Bed{Name: "tfb-" + randHex(4), Image: img, t: t, console: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	b.ClientNS = b.Name + "-c"
 	t.Cleanup(b.Teardown)
 	ctx, cancel := context.WithTimeout(context.Background(), opt.BootTimeout)
 	defer cancel()
-	if err := b.boot(ctx); err != nil {
+	if err := b.boot(ctx, opt.Mask); err != nil {
 		t.Fatalf("testbed: booting %s: %v\n--- console:\n%s", b.Name, err, tail(b.console.String(), 6000))
 	}
 	state, _, _ := b.Exec(ctx, "systemctl", "is-system-running", "--wait")
@@ -138,7 +146,7 @@ func Boot(t testing.TB, opt Options) *Bed {
 
 // boot prepares the layer, the network and the cgroups and starts
 // systemd-nspawn, returning once the container's systemd reported ready.
-func (b *Bed) boot(ctx context.Context) error {
+func (b *Bed) boot(ctx context.Context, mask []string) error {
 	b.run = filepath.Join(CacheDir(), "run", b.Name)
 	b.root = filepath.Join(b.run, "root")
 	if err := os.MkdirAll(b.run, 0o700); err != nil {
@@ -151,7 +159,8 @@ func (b *Bed) boot(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(b.run, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+	self, _ := processID(os.Getpid())
+	if err := os.WriteFile(filepath.Join(b.run, "owner"), []byte(self), 0o600); err != nil {
 		return err
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", b.Image, filepath.Join(b.run, "upper"), filepath.Join(b.run, "work"))
@@ -165,10 +174,16 @@ func (b *Bed) boot(ctx context.Context) error {
 			return fmt.Errorf("copying the image: %w\n%s", err, out)
 		}
 	}
+	if err := b.writeHosts(); err != nil {
+		return err
+	}
 	if err := b.makeNetwork(ctx); err != nil {
 		return err
 	}
 	if err := b.makeCgroups(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.run, "cgroups"), []byte(strings.Join(b.cgroups, "\n")), 0o600); err != nil {
 		return err
 	}
 
@@ -189,6 +204,9 @@ func (b *Bed) boot(ctx context.Context) error {
 		"--directory=" + b.root,
 		"--machine=" + b.Name,
 		"--network-namespace-path=/run/netns/" + b.Name,
+		// The network namespace is the bed's own: its firewall (nftables,
+		// fail2ban's bans) is the bed's to change.
+		"--capability=CAP_NET_ADMIN",
 		"--notify-ready=yes",
 		"--console=pipe",
 		"--link-journal=no",
@@ -196,7 +214,7 @@ func (b *Bed) boot(ctx context.Context) error {
 		"--timezone=off",
 		"--boot", "--",
 	}
-	for _, m := range masks {
+	for _, m := range append(masks, mask...) {
 		args = append(args, "systemd.mask="+m)
 	}
 	// The shell puts itself into the bed's own cgroups, then becomes
@@ -251,6 +269,9 @@ exec systemd-nspawn "$@"`
 			}
 			if m.leader > 0 {
 				b.Leader = m.leader
+				if id, ok := processID(b.Leader); ok {
+					os.WriteFile(filepath.Join(b.run, "leader"), []byte(id), 0o600) //nolint:errcheck // only the sweep after a killed run needs it
+				}
 			}
 			if m.ready {
 				if b.Leader == 0 {
@@ -264,6 +285,22 @@ exec systemd-nspawn "$@"`
 			return fmt.Errorf("no READY=1 from the container: %w", ctx.Err())
 		}
 	}
+}
+
+// writeHosts gives the bed the /etc/hosts a Debian install has: localhost
+// and its own name. It writes into the layer before boot, through os.Root,
+// so a symlink in the image cannot lead the write out of it.
+func (b *Bed) writeHosts() error {
+	r, err := os.OpenRoot(b.root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\t\tlocalhost ip6-localhost ip6-loopback\n", b.Name)
+	if err := r.WriteFile("etc/hosts", []byte(hosts), 0o644); err != nil {
+		return fmt.Errorf("writing /etc/hosts: %w", err)
+	}
+	return nil
 }
 
 // makeNetwork creates the container's network namespace and the client's,
@@ -493,6 +530,36 @@ func (b *Bed) ClientExec(ctx context.Context, name string, args ...string) (stdo
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	return runCmd(b.ClientCommand(ctx, name, args...), nil)
+}
+
+// DialClient connects to addr (TCP) from the client namespace, as a
+// client host would: the socket belongs to that namespace, and keeps
+// working from any goroutine.
+func (b *Bed) DialClient(addr string, timeout time.Duration) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		// This thread joins the namespace and is never unlocked: it
+		// ends with the goroutine, so nothing else ever runs there.
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + b.ClientNS)
+		if err != nil {
+			res <- result{nil, err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			res <- result{nil, fmt.Errorf("joining %s: %w", b.ClientNS, err)}
+			return
+		}
+		c, err := net.DialTimeout("tcp", addr, timeout)
+		res <- result{c, err}
+	}()
+	r := <-res
+	return r.c, r.err
 }
 
 // Console returns what the bed printed on its console (systemd's boot

@@ -21,7 +21,8 @@ import (
 const Suite = "bookworm"
 
 // BasePackages are in every image (debootstrap's minbase variant brings the
-// rest of a minimal Debian): a booting systemd with journald and D-Bus, an
+// rest of a minimal Debian; what a real install has and minbase lacks is
+// added): a booting systemd with journald and D-Bus, an
 // sshd to tunnel through, fail2ban with its journal backend and its default
 // firewall, logrotate, rsyslog (installed, started only by tests that want
 // syslog files), and the tools the tests run inside.
@@ -31,11 +32,14 @@ var BasePackages = []string{
 	"fail2ban", "python3-systemd", "python3-pyinotify", "nftables",
 	"logrotate", "rsyslog",
 	"procps", "iproute2", "curl", "ca-certificates", "less",
+	// /etc/services, which every Debian install has: nftables resolves
+	// fail2ban's "port = ssh" with it.
+	"netbase",
 }
 
 // recipe changes whenever what buildImage does to a tree changes, so that
 // a cached image built the old way is not used.
-const recipe = "3"
+const recipe = "4"
 
 // defaultCacheDir holds the images (one directory each, never booted
 // directly: every bed runs on a copy-on-write layer over one) and the
@@ -223,6 +227,11 @@ func buildImage(ctx context.Context, dir, mirror string, pkgs []string) error {
 		if out, err := exec.CommandContext(ctx, s[0], s[1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("testbed: %s: %w\n%s", strings.Join(s, " "), err, out)
 		}
+	}
+	// The bed has no route out: no name servers (debootstrap copied
+	// this host's).
+	if err := os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), nil, 0o644); err != nil {
+		return fmt.Errorf("testbed: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "etc/machine-id"), nil, 0o444); err != nil {
 		return fmt.Errorf("testbed: %w", err)

@@ -171,7 +171,7 @@ func install(t *testing.T, bed *Bed, edit func(sample string) string) *site {
 			}
 			t.Logf("README: %s", cmd)
 			bed.Shell(t, "cd /root/tunnelftpd && "+cmd)
-			enabled = enabled || strings.Contains(cmd, "enable --now tunnelftpd.socket")
+			enabled = enabled || (strings.Contains(cmd, "enable --now") && strings.Contains(cmd, " tunnelftpd.socket"))
 		}
 	}
 	if !enabled {
@@ -231,7 +231,10 @@ func (s *site) addSSHUser() {
 		t.Fatal(err)
 	}
 	bed.Run(t, "sshd", "-t")
-	bed.Run(t, "systemctl", "reload", "ssh.service")
+	// Not reload: sshd re-executes itself on SIGHUP and listens again a
+	// moment after systemctl returns. A restart of the Type=notify unit
+	// returns once sshd is ready (no session is open yet).
+	bed.Run(t, "systemctl", "restart", "ssh.service")
 }
 
 // sshArgs are the test's own options for ssh: its key, no host key

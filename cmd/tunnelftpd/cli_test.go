@@ -15,7 +15,7 @@ import (
 // standard output and exit 0, without reading standard input (passwd) or
 // starting anything (serve).
 func TestHelpOnEverySubcommand(t *testing.T) {
-	for _, cmd := range []string{"serve", "check", "passwd", "tunnel", "who", "count", "shutdown", "metrics"} {
+	for _, cmd := range []string{"serve", "check", "passwd", "tunnel", "who", "count", "shutdown", "metrics", "ident"} {
 		for _, flag := range []string{"-h", "--help"} {
 			code, out, errs := runCmd(t, "a password that must not be read\n", cmd, flag)
 			if code != 0 || errs != "" {
@@ -40,7 +40,7 @@ func TestHelpOnEverySubcommand(t *testing.T) {
 // where the usage is, and exits 2 (the documented code for usage errors).
 func TestBadCommandLineExits2(t *testing.T) {
 	for _, args := range [][]string{
-		{"serve", "-x"}, {"check", "--nope"}, {"passwd", "extra"}, {"tunnel", "-bogus"},
+		{"serve", "-x"}, {"check", "--nope"}, {"passwd", "extra"}, {"tunnel", "-bogus"}, {"ident", "extra"},
 		{"who", "--nope"}, {"count", "extra"}, {"shutdown", "-x", "+5"}, {"shutdown"}, {"metrics", "-z"},
 		{"check", "-c", "a", "b"}, {"nosuchcommand"}, {},
 	} {

@@ -70,6 +70,10 @@ Usage:
                                 announce a planned shutdown (ftpshut), or cancel it
   tunnelftpd metrics [-c FILE] [-o FILE]
                                 print the Prometheus metrics (textfile collector)
+  tunnelftpd ident [--socket PATH]
+                                the identity helper: answer the daemon's "who is
+                                behind this loopback connection" with the privilege
+                                that takes (tunnelftpd-ident.service; SECURITY.md)
   tunnelftpd version            print the version, the Go version and whether PAM is built in
   tunnelftpd COMMAND -h         the usage of one command
 
@@ -109,6 +113,8 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return cmdShutdown(args[1:], stdout, stderr)
 	case "metrics":
 		return cmdMetrics(args[1:], stdout, stderr)
+	case "ident":
+		return cmdIdent(args[1:], stdout, stderr)
 	case "version", "--version", "-v", "-version":
 		printVersion(stdout)
 		return exitOK

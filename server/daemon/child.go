@@ -127,6 +127,13 @@ func (ch *child) Stop(now bool) {
 	}
 }
 
+// Reopen tells the process to reopen its log files (SIGUSR1).
+func (ch *child) Reopen() {
+	if err := ch.cmd.Process.Signal(syscall.SIGUSR1); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		ch.log.Warn("signalling the session process", "child_pid", ch.cmd.Process.Pid, "err", err)
+	}
+}
+
 // memfdWith returns an in-memory file holding data, positioned at 0.
 func memfdWith(name string, data []byte) (*os.File, error) {
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
@@ -148,7 +155,8 @@ func memfdWith(name string, data []byte) (*os.File, error) {
 // RunSessionChild is the body of a per-session process (`tunnelftpd serve
 // --session-child`): it reads the config and the connection its parent
 // passed, serves that one session, and returns when it has ended. SIGTERM
-// drains it like the daemon: a running transfer may finish.
+// drains it like the daemon: a running transfer may finish; SIGUSR1 (from
+// the parent) reopens its log files.
 func RunSessionChild(logTo io.Writer) error {
 	cfgFile := os.NewFile(childConfigFD, "config")
 	data, err := io.ReadAll(cfgFile)
@@ -196,16 +204,26 @@ func RunSessionChild(logTo io.Writer) error {
 	}
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	go func() {
-		select {
-		case <-sigs:
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
-			defer cancel()
-			srv.Shutdown(ctx) //nolint:errcheck // logged by Shutdown
-		case <-done:
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGUSR1 {
+					if err := errors.Join(out.Reopen(), srv.ReopenLogs()); err != nil {
+						log.Error("SIGUSR1: cannot reopen the log files, writing to the old ones", "err", err)
+					}
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
+				defer cancel()
+				srv.Shutdown(ctx) //nolint:errcheck // logged by Shutdown
+				return
+			case <-done:
+				return
+			}
 		}
 	}()
 	srv.ServeConn(conn)

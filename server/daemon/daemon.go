@@ -1,6 +1,7 @@
 // Package daemon is the process around a server.Server: the signal loop
 // (SIGHUP reloads the config, keeping the old one if the new one is
-// invalid; SIGTERM and SIGINT drain, a second one cuts), sd_notify
+// invalid; SIGUSR1 reopens the log files, for logrotate; SIGTERM and
+// SIGINT drain, a second one cuts), sd_notify
 // (READY, RELOADING, STOPPING, STATUS, WATCHDOG), the switch to run_as at
 // startup, and per-session processes for system users (Spawner, plugged into
 // the server as its Handoff, and RunSessionChild, their body).
@@ -47,7 +48,7 @@ type Daemon struct {
 // drain that follows. It returns an error only if serving failed.
 func (d *Daemon) Run() error {
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	n := newNotifier(d.Log)
@@ -147,6 +148,8 @@ func (d *Daemon) Run() error {
 			switch {
 			case sig == syscall.SIGHUP:
 				d.reload(n)
+			case sig == syscall.SIGUSR1:
+				d.reopen()
 			case stopped != nil || served == nil:
 				// A second SIGTERM: stop waiting for transfers.
 				d.Log.Warn("second signal: closing every session now", "signal", sig.String())
@@ -162,6 +165,26 @@ func (d *Daemon) Run() error {
 			n.watchdog()
 		}
 	}
+}
+
+// reopen opens the log file and the transfer log anew by their paths
+// (logrotate moved them away), in every mode, and nothing else: the config
+// stays as it is.
+func (d *Daemon) reopen() {
+	var errs []any
+	if d.Output != nil {
+		if err := d.Output.Reopen(); err != nil {
+			errs = append(errs, "log_err", err.Error())
+		}
+	}
+	if err := d.Server.ReopenLogs(); err != nil {
+		errs = append(errs, "xferlog_err", err.Error())
+	}
+	if len(errs) > 0 {
+		d.Log.Error("SIGUSR1: cannot reopen the log files, writing to the old ones", errs...)
+		return
+	}
+	d.Log.Info("log files reopened (SIGUSR1)")
 }
 
 // reload re-reads the config file for new sessions. An invalid file is

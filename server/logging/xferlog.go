@@ -66,6 +66,26 @@ func (x *Xferlog) Release() {
 	}
 }
 
+// Reopen opens the file anew by its path (after logrotate moved it away)
+// and writes every later line there, for every holder; the old file is
+// closed. On an error the old file stays in use.
+func (x *Xferlog) Reopen() error {
+	f, err := os.OpenFile(x.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopening transfer log: %w", err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.refs == 0 { // closed meanwhile: nobody writes any more
+		f.Close()
+		return nil
+	}
+	old := x.f
+	x.f = f
+	old.Close()
+	return nil
+}
+
 // xferLine formats one xferlog line exactly as wu-ftpd 2.6 wrote it. The
 // transfer time is whole seconds and at least 1 (wu-ftpd's "if (!xfertime)
 // xfertime++": xferstats divides by it); status is c only for a transfer
