@@ -79,3 +79,14 @@ func TestNoretrieveBelowKeepsUploadsBesidePathFilter(t *testing.T) {
 		}
 	}
 }
+
+// A limit message of several lines becomes a one-line full_message, which check accepts (the
+// 421 that carries it is a single line).
+func TestMultiLineLimitMessageJoined(t *testing.T) {
+	res, _ := importText(t, "class a anonymous *\nlimit a 5 Any /msg\n", func(in *Input) {
+		in.ReadFile = func(string) ([]byte, error) { return []byte("Too many users.\n\n  Try later.\n"), nil }
+	})
+	if !strings.Contains(res.TOML, `full_message = "Too many users. Try later."`) {
+		t.Errorf("full_message not joined:\n%s", res.TOML)
+	}
+}
