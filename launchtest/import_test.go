@@ -208,6 +208,7 @@ func fileIs(t *testing.T, p string, mode os.FileMode, gid int) {
 // addSysGroup creates a throwaway group, removed when the test ends.
 func addSysGroup(t *testing.T) (string, int) {
 	t.Helper()
+	testutil.RequireTool(t, "groupadd", "groupdel")
 	name := "tftpg" + strings.ToLower(rand.Text()[:8])
 	mustExec(t, "", "groupadd", name)
 	t.Cleanup(func() { exec.Command("groupdel", name).Run() })
