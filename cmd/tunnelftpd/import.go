@@ -42,6 +42,13 @@ Exit codes: 0 the config was written, 1 an input cannot be read or OUT exists,
 Flags:
 `
 
+// importHost is where the import reads the host's accounts; tests point it at a setup's own
+// passwd and group, as on the host where that wu-ftpd ran.
+var importHost = struct {
+	passwd, group string
+	lookup        func(name string) (*user.User, error)
+}{"/etc/passwd", "/etc/group", user.Lookup}
+
 // cmdImport runs "tunnelftpd import wu-ftpd".
 func cmdImport(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help") {
@@ -106,12 +113,12 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	if u, err := user.Lookup("ftp"); err == nil {
+	if u, err := importHost.lookup("ftp"); err == nil {
 		in.FTPHome = u.HomeDir
 	}
 	// The accounts tell which upload lines reach whom: wu-ftpd matched them against homes.
-	if pw, err := os.ReadFile("/etc/passwd"); err == nil {
-		gr, _ := os.ReadFile("/etc/group")
+	if pw, err := os.ReadFile(importHost.passwd); err == nil {
+		gr, _ := os.ReadFile(importHost.group)
 		in.Accounts = wuftpd.ParseAccounts(pw, gr)
 	}
 	in.ReadFile = readShown

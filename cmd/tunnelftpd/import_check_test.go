@@ -1,11 +1,3 @@
-//go:build importcheck
-
-// This test waits for issue 14's access-policy keys (umask, banner_file, [messages],
-// [[rules]], [[classes]]) and issue 15's (shutdown_file, log.commands, log.wtmp) to exist in
-// the config: until then `tunnelftpd check` refuses them as unknown keys. The coordinator
-// enables it after merging those issues by deleting the build tag above; until then run it
-// with: go test -tags importcheck -run TestImportedConfigPassesCheck ./cmd/tunnelftpd/
-
 package main
 
 import (

@@ -356,7 +356,17 @@ func (im *importer) mapLimits(lines []*classLine, names []string) {
 			}
 			if msg := d.arg(3); msg != "" && out.FullMessage == "" {
 				if data, err := im.readFile(msg); err == nil {
-					out.FullMessage = strings.TrimRight(string(data), "\n")
+					// wu-ftpd sent the file as 530- lines; tunnelftpd's 421 is one line.
+					var lines []string
+					for _, l := range strings.Split(string(data), "\n") {
+						if l = strings.TrimSpace(l); l != "" {
+							lines = append(lines, l)
+						}
+					}
+					out.FullMessage = strings.Join(lines, " ")
+					if len(lines) > 1 {
+						im.report(d, Note, "the %d lines of %s are joined into one full_message (the 421 reply is a single line)", len(lines), msg)
+					}
 				} else {
 					im.report(d, Note, "the message file %s could not be read here (%v): copy its text into full_message", msg, err)
 				}

@@ -217,7 +217,7 @@ func TestPathFilterToGlobs(t *testing.T) {
 		fail    string
 		exact   bool
 	}{
-		{`^[-A-Za-z0-9._]*$ ^\. ^-`, "*[^-A-Za-z0-9._]* .* -*", true},
+		{`^[-A-Za-z0-9._]*$ ^\. ^-`, `*[^\-A-Za-z0-9._]* .* -*`, true},
 		{`^[a-z]+$ \.exe$ ^core$ tmp`, "*[^a-z]* *.exe core *tmp*", true},
 		{`.* ^a.b`, "a?b*", true},
 		{`(a|b)`, "*", false},

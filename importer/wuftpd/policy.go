@@ -275,11 +275,33 @@ func allowedToFail(re string) ([]string, bool) {
 	if set == "" || strings.Contains(set, "[") || strings.HasPrefix(set, "]") || strings.HasPrefix(set, "^]") {
 		return nil, false
 	}
-	set = strings.ReplaceAll(set, `\`, `\\`) // a backslash in a POSIX bracket is itself
+	g := "*[^" + goClass(set) + "]*"
 	if strings.HasPrefix(set, "^") {
-		return []string{"*[" + set[1:] + "]*"}, true
+		g = "*[" + goClass(set[1:]) + "]*"
 	}
-	return []string{"*[^" + set + "]*"}, true
+	if _, err := path.Match(g, ""); err != nil {
+		return nil, false
+	}
+	return []string{g}, true
+}
+
+// goClass writes the members of a POSIX bracket expression (without its brackets and its
+// leading ^) in path.Match syntax: a backslash is itself in POSIX and a '-' first or last is
+// itself, which path.Match needs escaped ("[^-A-Z]" is a syntax error there, and a glob that
+// never matches would let every name through).
+func goClass(set string) string {
+	var b strings.Builder
+	for i := 0; i < len(set); i++ {
+		switch c := set[i]; {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '-' && (i == 0 || i == len(set)-1):
+			b.WriteString(`\-`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // deniedToFail turns one of path-filter's disallowed patterns into a glob of the names it
@@ -310,7 +332,12 @@ func deniedToFail(re string) ([]string, bool) {
 			if j <= 0 || strings.Contains(body[i+1:i+1+j], "[") {
 				return nil, false
 			}
-			class := strings.ReplaceAll(body[i+1:i+1+j], `\`, `\\`)
+			class := body[i+1 : i+1+j]
+			if strings.HasPrefix(class, "^") {
+				class = "^" + goClass(class[1:])
+			} else {
+				class = goClass(class)
+			}
 			g.WriteString("[" + class + "]")
 			i += j + 1
 		case '*', '+', '?', '(', ')', '{', '}', '|', '^', '$':

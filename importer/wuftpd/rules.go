@@ -13,8 +13,9 @@ import (
 // delete/rename/overwrite: the kind). So the importer:
 //
 //  1. collects candidate globs from every directive (an upload directory "D" gives "D" and
-//     "D/*", a noretrieve path "P" gives "P" and "P/**", a base name "N" gives "/**/N" and
-//     "D/N" for each upload directory, and "/**" catches the rest), ordered most specific
+//     "D/*", a noretrieve path "P" gives "P" and "P/**", a base name "N" gives "/**/N",
+//     "D/N" for each upload directory and "P/**/N" for each noretrieve path, and "/**"
+//     catches the rest), ordered most specific
 //     first;
 //  2. builds sample paths from the same directives (each glob instantiated, names combined),
 //     and gives each sample to the first candidate that matches it;
@@ -127,6 +128,7 @@ func (p *policy) blockRules(b block, contexts []ctx) ([]rule, []narrowing) {
 	dirs := []string{"/", "/x", "/x/x"}
 	names := []string{"x"}
 	var dirPats []string
+	var retPats []string // noretrieve/allow-retrieve paths: "P/**" crossed with the base names
 	var basePats []string
 	addDir := func(d string) {
 		if !contains(dirs, d) {
@@ -185,6 +187,9 @@ func (p *policy) blockRules(b block, contexts []ctx) ([]rule, []narrowing) {
 				}
 				addCand(g.Pat, r.D)
 				addCand(strings.TrimSuffix(g.Pat, "/")+"/**", r.D)
+				if !contains(retPats, g.Pat) {
+					retPats = append(retPats, g.Pat)
+				}
 				for _, inst := range instantiate(g.Pat) {
 					addDir(inst)
 					addDir(path.Dir(inst))
@@ -217,6 +222,21 @@ func (p *policy) blockRules(b block, contexts []ctx) ([]rule, []narrowing) {
 				for _, o := range c.origin {
 					cands[strings.TrimSuffix(d, "/")+"/"+bp].add(o)
 				}
+			}
+		}
+	}
+	// Below a retrieve path every name is decided by the retrieve line and the name lines
+	// together: without "P/**/N" the rule "P/**" would take the names a path-filter refuses
+	// and lose, for every name below P, the verbs the filter takes from those few.
+	for _, d := range retPats {
+		for _, bp := range basePats {
+			pat := strings.TrimSuffix(d, "/") + "/**/" + bp
+			addCand(pat, nil)
+			for _, o := range cands["/**/"+bp].origin {
+				cands[pat].add(o)
+			}
+			for _, o := range cands[strings.TrimSuffix(d, "/")+"/**"].origin {
+				cands[pat].add(o)
 			}
 		}
 	}
