@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -313,6 +314,45 @@ func TestBadShutdownFileIgnored(t *testing.T) {
 	testutil.DialRaw(t, a.Addr).Login(testUser, testPassword)
 	if !strings.Contains(a.Logs.String(), "shutdown file ignored") {
 		t.Error("the bad shutdown file was not logged")
+	}
+}
+
+// A FIFO, a symlink (here to a plan that would refuse every login) or an oversized file at the
+// shutdown file's path is refused at once and logged; the daemon keeps serving (a FIFO read the
+// plain way would hang every connect).
+func TestShutdownFileFIFOSymlinkTooBig(t *testing.T) {
+	t0 := time.Now()
+	a := startAdminServer(t, 1, t0, nil)
+	shutmsg := filepath.Join(a.dir, "shutmsg")
+	real := filepath.Join(t.TempDir(), "plan")
+	if err := shutdownfile.Write(real, &shutdownfile.File{At: t0, Message: "down"}); err != nil {
+		t.Fatal(err)
+	}
+	plan := (&shutdownfile.File{At: t0, Message: "down"}).Marshal()
+	cases := []struct {
+		name, want string
+		make       func() error
+	}{
+		{"fifo", "not a regular file", func() error { return syscall.Mkfifo(shutmsg, 0o644) }},
+		{"symlink", "symlink", func() error { return os.Symlink(real, shutmsg) }},
+		{"too big", "larger than 64 KiB", func() error {
+			return os.WriteFile(shutmsg, append(plan, bytes.Repeat([]byte("x"), shutdownfile.MaxSize)...), 0o644)
+		}},
+	}
+	for i, c := range cases {
+		os.Remove(shutmsg)
+		if err := c.make(); err != nil {
+			t.Fatal(err)
+		}
+		a.setClock(t0.Add(time.Duration(i+1) * 2 * shutdownCheckEvery))
+		rc := testutil.DialRaw(t, a.Addr)
+		rc.Login(testUser, testPassword)
+		if msg := rc.Expect(257, "PWD"); strings.Contains(msg, "down") {
+			t.Errorf("%s: the plan behind it was announced: %q", c.name, msg)
+		}
+		testutil.WaitFor(t, 2*time.Second, 5*time.Millisecond, c.name+" logged", func() bool {
+			return strings.Contains(a.Logs.String(), c.want)
+		})
 	}
 }
 
