@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,8 +51,9 @@ func CheckListen(addr string, allowRemote bool) error {
 }
 
 // Listen opens the listener of a checked [metrics] listen value. A unix socket's stale file
-// (left by a killed daemon) is replaced, but nothing that is not a socket; the socket is made
-// 0660 so that a monitoring group can be given access through the directory.
+// (left by a killed daemon) is replaced, but nothing that is not a socket; the socket is created
+// 0660 (umask 0117 around the bind) so that a monitoring group can be given access through the
+// directory.
 func Listen(addr string) (net.Listener, error) {
 	if !strings.HasPrefix(addr, "/") {
 		l, err := net.Listen("tcp", addr)
@@ -71,15 +74,27 @@ func Listen(addr string) (net.Listener, error) {
 			return nil, fmt.Errorf("metrics.listen: removing the stale socket: %w", err)
 		}
 	}
-	l, err := net.Listen("unix", addr)
+	l, err := listenUnix(addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen: %w", err)
 	}
-	if err := os.Chmod(addr, 0o660); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("metrics.listen: %w", err)
-	}
 	return l, nil
+}
+
+// umaskMu serialises the umask changes of listenUnix (the umask is the process's).
+var umaskMu sync.Mutex
+
+// listenUnix binds the unix socket at addr with mode 0660 from the start: the umask is set
+// around the bind, so there is no window in which the socket is more open, and no chmod by
+// path that a symlink swapped in after the bind could redirect. The umask is the process's:
+// Listen is called at startup, before any session is served.
+func listenUnix(addr string) (net.Listener, error) {
+	umaskMu.Lock()
+	defer umaskMu.Unlock()
+	old := syscall.Umask(0o117)
+	l, err := net.Listen("unix", addr)
+	syscall.Umask(old)
+	return l, err
 }
 
 // Server serves /metrics on a listener: the registry's figures, and this process's Go runtime
