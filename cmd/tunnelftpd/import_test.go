@@ -218,7 +218,7 @@ func needPAM(t *testing.T) {
 		return
 	}
 	if os.Getenv("TUNNELFTPD_E2E") == "1" {
-		t.Fatal("TUNNELFTPD_E2E=1 but this test binary has no PAM (build with cgo and libpam0g-dev)")
+		t.Fatal("TUNNELFTPD_E2E=1 but this test binary has no PAM (build with cgo: a C compiler, apt-get install gcc; PAM is loaded with dlopen)")
 	}
 	t.Skip("built without PAM (cgo): check refuses auth.system_users")
 }
