@@ -34,9 +34,10 @@ type sessionAdmin struct {
 	xfer      *driver.File
 	xferStop  chan struct{}
 	pasvPort  int
-	inMulti   bool      // a multi-line reply is being written
-	noticed   time.Time // when the shutdown message was last shown
-	noticedOf time.Time // the modification time of the shutdown file it was shown from
+	inMulti   bool        // a multi-line reply is being written
+	cmdLimit  *logLimiter // rate of log.commands lines (made at the first one)
+	noticed   time.Time   // when the shutdown message was last shown
+	noticedOf time.Time   // the modification time of the shutdown file it was shown from
 
 	closing bool // closed for the planned shutdown (guarded by Server.mu)
 }
@@ -113,7 +114,7 @@ func (c *ctrlConn) Read(p []byte) (int, error) {
 const maxCommandLine = 4096
 
 // read sees the bytes the library reads from the control connection: each complete command
-// line updates the registry and, with log.commands, is logged (PASS without its argument).
+// line updates the registry and, with log.commands and once logged in, is logged.
 func (a *sessionAdmin) read(p []byte) {
 	if a == nil {
 		return
@@ -142,16 +143,30 @@ func (a *sessionAdmin) read(p []byte) {
 	}
 }
 
-// command records one command line.
+// Command logging (log.commands) lets through at most commandLogBurst lines per
+// commandLogWindow per session, with a summary of what it dropped (logLimiter, as the
+// library's log).
+const (
+	commandLogBurst  = 50
+	commandLogWindow = time.Second
+)
+
+// command records one command line. log.commands logs only the commands of a logged-in
+// session, as wu-ftpd did: before login a USER line often holds a password typed by mistake.
 func (a *sessionAdmin) command(line, user string) {
 	s := a.s
 	safe := registry.SafeCommand(line)
-	if s.live.cfg.Log.Commands {
-		attrs := []any{"command", safe}
-		if user != "" {
-			attrs = append([]any{"user", user}, attrs...)
+	if s.live.cfg.Log.Commands && user != "" {
+		a.mu.Lock()
+		if a.cmdLimit == nil {
+			a.cmdLimit = newLogLimiter(s.log.Handler(), commandLogBurst, commandLogWindow)
+			a.cmdLimit.summary = "command log lines suppressed"
 		}
-		s.log.Info("command", attrs...)
+		limit := a.cmdLimit
+		a.mu.Unlock()
+		if limit.allow("command", time.Now()) {
+			s.log.Info("command", "user", user, "command", safe)
+		}
 	}
 	now := s.srv.now()
 	path := s.cwd()

@@ -151,15 +151,54 @@ func TestRegistryFollowsTheSession(t *testing.T) {
 			t.Errorf("%s%v = %d, want %d", c.name, c.labels, got, c.want)
 		}
 	}
-	// log.commands: every command, PASS without its argument.
+	// log.commands: every command after login, none before (USER and PASS).
 	logs := a.Logs.String()
-	for _, want := range []string{`user=alice command="CWD pub"`, `command="PASS ****"`, `user=alice command="RETR f.bin"`} {
+	for _, want := range []string{`user=alice command="CWD pub"`, `user=alice command="RETR f.bin"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %s", want)
 		}
 	}
+	for _, unwanted := range []string{`command="USER`, `command="PASS`} {
+		if strings.Contains(logs, unwanted) {
+			t.Errorf("a pre-login command was logged: %s", unwanted)
+		}
+	}
 	if strings.Contains(logs, testPassword) || strings.Contains(logs, "wrong-password") {
 		t.Error("a password reached the log")
+	}
+}
+
+// log.commands logs nothing before login (a USER line may hold a mistyped password) and at most
+// commandLogBurst lines a second after it, then says how many it dropped.
+func TestCommandLogAfterLoginAndLimited(t *testing.T) {
+	a := startAdminServer(t, 1, time.Now(), func(c *config.Config) { c.Log.Commands = true })
+	rc := testutil.DialRaw(t, a.Addr)
+	rc.Expect(331, "USER Secret-typed-as-user")
+	rc.Expect(530, "PASS Secret-typed-as-user")
+	rc.Login(testUser, testPassword)
+	const n = 3 * commandLogBurst
+	var cmds strings.Builder
+	for range n {
+		cmds.WriteString("NOOP\r\n")
+	}
+	if _, err := rc.C.Write([]byte(cmds.String())); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if code, msg := rc.Reply(); code != 200 {
+			t.Fatalf("NOOP %d: %d %s", i, code, msg)
+		}
+	}
+	testutil.WaitFor(t, 5*time.Second, 10*time.Millisecond, "the suppressed summary", func() bool {
+		return strings.Contains(a.Logs.String(), "command log lines suppressed")
+	})
+	logs := a.Logs.String()
+	if regexp.MustCompile(`msg=command .*Secret-typed-as-user`).MatchString(logs) {
+		t.Error("a pre-login command line reached the log")
+	}
+	got := strings.Count(logs, `user=alice command=NOOP`)
+	if got < commandLogBurst || got >= n {
+		t.Errorf("%d NOOP lines logged of %d sent, want the limit (%d a second) to apply", got, n, commandLogBurst)
 	}
 }
 
