@@ -221,7 +221,8 @@ func TestCheckListen(t *testing.T) {
 		{"", false, true},
 		{"127.0.0.1:9121", false, true},
 		{"[::1]:9121", false, true},
-		{"localhost:9121", false, true},
+		{"localhost:9121", false, false}, // a name: it may resolve to anything
+		{"localhost:9121", true, false},
 		{"/run/tunnelftpd/metrics.sock", false, true},
 		{"0.0.0.0:9121", false, false},
 		{"192.0.2.1:9121", false, false},

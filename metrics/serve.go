@@ -19,8 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// CheckListen validates a [metrics] listen value: "" (off), a TCP address on loopback
-// ("127.0.0.1:9121", "[::1]:9121", "localhost:9121"), or the absolute path of a unix socket.
+// CheckListen validates a [metrics] listen value: "" (off), a TCP address on loopback given as an
+// IP literal ("127.0.0.1:9121", "[::1]:9121"; names, localhost included, are refused, as they
+// are not resolved here), or the absolute path of a unix socket.
 // Another TCP address needs allowRemote: behind an SSH tunnel only sshd should face the network,
 // and the metrics carry the names of classes and the load of the server.
 func CheckListen(addr string, allowRemote bool) error {
@@ -37,12 +38,9 @@ func CheckListen(addr string, allowRemote bool) error {
 	if err != nil || port == "" {
 		return fmt.Errorf("%q must be HOST:PORT (e.g. 127.0.0.1:9121) or the absolute path of a unix socket", addr)
 	}
-	if host == "localhost" {
-		return nil
-	}
 	ip := net.ParseIP(host)
 	if ip == nil {
-		return fmt.Errorf("%q: the host must be an IP address or localhost (names are not resolved)", addr)
+		return fmt.Errorf("%q: the host must be an IP address (a name, even localhost, may resolve to anything): write 127.0.0.1:%s or [::1]:%s, or the absolute path of a unix socket", addr, port, port)
 	}
 	if !ip.IsLoopback() && !allowRemote {
 		return fmt.Errorf("%q is not a loopback address: use 127.0.0.1:%s or a unix socket (scrape through node_exporter or the SSH tunnel), or set metrics.allow_remote = true", addr, port)

@@ -99,6 +99,8 @@ func TestTOMLSlipsInPlainWords(t *testing.T) {
 			`:2: log.address: unknown key: [log] has no "address"; "address" is a key of [passive]`, ""},
 		{"typo", "[passive]\nadress = \"127.0.0.1\"\n",
 			`:2: passive.adress: unknown key; did you mean "passive.address"? ('tunnelftpd check --sample'`, "etc/tunnelftpd.toml"},
+		{"metrics on a name", "[metrics]\nlisten = \"localhost:9121\"\n",
+			`:2: metrics.listen: "localhost:9121": the host must be an IP address (a name, even localhost, may resolve to anything): write 127.0.0.1:9121 or [::1]:9121`, ""},
 		{"section typo", "[pasive]\nports = \"1-2\"\n",
 			`:1: pasive: unknown key: there is no section [pasive]; did you mean "passive"?`, "pasive.ports"},
 	} {
