@@ -189,7 +189,8 @@ func (s *session) cwd() string {
 	return cc.Path()
 }
 
-// beforeReply is called with each reply line the library writes, before it is sent; it
+// beforeReply is called with each reply write of the library (one line, or a whole multi-line
+// reply), before it is sent; it
 // returns lines to send first (the planned-shutdown message) or nil. After a 250 or 257 reply
 // the working directory may have changed: the registry follows.
 func (a *sessionAdmin) beforeReply(b []byte) []byte {
@@ -198,7 +199,7 @@ func (a *sessionAdmin) beforeReply(b []byte) []byte {
 	}
 	a.mu.Lock()
 	first := !a.inMulti
-	a.inMulti = b[3] == '-'
+	a.inMulti = replyContinues(b)
 	last := !a.inMulti
 	a.mu.Unlock()
 	if last && (bytes.HasPrefix(b, []byte("250")) || bytes.HasPrefix(b, []byte("257"))) {
@@ -208,6 +209,26 @@ func (a *sessionAdmin) beforeReply(b []byte) []byte {
 		return nil
 	}
 	return a.s.srv.shutdownNotice(a, b[:3])
+}
+
+// replyContinues reports whether a multi-line reply is still open after b. The library writes
+// one line per Write, or a whole multi-line reply in one (FEAT, HELP, MLST, STAT of a path): the
+// last complete line of b decides. Only "DDD text" (three digits and a blank) ends a reply; a
+// "DDD-" line or a continuation line leaves it open.
+func replyContinues(b []byte) bool {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	if len(b) < 4 || b[3] != ' ' {
+		return true
+	}
+	for _, c := range b[:3] {
+		if c < '0' || c > '9' {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *sessionAdmin) pathChanged() {

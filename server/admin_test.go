@@ -395,6 +395,46 @@ func TestShutdownFileFIFOSymlinkTooBig(t *testing.T) {
 	}
 }
 
+// The library writes a multi-line reply (FEAT) in one write: the reply after it is still a
+// reply of its own and carries the shutdown message (in the last minute, every reply does).
+func TestShutdownNoticeAfterMultiLineReply(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 30, 0, time.Local)
+	a := startAdminServer(t, 1, t0, nil)
+	plan := &shutdownfile.File{At: t0.Add(30 * time.Second), Message: "Going down soon"} // 10:01, whole minutes
+	if err := shutdownfile.Write(filepath.Join(a.dir, "shutmsg"), plan); err != nil {
+		t.Fatal(err)
+	}
+	rc := testutil.DialRaw(t, a.Addr)
+	rc.Login(testUser, testPassword)
+	for _, cmd := range []string{"FEAT", "HELP"} {
+		code, msg := rc.Cmd(cmd)
+		if code != 211 && code != 214 {
+			t.Fatalf("%s: %d %s", cmd, code, msg)
+		}
+		if msg := rc.Expect(257, "PWD"); !strings.Contains(msg, "257-Going down soon") {
+			t.Errorf("the reply after %s lacks the shutdown message: %q", cmd, msg)
+		}
+	}
+}
+
+func TestReplyContinues(t *testing.T) {
+	for _, tc := range []struct {
+		b    string
+		want bool
+	}{
+		{"200 NOOP ok\r\n", false},
+		{"211-Features:\r\n", true},
+		{" MLST size*;\r\n", true},
+		{"211-Features:\r\n MDTM\r\n211 End\r\n", false},
+		{"211-Features:\r\n MDTM\r\n", true},
+		{"211 End", false},
+	} {
+		if got := replyContinues([]byte(tc.b)); got != tc.want {
+			t.Errorf("replyContinues(%q) = %v, want %v", tc.b, got, tc.want)
+		}
+	}
+}
+
 // xferlog as wu-ftpd wrote it for anonymous: access mode 'a' and the e-mail address given as
 // password in the user field.
 func TestXferlogAnonymousEmail(t *testing.T) {
