@@ -220,8 +220,11 @@ func Write(path string, f *File) error {
 	return nil
 }
 
-// ParseWhen reads ftpshut's time argument: "now", "+N" (N minutes from now) or "HHMM" (today at
-// that time, even if it has passed, as ftpshut does).
+// MaxWhenMinutes bounds ParseWhen's "+N": one year of minutes.
+const MaxWhenMinutes = 525600
+
+// ParseWhen reads ftpshut's time argument: "now", "+N" (N minutes from now, at most
+// [MaxWhenMinutes]) or "HHMM" (today at that time, even if it has passed, as ftpshut does).
 func ParseWhen(s string, now time.Time) (time.Time, error) {
 	switch {
 	case strings.EqualFold(s, "now"):
@@ -230,6 +233,9 @@ func ParseWhen(s string, now time.Time) (time.Time, error) {
 		m, err := strconv.Atoi(s[1:])
 		if err != nil || m < 0 {
 			return time.Time{}, fmt.Errorf("%q: write +N with N the minutes from now, e.g. +10", s)
+		}
+		if m > MaxWhenMinutes {
+			return time.Time{}, fmt.Errorf("%q: at most +%d (one year); for a later shutdown, announce it nearer the time", s, MaxWhenMinutes)
 		}
 		return now.Add(time.Duration(m) * time.Minute), nil
 	}

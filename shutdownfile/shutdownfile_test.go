@@ -118,16 +118,20 @@ func TestParseWhen(t *testing.T) {
 		{"1830", time.Date(2026, 11, 24, 18, 30, 0, 0, time.UTC)},
 		{"0900", time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}, // already passed: today, as ftpshut
 		{"5", time.Date(2026, 11, 24, 0, 5, 0, 0, time.UTC)},
+		{"+525600", now.Add(525600 * time.Minute)}, // one year: the most
 	} {
 		got, err := ParseWhen(tc.in, now)
 		if err != nil || !got.Equal(tc.want) {
 			t.Errorf("ParseWhen(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "+", "+x", "+-5", "2400", "1260", "12:30", "tomorrow", "01830"} {
+	for _, bad := range []string{"", "+", "+x", "+-5", "2400", "1260", "12:30", "tomorrow", "01830", "+525601", "+9223372036854775807"} {
 		if got, err := ParseWhen(bad, now); err == nil {
 			t.Errorf("ParseWhen(%q) = %v, want an error", bad, got)
 		}
+	}
+	if _, err := ParseWhen("+99999999", now); err == nil || !strings.Contains(err.Error(), "at most +525600 (one year)") {
+		t.Errorf("ParseWhen(+99999999): %v, want the bound named", err)
 	}
 }
 
