@@ -88,20 +88,16 @@ static int tf_conv(int n, const struct pam_message **msg, struct pam_response **
 	return TF_PAM_SUCCESS;
 }
 
+// tf_start_tx starts a transaction. Linux-PAM's pam_start copies the pam_conv struct into the
+// handle (pam_start.c: malloc and memcpy of sizeof(struct pam_conv)), so the struct only has to
+// live for the call: it is on the stack, nothing to free.
 static int tf_start_tx(const char *service, const char *user, const char *confdir, uintptr_t appdata, pam_handle_t **h) {
-	struct pam_conv *c = malloc(sizeof *c); // PAM keeps the pointer until pam_end
-	if (!c) return TF_PAM_BUF_ERR;
-	c->conv = tf_conv;
-	c->appdata_ptr = (void *)appdata;
-	int rc;
+	struct pam_conv c = { tf_conv, (void *)appdata };
 	if (confdir) {
-		if (!tf_start_confdir) { free(c); return -1; }
-		rc = tf_start_confdir(service, user, c, confdir, h);
-	} else {
-		rc = tf_start(service, user, c, h);
+		if (!tf_start_confdir) return -1;
+		return tf_start_confdir(service, user, &c, confdir, h);
 	}
-	if (rc != TF_PAM_SUCCESS) free(c);
-	return rc;
+	return tf_start(service, user, &c, h);
 }
 
 static int tf_authenticate_(pam_handle_t *h, int f) { return tf_authenticate(h, f); }
@@ -151,14 +147,25 @@ func loadPAM() error {
 	return nil
 }
 
-// conversation is what tfGoConv answers for one transaction.
-type conversation struct{ name, password string }
+// conversation is what tfGoConv answers for one transaction. The password is dropped (forget)
+// as soon as pam_authenticate returns: the conversation lives, through its cgo.Handle, as long
+// as the session, and no later stage has a reason to ask for it.
+type conversation struct {
+	name, password string
+	forgotten      bool
+}
+
+// forget drops the password; a later password prompt is answered with a conversation error.
+func (c *conversation) forget() { c.password, c.forgotten = "", true }
 
 //export tfGoConv
 func tfGoConv(style C.int, msg *C.char, resp **C.char, appdata C.uintptr_t) C.int {
 	c := cgo.Handle(uintptr(appdata)).Value().(*conversation)
 	switch int(style) {
 	case pamPromptEchoOff:
+		if c.forgotten {
+			return 1
+		}
 		*resp = C.CString(c.password)
 	case pamPromptEchoOn:
 		*resp = C.CString(c.name)
@@ -192,7 +199,8 @@ func (t *pamTx) end() error {
 }
 
 // pamLogin runs PAM's auth and account stages for name and opens a session.
-// The returned function closes the session and the PAM handle.
+// The returned function closes the session and the PAM handle; calling it
+// again does nothing more.
 func pamLogin(service, confDir, name, password, rhost string) (func() error, error) {
 	if err := loadPAM(); err != nil {
 		return nil, err
@@ -205,7 +213,8 @@ func pamLogin(service, confDir, name, password, rhost string) (func() error, err
 		cConf = C.CString(confDir)
 		defer C.free(unsafe.Pointer(cConf))
 	}
-	t := &pamTx{handle: cgo.NewHandle(&conversation{name: name, password: password})}
+	conv := &conversation{name: name, password: password}
+	t := &pamTx{handle: cgo.NewHandle(conv)}
 	rc := C.tf_start_tx(cService, cName, cConf, C.uintptr_t(t.handle), &t.h)
 	if rc != pamSuccess {
 		t.handle.Delete()
@@ -228,7 +237,9 @@ func pamLogin(service, confDir, name, password, rhost string) (func() error, err
 	ctty := C.CString("ftp")
 	C.tf_set_item_(t.h, pamTTY, ctty)
 	C.free(unsafe.Pointer(ctty))
-	if rc := C.tf_authenticate_(t.h, pamDisallowNullAuthtok); rc != pamSuccess {
+	rc = C.tf_authenticate_(t.h, pamDisallowNullAuthtok)
+	conv.forget()
+	if rc != pamSuccess {
 		return fail("authentication", rc)
 	}
 	if rc := C.tf_acct_mgmt_(t.h, pamDisallowNullAuthtok); rc != pamSuccess {
@@ -240,13 +251,18 @@ func pamLogin(service, confDir, name, password, rhost string) (func() error, err
 	if rc := C.tf_open_session_(t.h, 0); rc != pamSuccess {
 		return fail("session", rc)
 	}
-	return func() error {
-		var err error
-		if rc := C.tf_close_session_(t.h, 0); rc != pamSuccess {
-			t.last = rc
-			err = fmt.Errorf("pam_close_session: %w", t.err(rc))
-		}
-		C.tf_setcred_(t.h, pamDeleteCred)
-		return errors.Join(err, t.end())
+	var once sync.Once
+	var endErr error
+	return func() error { // a second call returns the first's result: pam_end runs once
+		once.Do(func() {
+			var err error
+			if rc := C.tf_close_session_(t.h, 0); rc != pamSuccess {
+				t.last = rc
+				err = fmt.Errorf("pam_close_session: %w", t.err(rc))
+			}
+			C.tf_setcred_(t.h, pamDeleteCred)
+			endErr = errors.Join(err, t.end())
+		})
+		return endErr
 	}, nil
 }

@@ -51,7 +51,7 @@ type System struct {
 func NewSystem(opts SystemOptions) (*System, error) {
 	if !PAMAvailable {
 		return nil, errors.New("system_users needs PAM, but this tunnelftpd was built without cgo; " +
-			"rebuild with CGO_ENABLED=1 (Debian: apt-get install libpam0g-dev)")
+			"rebuild with CGO_ENABLED=1 and a C compiler (Debian: apt-get install gcc; PAM is loaded at run time, no headers needed)")
 	}
 	if opts.Service == "" {
 		opts.Service = "tunnelftpd"

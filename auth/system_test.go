@@ -95,6 +95,10 @@ func TestSystemLogin(t *testing.T) {
 	if err := u.Logout(); err != nil {
 		t.Errorf("logout: %v", err)
 	}
+	// A second logout (a session torn down twice) must not pam_end the freed handle again.
+	if err := u.Logout(); err != nil {
+		t.Errorf("second logout: %v", err)
+	}
 
 	for _, tc := range []struct{ name, user, pass, reason string }{
 		{"wrong password", good, "nope", "PAM authentication"},

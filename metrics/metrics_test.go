@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -220,7 +221,8 @@ func TestCheckListen(t *testing.T) {
 		{"", false, true},
 		{"127.0.0.1:9121", false, true},
 		{"[::1]:9121", false, true},
-		{"localhost:9121", false, true},
+		{"localhost:9121", false, false}, // a name: it may resolve to anything
+		{"localhost:9121", true, false},
 		{"/run/tunnelftpd/metrics.sock", false, true},
 		{"0.0.0.0:9121", false, false},
 		{"192.0.2.1:9121", false, false},
@@ -320,5 +322,28 @@ func TestServeTCPAndUnix(t *testing.T) {
 	}
 	if _, err := Listen(plain); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("Listen over a regular file: %v", err)
+	}
+}
+
+// TestUnixSocketCreated0660: the socket is created 0660 whatever the process's umask (here 0,
+// which would leave it 0777 before a chmod), and the umask is given back.
+func TestUnixSocketCreated0660(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	sock := filepath.Join(t.TempDir(), "metrics.sock")
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	st, err := os.Lstat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v, want a socket with 0660", st.Mode())
+	}
+	if now := syscall.Umask(0); now != 0 {
+		t.Errorf("umask after Listen %#o, want it restored to 0", now)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// CheckListen validates a [metrics] listen value: "" (off), a TCP address on loopback
-// ("127.0.0.1:9121", "[::1]:9121", "localhost:9121"), or the absolute path of a unix socket.
+// CheckListen validates a [metrics] listen value: "" (off), a TCP address on loopback given as an
+// IP literal ("127.0.0.1:9121", "[::1]:9121"; names, localhost included, are refused, as they
+// are not resolved here), or the absolute path of a unix socket.
 // Another TCP address needs allowRemote: behind an SSH tunnel only sshd should face the network,
 // and the metrics carry the names of classes and the load of the server.
 func CheckListen(addr string, allowRemote bool) error {
@@ -35,12 +38,9 @@ func CheckListen(addr string, allowRemote bool) error {
 	if err != nil || port == "" {
 		return fmt.Errorf("%q must be HOST:PORT (e.g. 127.0.0.1:9121) or the absolute path of a unix socket", addr)
 	}
-	if host == "localhost" {
-		return nil
-	}
 	ip := net.ParseIP(host)
 	if ip == nil {
-		return fmt.Errorf("%q: the host must be an IP address or localhost (names are not resolved)", addr)
+		return fmt.Errorf("%q: the host must be an IP address (a name, even localhost, may resolve to anything): write 127.0.0.1:%s or [::1]:%s, or the absolute path of a unix socket", addr, port, port)
 	}
 	if !ip.IsLoopback() && !allowRemote {
 		return fmt.Errorf("%q is not a loopback address: use 127.0.0.1:%s or a unix socket (scrape through node_exporter or the SSH tunnel), or set metrics.allow_remote = true", addr, port)
@@ -49,8 +49,9 @@ func CheckListen(addr string, allowRemote bool) error {
 }
 
 // Listen opens the listener of a checked [metrics] listen value. A unix socket's stale file
-// (left by a killed daemon) is replaced, but nothing that is not a socket; the socket is made
-// 0660 so that a monitoring group can be given access through the directory.
+// (left by a killed daemon) is replaced, but nothing that is not a socket; the socket is created
+// 0660 (umask 0117 around the bind) so that a monitoring group can be given access through the
+// directory.
 func Listen(addr string) (net.Listener, error) {
 	if !strings.HasPrefix(addr, "/") {
 		l, err := net.Listen("tcp", addr)
@@ -71,15 +72,27 @@ func Listen(addr string) (net.Listener, error) {
 			return nil, fmt.Errorf("metrics.listen: removing the stale socket: %w", err)
 		}
 	}
-	l, err := net.Listen("unix", addr)
+	l, err := listenUnix(addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen: %w", err)
 	}
-	if err := os.Chmod(addr, 0o660); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("metrics.listen: %w", err)
-	}
 	return l, nil
+}
+
+// umaskMu serialises the umask changes of listenUnix (the umask is the process's).
+var umaskMu sync.Mutex
+
+// listenUnix binds the unix socket at addr with mode 0660 from the start: the umask is set
+// around the bind, so there is no window in which the socket is more open, and no chmod by
+// path that a symlink swapped in after the bind could redirect. The umask is the process's:
+// Listen is called at startup, before any session is served.
+func listenUnix(addr string) (net.Listener, error) {
+	umaskMu.Lock()
+	defer umaskMu.Unlock()
+	old := syscall.Umask(0o117)
+	l, err := net.Listen("unix", addr)
+	syscall.Umask(old)
+	return l, err
 }
 
 // Server serves /metrics on a listener: the registry's figures, and this process's Go runtime

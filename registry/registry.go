@@ -54,16 +54,17 @@ func openShared(dir, name string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the registry file: %w", err)
 	}
-	if err := checkOwned(f); err != nil {
+	if err := CheckOwned(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("registry file %s: %w", path, err)
 	}
 	return f, nil
 }
 
-// checkOwned refuses a file that is not a regular file of ours (or root's) without group/other
-// write permission.
-func checkOwned(f *os.File) error {
+// CheckOwned refuses a file that is not a regular file of ours (the effective uid's) or root's,
+// or that group or others may write. The registry's files and the shutdown file pass through
+// it: whoever could write them could forge sessions or refuse every login.
+func CheckOwned(f *os.File) error {
 	st, err := f.Stat()
 	if err != nil {
 		return err

@@ -146,6 +146,10 @@ func TestPassArgumentNeverStored(t *testing.T) {
 		{"ACCT secret", "ACCT ****"},
 		{"PASS", "PASS"},
 		{"RETR a\x00b\x1b[2J", "RETR a?b?[2J"},
+		{"RETR a\u009b2Jb", "RETR a?2Jb"},                     // C1 CSI: a terminal escape
+		{"RETR evil\u202egpj.exe", "RETR evil?gpj.exe"},       // right-to-left override
+		{"CWD \u2066x\u2069\u200b\ufeff\u2028", "CWD ?x????"}, // isolates, zero-width, BOM, separator
+		{"CWD café/日本", "CWD café/日本"},                        // printable text stays
 		{"USER " + strings.Repeat("x", 400), "USER " + strings.Repeat("x", 251)},
 	} {
 		if got := SafeCommand(tc.in); got != tc.want {

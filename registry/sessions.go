@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -111,12 +112,14 @@ func SafeCommand(line string) string {
 	return clean(line, 256)
 }
 
-// clean replaces control characters and invalid UTF-8 by '?' and cuts s to at most n bytes on a
-// rune boundary.
+// clean replaces by '?' invalid UTF-8, control characters (C0, DEL and C1, whose CSI 0x9b
+// starts a terminal escape as ESC [ does) and Unicode format characters (bidi overrides and
+// isolates, zero-width characters) and line or paragraph separators, so that `tunnelftpd who`
+// prints client input as the plain text it is; it cuts s to at most n bytes on a rune boundary.
 func clean(s string, n int) string {
 	var b strings.Builder
 	for _, r := range s {
-		if r == utf8.RuneError || r < 0x20 || r == 0x7f {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			r = '?'
 		}
 		if b.Len()+utf8.RuneLen(r) > n {

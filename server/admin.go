@@ -34,9 +34,10 @@ type sessionAdmin struct {
 	xfer      *driver.File
 	xferStop  chan struct{}
 	pasvPort  int
-	inMulti   bool      // a multi-line reply is being written
-	noticed   time.Time // when the shutdown message was last shown
-	noticedOf time.Time // the modification time of the shutdown file it was shown from
+	inMulti   bool        // a multi-line reply is being written
+	cmdLimit  *logLimiter // rate of log.commands lines (made at the first one)
+	noticed   time.Time   // when the shutdown message was last shown
+	noticedOf time.Time   // the modification time of the shutdown file it was shown from
 
 	closing bool // closed for the planned shutdown (guarded by Server.mu)
 }
@@ -113,7 +114,7 @@ func (c *ctrlConn) Read(p []byte) (int, error) {
 const maxCommandLine = 4096
 
 // read sees the bytes the library reads from the control connection: each complete command
-// line updates the registry and, with log.commands, is logged (PASS without its argument).
+// line updates the registry and, with log.commands and once logged in, is logged.
 func (a *sessionAdmin) read(p []byte) {
 	if a == nil {
 		return
@@ -142,16 +143,30 @@ func (a *sessionAdmin) read(p []byte) {
 	}
 }
 
-// command records one command line.
+// Command logging (log.commands) lets through at most commandLogBurst lines per
+// commandLogWindow per session, with a summary of what it dropped (logLimiter, as the
+// library's log).
+const (
+	commandLogBurst  = 50
+	commandLogWindow = time.Second
+)
+
+// command records one command line. log.commands logs only the commands of a logged-in
+// session, as wu-ftpd did: before login a USER line often holds a password typed by mistake.
 func (a *sessionAdmin) command(line, user string) {
 	s := a.s
 	safe := registry.SafeCommand(line)
-	if s.live.cfg.Log.Commands {
-		attrs := []any{"command", safe}
-		if user != "" {
-			attrs = append([]any{"user", user}, attrs...)
+	if s.live.cfg.Log.Commands && user != "" {
+		a.mu.Lock()
+		if a.cmdLimit == nil {
+			a.cmdLimit = newLogLimiter(s.log.Handler(), commandLogBurst, commandLogWindow)
+			a.cmdLimit.summary = "command log lines suppressed"
 		}
-		s.log.Info("command", attrs...)
+		limit := a.cmdLimit
+		a.mu.Unlock()
+		if limit.allow("command", time.Now()) {
+			s.log.Info("command", "user", user, "command", safe)
+		}
 	}
 	now := s.srv.now()
 	path := s.cwd()
@@ -174,7 +189,8 @@ func (s *session) cwd() string {
 	return cc.Path()
 }
 
-// beforeReply is called with each reply line the library writes, before it is sent; it
+// beforeReply is called with each reply write of the library (one line, or a whole multi-line
+// reply), before it is sent; it
 // returns lines to send first (the planned-shutdown message) or nil. After a 250 or 257 reply
 // the working directory may have changed: the registry follows.
 func (a *sessionAdmin) beforeReply(b []byte) []byte {
@@ -183,7 +199,7 @@ func (a *sessionAdmin) beforeReply(b []byte) []byte {
 	}
 	a.mu.Lock()
 	first := !a.inMulti
-	a.inMulti = b[3] == '-'
+	a.inMulti = replyContinues(b)
 	last := !a.inMulti
 	a.mu.Unlock()
 	if last && (bytes.HasPrefix(b, []byte("250")) || bytes.HasPrefix(b, []byte("257"))) {
@@ -193,6 +209,26 @@ func (a *sessionAdmin) beforeReply(b []byte) []byte {
 		return nil
 	}
 	return a.s.srv.shutdownNotice(a, b[:3])
+}
+
+// replyContinues reports whether a multi-line reply is still open after b. The library writes
+// one line per Write, or a whole multi-line reply in one (FEAT, HELP, MLST, STAT of a path): the
+// last complete line of b decides. Only "DDD text" (three digits and a blank) ends a reply; a
+// "DDD-" line or a continuation line leaves it open.
+func replyContinues(b []byte) bool {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	if len(b) < 4 || b[3] != ' ' {
+		return true
+	}
+	for _, c := range b[:3] {
+		if c < '0' || c > '9' {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *sessionAdmin) pathChanged() {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,15 +151,54 @@ func TestRegistryFollowsTheSession(t *testing.T) {
 			t.Errorf("%s%v = %d, want %d", c.name, c.labels, got, c.want)
 		}
 	}
-	// log.commands: every command, PASS without its argument.
+	// log.commands: every command after login, none before (USER and PASS).
 	logs := a.Logs.String()
-	for _, want := range []string{`user=alice command="CWD pub"`, `command="PASS ****"`, `user=alice command="RETR f.bin"`} {
+	for _, want := range []string{`user=alice command="CWD pub"`, `user=alice command="RETR f.bin"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %s", want)
 		}
 	}
+	for _, unwanted := range []string{`command="USER`, `command="PASS`} {
+		if strings.Contains(logs, unwanted) {
+			t.Errorf("a pre-login command was logged: %s", unwanted)
+		}
+	}
 	if strings.Contains(logs, testPassword) || strings.Contains(logs, "wrong-password") {
 		t.Error("a password reached the log")
+	}
+}
+
+// log.commands logs nothing before login (a USER line may hold a mistyped password) and at most
+// commandLogBurst lines a second after it, then says how many it dropped.
+func TestCommandLogAfterLoginAndLimited(t *testing.T) {
+	a := startAdminServer(t, 1, time.Now(), func(c *config.Config) { c.Log.Commands = true })
+	rc := testutil.DialRaw(t, a.Addr)
+	rc.Expect(331, "USER Secret-typed-as-user")
+	rc.Expect(530, "PASS Secret-typed-as-user")
+	rc.Login(testUser, testPassword)
+	const n = 3 * commandLogBurst
+	var cmds strings.Builder
+	for range n {
+		cmds.WriteString("NOOP\r\n")
+	}
+	if _, err := rc.C.Write([]byte(cmds.String())); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if code, msg := rc.Reply(); code != 200 {
+			t.Fatalf("NOOP %d: %d %s", i, code, msg)
+		}
+	}
+	testutil.WaitFor(t, 5*time.Second, 10*time.Millisecond, "the suppressed summary", func() bool {
+		return strings.Contains(a.Logs.String(), "command log lines suppressed")
+	})
+	logs := a.Logs.String()
+	if regexp.MustCompile(`msg=command .*Secret-typed-as-user`).MatchString(logs) {
+		t.Error("a pre-login command line reached the log")
+	}
+	got := strings.Count(logs, `user=alice command=NOOP`)
+	if got < commandLogBurst || got >= n {
+		t.Errorf("%d NOOP lines logged of %d sent, want the limit (%d a second) to apply", got, n, commandLogBurst)
 	}
 }
 
@@ -313,6 +353,85 @@ func TestBadShutdownFileIgnored(t *testing.T) {
 	testutil.DialRaw(t, a.Addr).Login(testUser, testPassword)
 	if !strings.Contains(a.Logs.String(), "shutdown file ignored") {
 		t.Error("the bad shutdown file was not logged")
+	}
+}
+
+// A FIFO, a symlink (here to a plan that would refuse every login) or an oversized file at the
+// shutdown file's path is refused at once and logged; the daemon keeps serving (a FIFO read the
+// plain way would hang every connect).
+func TestShutdownFileFIFOSymlinkTooBig(t *testing.T) {
+	t0 := time.Now()
+	a := startAdminServer(t, 1, t0, nil)
+	shutmsg := filepath.Join(a.dir, "shutmsg")
+	real := filepath.Join(t.TempDir(), "plan")
+	if err := shutdownfile.Write(real, &shutdownfile.File{At: t0, Message: "down"}); err != nil {
+		t.Fatal(err)
+	}
+	plan := (&shutdownfile.File{At: t0, Message: "down"}).Marshal()
+	cases := []struct {
+		name, want string
+		make       func() error
+	}{
+		{"fifo", "not a regular file", func() error { return syscall.Mkfifo(shutmsg, 0o644) }},
+		{"symlink", "symlink", func() error { return os.Symlink(real, shutmsg) }},
+		{"too big", "larger than 64 KiB", func() error {
+			return os.WriteFile(shutmsg, append(plan, bytes.Repeat([]byte("x"), shutdownfile.MaxSize)...), 0o644)
+		}},
+	}
+	for i, c := range cases {
+		os.Remove(shutmsg)
+		if err := c.make(); err != nil {
+			t.Fatal(err)
+		}
+		a.setClock(t0.Add(time.Duration(i+1) * 2 * shutdownCheckEvery))
+		rc := testutil.DialRaw(t, a.Addr)
+		rc.Login(testUser, testPassword)
+		if msg := rc.Expect(257, "PWD"); strings.Contains(msg, "down") {
+			t.Errorf("%s: the plan behind it was announced: %q", c.name, msg)
+		}
+		testutil.WaitFor(t, 2*time.Second, 5*time.Millisecond, c.name+" logged", func() bool {
+			return strings.Contains(a.Logs.String(), c.want)
+		})
+	}
+}
+
+// The library writes a multi-line reply (FEAT) in one write: the reply after it is still a
+// reply of its own and carries the shutdown message (in the last minute, every reply does).
+func TestShutdownNoticeAfterMultiLineReply(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 30, 0, time.Local)
+	a := startAdminServer(t, 1, t0, nil)
+	plan := &shutdownfile.File{At: t0.Add(30 * time.Second), Message: "Going down soon"} // 10:01, whole minutes
+	if err := shutdownfile.Write(filepath.Join(a.dir, "shutmsg"), plan); err != nil {
+		t.Fatal(err)
+	}
+	rc := testutil.DialRaw(t, a.Addr)
+	rc.Login(testUser, testPassword)
+	for _, cmd := range []string{"FEAT", "HELP"} {
+		code, msg := rc.Cmd(cmd)
+		if code != 211 && code != 214 {
+			t.Fatalf("%s: %d %s", cmd, code, msg)
+		}
+		if msg := rc.Expect(257, "PWD"); !strings.Contains(msg, "257-Going down soon") {
+			t.Errorf("the reply after %s lacks the shutdown message: %q", cmd, msg)
+		}
+	}
+}
+
+func TestReplyContinues(t *testing.T) {
+	for _, tc := range []struct {
+		b    string
+		want bool
+	}{
+		{"200 NOOP ok\r\n", false},
+		{"211-Features:\r\n", true},
+		{" MLST size*;\r\n", true},
+		{"211-Features:\r\n MDTM\r\n211 End\r\n", false},
+		{"211-Features:\r\n MDTM\r\n", true},
+		{"211 End", false},
+	} {
+		if got := replyContinues([]byte(tc.b)); got != tc.want {
+			t.Errorf("replyContinues(%q) = %v, want %v", tc.b, got, tc.want)
+		}
 	}
 }
 

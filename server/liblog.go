@@ -23,9 +23,10 @@ const (
 // logLimiter is the per-session state of that limit. It is shared by every
 // handler derived (WithAttrs, WithGroup) from one session's library handler.
 type logLimiter struct {
-	out    slog.Handler // where the "suppressed" summaries go
-	burst  int
-	window time.Duration
+	out     slog.Handler // where the "suppressed" summaries go
+	burst   int
+	window  time.Duration
+	summary string // the summaries' message ("" = "library log messages suppressed")
 
 	mu   sync.Mutex
 	msgs map[string]*logWindow
@@ -158,7 +159,11 @@ func (l *logLimiter) summarize(msg string) {
 	if n == 0 {
 		return
 	}
-	r := slog.NewRecord(time.Now(), slog.LevelWarn, "library log messages suppressed", 0)
+	text := l.summary
+	if text == "" {
+		text = "library log messages suppressed"
+	}
+	r := slog.NewRecord(time.Now(), slog.LevelWarn, text, 0)
 	r.AddAttrs(slog.String("message", msg), slog.Int("suppressed", n),
 		slog.Int("limit", l.burst), slog.String("per", l.window.String()))
 	if l.out.Enabled(context.Background(), slog.LevelWarn) {

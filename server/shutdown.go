@@ -40,39 +40,58 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// shutdownPlan returns the planned shutdown and the file's modification time, or nil.
+// shutdownPlan returns the planned shutdown and the file's modification time, or nil. The file
+// is read outside ps.mu: while one caller looks at it, the others get the cached plan, so a
+// slow file system never holds up connects and replies.
 func (s *Server) shutdownPlan() (*shutdownfile.File, time.Time) {
 	path := s.live.Load().cfg.ShutdownPath()
 	now := s.now()
 	ps := &s.planned
 	ps.mu.Lock()
-	defer ps.mu.Unlock()
 	if ps.path == path && !ps.checked.IsZero() && now.Sub(ps.checked) < shutdownCheckEvery && !now.Before(ps.checked) {
+		defer ps.mu.Unlock()
 		return ps.file, ps.mtime
 	}
+	samePath := ps.path == path
 	ps.path, ps.checked = path, now
-	st, err := os.Stat(path)
+	mtime, size, known := ps.mtime, ps.size, samePath && (ps.file != nil || ps.bad != nil)
+	ps.mu.Unlock()
+
+	st, err := os.Lstat(path)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			s.warnOnce("shutdown-stat", "cannot look at the shutdown file", "shutdown_file", path, "err", err)
 		}
-		ps.file, ps.mtime, ps.bad = nil, time.Time{}, nil
-		return nil, time.Time{}
+		return ps.store(path, nil, nil, time.Time{}, 0)
 	}
-	if st.ModTime().Equal(ps.mtime) && st.Size() == ps.size && (ps.file != nil || ps.bad != nil) {
+	if known && st.ModTime().Equal(mtime) && st.Size() == size {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
 		return ps.file, ps.mtime
 	}
-	ps.mtime, ps.size = st.ModTime(), st.Size()
 	f, err := shutdownfile.Read(path, time.Local)
 	if err != nil {
-		ps.file, ps.bad = nil, err
-		s.log.Warn("shutdown file ignored: it is not in ftpshut's format", "shutdown_file", path, "err", err)
+		s.log.Warn("shutdown file ignored", "shutdown_file", path, "err", err)
+		ps.store(path, nil, err, st.ModTime(), st.Size())
 		return nil, time.Time{}
 	}
-	ps.file, ps.bad = f, nil
 	s.log.Info("planned shutdown announced", "shutdown_file", path, "at", f.At.Format(time.RFC3339),
 		"deny_from", f.DenyAt().Format(time.RFC3339), "disconnect_from", f.DisconnectAt().Format(time.RFC3339))
-	return f, ps.mtime
+	return ps.store(path, f, nil, st.ModTime(), st.Size())
+}
+
+// store records what was read of the file at path (unless the path changed meanwhile) and
+// returns the plan.
+func (ps *plannedShutdown) store(path string, f *shutdownfile.File, bad error, mtime time.Time, size int64) (*shutdownfile.File, time.Time) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.path == path {
+		ps.file, ps.bad, ps.mtime, ps.size = f, bad, mtime, size
+	}
+	if f == nil {
+		return nil, time.Time{}
+	}
+	return f, mtime
 }
 
 // shutdownMessage is the message of f as a session sees it, cookies expanded, one string per

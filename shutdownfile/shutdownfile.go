@@ -20,18 +20,22 @@
 //
 // This package only converts between the file and a [File]; it owns no policy about when a
 // daemon checks the file or what it tells its sessions, and it never touches anything but the
-// one path it is given.
+// one path it is given (and, to write it, a temporary file next to it).
 package shutdownfile
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/registry"
 )
 
 // Defaults of ftpshut(8).
@@ -65,12 +69,32 @@ func (f *File) DenyAt() time.Time { return f.At.Add(-f.Deny) }
 // DisconnectAt is the time from which connected sessions are closed.
 func (f *File) DisconnectAt() time.Time { return f.At.Add(-f.Disconnect) }
 
+// MaxSize is the largest shutdown file [Read] accepts (ftpshut's are a few hundred bytes).
+const MaxSize = 64 << 10
+
 // Read parses the shutdown file at path; times are in loc (wu-ftpd used the local time zone:
-// pass time.Local).
+// pass time.Local). Whoever can write the file can refuse every login, and a daemon reads it
+// while serving, so Read refuses, without waiting, anything but a regular file that belongs to
+// root or to the reading process and that group and others cannot write: a symlink at path, a
+// FIFO, a device, a file over [MaxSize]. A missing file is an error wrapping os.ErrNotExist.
 func Read(path string, loc *time.Location) (*File, error) {
-	data, err := os.ReadFile(path)
+	fd, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("reading shutdown file %s: it is a symlink; write the file itself there", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading shutdown file: %w", err)
+	}
+	defer fd.Close()
+	if err := registry.CheckOwned(fd); err != nil {
+		return nil, fmt.Errorf("reading shutdown file %s: %w", path, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(fd, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading shutdown file %s: %w", path, err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("reading shutdown file %s: larger than %d KiB; it is not a shutdown file", path, MaxSize>>10)
 	}
 	f, err := Parse(data, loc)
 	if err != nil {
@@ -196,8 +220,11 @@ func Write(path string, f *File) error {
 	return nil
 }
 
-// ParseWhen reads ftpshut's time argument: "now", "+N" (N minutes from now) or "HHMM" (today at
-// that time, even if it has passed, as ftpshut does).
+// MaxWhenMinutes bounds ParseWhen's "+N": one year of minutes.
+const MaxWhenMinutes = 525600
+
+// ParseWhen reads ftpshut's time argument: "now", "+N" (N minutes from now, at most
+// [MaxWhenMinutes]) or "HHMM" (today at that time, even if it has passed, as ftpshut does).
 func ParseWhen(s string, now time.Time) (time.Time, error) {
 	switch {
 	case strings.EqualFold(s, "now"):
@@ -206,6 +233,9 @@ func ParseWhen(s string, now time.Time) (time.Time, error) {
 		m, err := strconv.Atoi(s[1:])
 		if err != nil || m < 0 {
 			return time.Time{}, fmt.Errorf("%q: write +N with N the minutes from now, e.g. +10", s)
+		}
+		if m > MaxWhenMinutes {
+			return time.Time{}, fmt.Errorf("%q: at most +%d (one year); for a later shutdown, announce it nearer the time", s, MaxWhenMinutes)
 		}
 		return now.Add(time.Duration(m) * time.Minute), nil
 	}

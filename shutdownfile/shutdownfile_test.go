@@ -1,9 +1,11 @@
 package shutdownfile
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -116,16 +118,20 @@ func TestParseWhen(t *testing.T) {
 		{"1830", time.Date(2026, 11, 24, 18, 30, 0, 0, time.UTC)},
 		{"0900", time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}, // already passed: today, as ftpshut
 		{"5", time.Date(2026, 11, 24, 0, 5, 0, 0, time.UTC)},
+		{"+525600", now.Add(525600 * time.Minute)}, // one year: the most
 	} {
 		got, err := ParseWhen(tc.in, now)
 		if err != nil || !got.Equal(tc.want) {
 			t.Errorf("ParseWhen(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "+", "+x", "+-5", "2400", "1260", "12:30", "tomorrow", "01830"} {
+	for _, bad := range []string{"", "+", "+x", "+-5", "2400", "1260", "12:30", "tomorrow", "01830", "+525601", "+9223372036854775807"} {
 		if got, err := ParseWhen(bad, now); err == nil {
 			t.Errorf("ParseWhen(%q) = %v, want an error", bad, got)
 		}
+	}
+	if _, err := ParseWhen("+99999999", now); err == nil || !strings.Contains(err.Error(), "at most +525600 (one year)") {
+		t.Errorf("ParseWhen(+99999999): %v, want the bound named", err)
 	}
 }
 
@@ -180,5 +186,49 @@ func TestWriteReplacesAtomically(t *testing.T) {
 	}
 	if _, err := Read(filepath.Join(dir, "nope"), time.UTC); err == nil {
 		t.Error("Read of a missing file succeeded")
+	}
+}
+
+// TestReadRefusesWhatIsNotAShutdownFile: a FIFO (which would block a plain open), a symlink, a
+// file others may write and one over MaxSize are refused, the FIFO without waiting.
+func TestReadRefusesWhatIsNotAShutdownFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	if err := Write(good, &File{At: now, Message: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, append((&File{At: now}).Marshal(), bytes.Repeat([]byte("x"), MaxSize)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(dir, "open")
+	if err := os.WriteFile(open, (&File{At: now}).Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{fifo: "not a regular file", link: "symlink", big: "larger than 64 KiB", open: "lets others write"} {
+		done := make(chan error, 1)
+		go func() { _, err := Read(path, time.UTC); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Read(%s) = %v, want an error saying %q", filepath.Base(path), err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Read(%s) still blocked after 5s", filepath.Base(path))
+		}
+	}
+	if f, err := Read(good, time.UTC); err != nil || f.Message != "bye" {
+		t.Errorf("Read(good) = %+v, %v", f, err)
 	}
 }

@@ -77,6 +77,29 @@ func TestCheckSample(t *testing.T) {
 	}
 }
 
+// TestUnknownTableArrayOnceAnEntry: an unknown [[array]] is one error at each of its headers,
+// whatever its entries hold, the same at every run.
+func TestUnknownTableArrayOnceAnEntry(t *testing.T) {
+	p := writeConfig(t, "[[clases]]\nname = \"a\"\nmax_sessions = 3\n\n[[clases]]\nname = \"b\"\n")
+	code, _, errs := runCmd(t, "", "check", "-c", p)
+	if code != 1 {
+		t.Fatalf("exit %d:\n%s", code, errs)
+	}
+	for _, ln := range []string{":1: ", ":5: "} {
+		if n := strings.Count(errs, p+ln+`clases: unknown key; did you mean "classes"?`); n != 1 {
+			t.Errorf("line %s reported %d times, want once:\n%s", ln, n, errs)
+		}
+	}
+	if strings.Count(errs, "clases") != 2 {
+		t.Errorf("more than one error per [[clases]] header:\n%s", errs)
+	}
+	for range 5 {
+		if _, _, again := runCmd(t, "", "check", "-c", p); again != errs {
+			t.Fatalf("the errors differ between runs:\n%s\n---\n%s", errs, again)
+		}
+	}
+}
+
 // TestTOMLSlipsInPlainWords: the common TOML mistakes get a message that
 // names the file, the line and the fix instead of the parser's words.
 func TestTOMLSlipsInPlainWords(t *testing.T) {
@@ -99,6 +122,10 @@ func TestTOMLSlipsInPlainWords(t *testing.T) {
 			`:2: log.address: unknown key: [log] has no "address"; "address" is a key of [passive]`, ""},
 		{"typo", "[passive]\nadress = \"127.0.0.1\"\n",
 			`:2: passive.adress: unknown key; did you mean "passive.address"? ('tunnelftpd check --sample'`, "etc/tunnelftpd.toml"},
+		{"key of several sections", "[log]\nname = \"x\"\n",
+			`:2: log.name: unknown key: [log] has no "name"; "name" is a key of [[users]] (also of [[classes]]): move it under that header`, ""},
+		{"metrics on a name", "[metrics]\nlisten = \"localhost:9121\"\n",
+			`:2: metrics.listen: "localhost:9121": the host must be an IP address (a name, even localhost, may resolve to anything): write 127.0.0.1:9121 or [::1]:9121`, ""},
 		{"section typo", "[pasive]\nports = \"1-2\"\n",
 			`:1: pasive: unknown key: there is no section [pasive]; did you mean "passive"?`, "pasive.ports"},
 	} {

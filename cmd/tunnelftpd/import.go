@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
+	"syscall"
 
 	"github.com/tunnelftpd/tunnelftpd/importer/wuftpd"
 )
@@ -156,8 +158,13 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 // config: only a regular file of at most 64 KiB that everyone may read, as wu-ftpd's message
 // files are (it showed them to anonymous users). A file that is not world-readable may hold a
 // secret, and its text would land in the config: it is not read, and the report says so.
+// It is opened O_NONBLOCK|O_NOFOLLOW, so a FIFO named there cannot hang the import (run as
+// root) and a symlink is not followed.
 func readShown(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symlink: name the file it leads to", path)
+	}
 	if err != nil {
 		return nil, err
 	}

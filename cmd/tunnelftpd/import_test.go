@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -224,7 +226,7 @@ func needPAM(t *testing.T) {
 		return
 	}
 	if os.Getenv("TUNNELFTPD_E2E") == "1" {
-		t.Fatal("TUNNELFTPD_E2E=1 but this test binary has no PAM (build with cgo and libpam0g-dev)")
+		t.Fatal("TUNNELFTPD_E2E=1 but this test binary has no PAM (build with cgo: a C compiler, apt-get install gcc; PAM is loaded with dlopen)")
 	}
 	t.Skip("built without PAM (cgo): check refuses auth.system_users")
 }
@@ -268,5 +270,47 @@ func TestImportReadsOnlyWorldReadableFiles(t *testing.T) {
 	}
 	if !strings.Contains(out, "Too many users, try later.") || !strings.Contains(errs, "not world-readable") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s", out, errs)
+	}
+}
+
+// TestImportRefusesFIFOAndSymlink: a FIFO named in the ftpaccess (which would block a plain open
+// forever, in a run as root) and a symlink are refused at once and reported; the import goes on.
+func TestImportRefusesFIFOAndSymlink(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shown := filepath.Join(dir, "shown")
+	os.WriteFile(shown, []byte("Too many users, try later.\n"), 0o644)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(shown, link); err != nil {
+		t.Fatal(err)
+	}
+	access := filepath.Join(dir, "ftpaccess")
+	os.WriteFile(access, []byte("class a real *\nclass b anonymous *\nlimit a 5 Any "+fifo+"\nlimit b 9 Any "+link+"\n"), 0o644)
+	type result struct {
+		code      int
+		out, errs string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errs := runCmd(t, "", "import", "wu-ftpd", "--ftpaccess", access)
+		done <- result{code, out, errs}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the import still hangs on the FIFO after 20s")
+	}
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.errs)
+	}
+	if !strings.Contains(r.errs, fifo+" is not a regular file") || !strings.Contains(r.errs, link+" is a symlink") {
+		t.Errorf("stderr does not report the FIFO and the symlink:\n%s", r.errs)
+	}
+	if strings.Contains(r.out, "Too many users") {
+		t.Errorf("the symlink was followed:\n%s", r.out)
 	}
 }

@@ -3,13 +3,17 @@ package wuftpd
 import (
 	"path"
 	"strings"
+	"sync"
+
+	"github.com/tunnelftpd/tunnelftpd/access"
 )
 
-// Path globs of the rules the importer writes, as issue 14 describes tunnelftpd's [[rules]]
-// path: an absolute FTP path inside the user's root, each segment a glob in Go's path.Match
-// syntax ("*", "?", "[a-z]", "[^x]", "\" escapes), and a segment "**" for any number of
-// segments, except that a trailing "/**" needs at least one ("/dir/**" matches everything
-// below /dir, not /dir itself). The importer decides what a rule covers with this same matcher.
+// Path globs of the rules the importer writes are tunnelftpd's [[rules]] paths (package access,
+// [access.Glob]): an absolute FTP path inside the user's root, each segment a glob in Go's
+// path.Match syntax ("*", "?", "[a-z]", "[^x]", "\" escapes), and a segment "**" for any number
+// of segments, except that a trailing "/**" needs at least one ("/dir/**" matches everything
+// below /dir, not /dir itself). The importer decides what a rule covers with the daemon's own
+// matcher, access.Glob, so what it checks is what the daemon will do.
 
 // splitPath splits "/a/b" into ["a", "b"]; "/" is no segment.
 func splitPath(p string) []string {
@@ -20,33 +24,22 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
-// globMatch reports whether the FTP path p matches the rule glob pattern.
-func globMatch(pattern, p string) bool {
-	return segMatch(splitPath(pattern), splitPath(p))
-}
+// globs caches compiled rule paths: the importer asks about the same few patterns many times.
+var globs sync.Map // string -> *access.Glob (nil: the pattern does not compile)
 
-func segMatch(pat, segs []string) bool {
-	if len(pat) == 0 {
-		return len(segs) == 0
-	}
-	if pat[0] == "**" {
-		if len(pat) == 1 {
-			return len(segs) >= 1
+// globMatch reports whether the FTP path p matches the rule glob pattern, as the daemon's
+// access.Glob decides; a pattern the daemon would refuse matches nothing.
+func globMatch(pattern, p string) bool {
+	v, ok := globs.Load(pattern)
+	if !ok {
+		var g *access.Glob
+		if c, err := access.CompileGlob(pattern); err == nil {
+			g = &c
 		}
-		for i := 0; i <= len(segs); i++ {
-			if segMatch(pat[1:], segs[i:]) {
-				return true
-			}
-		}
-		return false
+		v, _ = globs.LoadOrStore(pattern, g)
 	}
-	if len(segs) == 0 {
-		return false
-	}
-	if ok, err := path.Match(pat[0], segs[0]); err != nil || !ok {
-		return false
-	}
-	return segMatch(pat[1:], segs[1:])
+	g := v.(*access.Glob)
+	return g != nil && g.Match(p)
 }
 
 // fromFnmatch converts a wu-ftpd fnmatch(3) glob to path.Match syntax: a class opened with

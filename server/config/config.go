@@ -301,11 +301,16 @@ func Parse(name string, data []byte) (*Config, error) {
 	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
 	}
+	reported := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		key := k.String()
 		if i := strings.LastIndex(key, "."); i > 0 && undecoded[key[:i]] {
 			continue // a key of an unknown section: the section's error says it
 		}
+		if reported[key] {
+			continue // an unknown [[array]] is undecoded once per entry; its lines are all below
+		}
+		reported[key] = true
 		lines := idx.find(key)
 		if len(lines) == 0 {
 			lines = idx.find("[" + key + "]")

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -83,12 +84,31 @@ func unknownKeyMsg(key string, idx lineIndex) string {
 		if k, ok := keys[last]; ok && k.kind == kindValue {
 			return fmt.Sprintf("%q is a top-level key, but it stands after %s, so TOML reads it as part of that section; move it above the first [section] or [[users]] line of the file", last, header)
 		}
-		// It exists in another section.
+		// It exists in another section (or several: the nearest by name first, then in
+		// alphabetical order, so the message is the same at every run).
+		var owners []string
 		for path, k := range keys {
 			if k.kind == kindValue && strings.HasSuffix(path, "."+last) && path != key {
-				owner := strings.TrimSuffix(path, "."+last)
-				return fmt.Sprintf("unknown key: %s has no %q; %q is a key of [%s]: move it under that header", header, last, last, owner)
+				owners = append(owners, strings.TrimSuffix(path, "."+last))
 			}
+		}
+		if len(owners) > 0 {
+			sort.Slice(owners, func(i, j int) bool {
+				di, dj := editDistance(section, owners[i]), editDistance(section, owners[j])
+				return di < dj || di == dj && owners[i] < owners[j]
+			})
+			headers := make([]string, len(owners))
+			for i, o := range owners {
+				headers[i] = "[" + o + "]"
+				if keys[o].kind == kindTableList {
+					headers[i] = "[[" + o + "]]"
+				}
+			}
+			also := ""
+			if len(headers) > 1 {
+				also = " (also of " + strings.Join(headers[1:], ", ") + ")"
+			}
+			return fmt.Sprintf("unknown key: %s has no %q; %q is a key of %s%s: move it under that header", header, last, last, headers[0], also)
 		}
 	}
 	what := "unknown key"
@@ -101,7 +121,8 @@ func unknownKeyMsg(key string, idx lineIndex) string {
 	return what + " (" + SeeKeys + ")"
 }
 
-// nearestKey is the schema key within two edits of key, in the same section.
+// nearestKey is the schema key path (of any section, or a section itself) within two edits of
+// the whole dotted key, the alphabetically first of the nearest; "" if none is that close.
 func nearestKey(key string, keys map[string]schemaKey) string {
 	best, bestD := "", 3
 	for path := range keys {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tunnelftpd/tunnelftpd/metrics"
+	"github.com/tunnelftpd/tunnelftpd/privsep"
 	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
@@ -41,9 +42,20 @@ func openAdmin(cfg *config.Config, log *slog.Logger, sessions, listen bool) *adm
 		}
 	}
 	if listen && cfg.Metrics.Listen != "" {
-		a.serveMetrics(cfg, log)
+		if staysRoot(cfg) {
+			log.Warn("metrics.listen not used: this process stays root (system_users), and a root process serves no HTTP; scrape `tunnelftpd metrics -o FILE` with node_exporter's textfile collector instead",
+				"listen", cfg.Metrics.Listen)
+		} else {
+			a.serveMetrics(cfg, log)
+		}
 	}
 	return a
+}
+
+// staysRoot reports whether a listening process keeps root for as long as it runs: with system
+// users it starts every session's process, so it never drops privileges (DropPrivileges).
+func staysRoot(cfg *config.Config) bool {
+	return privsep.IsRoot() && cfg.Auth.SystemUsers
 }
 
 // serveMetrics starts the metrics endpoint; the figures come from this process's own
