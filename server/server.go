@@ -344,6 +344,12 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 		return nil
 	}
 	p, err := ident.Lookup(c.LocalAddr(), c.RemoteAddr())
+	if errors.Is(err, ident.ErrGone) || errors.Is(err, ident.ErrNotFound) {
+		// The client has already gone (or its socket is in another network
+		// namespace): unidentified, which says nothing about the host.
+		s.log.Debug("peer of the control connection not found", "peer", c.RemoteAddr().String(), "err", err)
+		return nil
+	}
 	if err != nil {
 		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
 		return nil

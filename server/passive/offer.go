@@ -241,6 +241,8 @@ func (o *Offer) allow(c net.Conn) bool {
 	}
 	// Only the owner and, where the control peer's process is known, whether
 	// that process holds the socket: no search through every process.
+	// A peer that has already closed has no owner (ident.ErrGone), even
+	// though the kernel reports uid 0 for it: refused like any unknown one.
 	uid, inode, err := ident.Owner(c.LocalAddr(), c.RemoteAddr())
 	if err != nil {
 		o.Log.Warn("dropped data connection: cannot identify its owner", "peer", c.RemoteAddr().String(), "err", err)
