@@ -19,6 +19,8 @@ type ctrlConn struct {
 	onPasvFailure func() string // cleans up, returns the reason if the session knows it
 	onFinalReply  func()        // called after a reply that can end a transfer (226, 4xx, 5xx)
 
+	lines lineReader // partial input held back by Read (ctrllines.go)
+
 	mu       sync.Mutex
 	keepOpen bool // ignore the library's next Close (a failed login that may retry)
 	closed   bool // the connection was closed
