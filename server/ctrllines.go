@@ -23,6 +23,14 @@ type lineReader struct {
 	partial []byte // bytes after the last LF handed out
 	err     error  // returned once partial holds no complete line
 	sent    atomic.Bool
+	onFirst func() // called at the first complete line, if set
+}
+
+// sawLine records that a complete line was handed out.
+func (lr *lineReader) sawLine() {
+	if !lr.sent.Swap(true) && lr.onFirst != nil {
+		lr.onFirst()
+	}
 }
 
 // sentLine reports whether the client has sent at least one complete line
@@ -48,7 +56,7 @@ func (c *ctrlConn) Read(p []byte) (int, error) {
 			lr.err = err
 			if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
 				lr.partial = append(lr.partial, p[i+1:n]...)
-				lr.sent.Store(true)
+				lr.sawLine()
 				return i + 1, nil
 			}
 			lr.partial = append(lr.partial, p[:n]...)
@@ -75,7 +83,7 @@ func (lr *lineReader) take(p []byte) int {
 	n := bytes.LastIndexByte(window, '\n') + 1
 	switch {
 	case n > 0:
-		lr.sent.Store(true)
+		lr.sawLine()
 	case len(lr.partial) >= len(p):
 		n = len(p)
 	default:

@@ -85,14 +85,20 @@ type Options struct {
 	// limits and never reads an FTP command. nil: sessions run here.
 	// ServeConn always runs the session here.
 	Handoff Handoff
+	// Report, if set, receives the session's way to a login (a per-session
+	// process tells the process that handed it off, which counts it in its
+	// pre-login budget). nil: nobody is told.
+	Report func(LoginEvent)
 }
 
 // Handoff runs sessions outside this process (package daemon's per-session
 // processes, for system users).
 type Handoff interface {
 	// Start runs the session of c, admitted under cfg, elsewhere; log is the
-	// session's logger. The caller closes c once Start has returned.
-	Start(c net.Conn, cfg *config.Config, log *slog.Logger) (Handle, error)
+	// session's logger, and events receives what the session's process
+	// reports (its Options.Report), from any goroutine, until Wait returns.
+	// The caller closes c once Start has returned.
+	Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(LoginEvent)) (Handle, error)
 }
 
 // Handle is one session handed off by a Handoff.
@@ -102,6 +108,9 @@ type Handle interface {
 	// Stop asks the session to drain (a running transfer may finish), or
 	// with now set, ends it at once.
 	Stop(now bool)
+	// Evict asks a session that has not logged in to close, with a 421,
+	// to make room (its process calls Server.EvictPrelogin).
+	Evict()
 }
 
 // Server is the FTP daemon. Create it with New, then call Serve with a
@@ -272,11 +281,12 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) ServeConn(c net.Conn) {
 	id := s.nextID.Add(1)
 	defer recoverSession(s.log.With("session", id), c)
-	sess := s.admitConn(c, id)
+	sess := s.admitConn(c, id, false)
 	if sess == nil {
 		return
 	}
 	defer s.depart(sess)
+	s.startLoginTimer(sess)
 
 	sess.ln = newOneShotListener(sess.conn)
 	sess.ftp = ftpserver.NewFtpServer(sess)
@@ -295,13 +305,13 @@ func (s *Server) ServeConn(c net.Conn) {
 
 // handOff runs one session through Options.Handoff and waits for it.
 func (s *Server) handOff(c net.Conn) {
-	sess := s.admitConn(c, s.nextID.Add(1)) // limits only: this process never reads a command
+	sess := s.admitConn(c, s.nextID.Add(1), true) // limits only: this process never reads a command
 	if sess == nil {
 		return
 	}
 	defer s.depart(sess)
 
-	h, err := s.opts.Handoff.Start(c, sess.live.cfg, sess.log)
+	h, err := s.opts.Handoff.Start(c, sess.live.cfg, sess.log, func(e LoginEvent) { s.handedOffEvent(sess, e) })
 	c.Close() // the session has its own copy
 	if err != nil {
 		sess.log.Error("cannot start the session process", "err", err)
@@ -313,12 +323,15 @@ func (s *Server) handOff(c net.Conn) {
 	h.Wait()
 }
 
-// admitConn makes session id for connection c: it identifies the peer and
-// applies the connect-time limits. A refused connection gets one 421 line
-// and is closed, and nil is returned; otherwise the caller must depart.
-func (s *Server) admitConn(c net.Conn, id uint64) *session {
+// admitConn makes session id for connection c (to be handed off, or
+// served here): it identifies the peer and applies the connect-time limits,
+// making room where the pre-login budget allows. A refused connection gets
+// one 421 line and is closed, and nil is returned; otherwise the caller must
+// depart.
+func (s *Server) admitConn(c net.Conn, id uint64, handOff bool) *session {
 	live := s.acquireLive()
 	sess := &session{srv: s, live: live, id: id, peer: s.identify(c), single: s.opts.OneSession}
+	sess.pre.handedOff = handOff
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
 	sess.offer = &passive.Offer{Pool: live.pool, Range: live.cfg.Passive.Ports, Wait: live.cfg.Passive.Wait.Duration,
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
@@ -326,6 +339,9 @@ func (s *Server) admitConn(c net.Conn, id uint64) *session {
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
 		Log: sess.log, WarnOnce: s.warnOnce}
 	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: func() { sess.awaitReply.Store(false) }}
+	if s.opts.Report != nil {
+		sess.conn.lines.onFirst = func() { s.report(EventLine) }
+	}
 	if reason := s.admit(sess); reason != "" {
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
@@ -360,39 +376,31 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 	return p
 }
 
-// admit registers a session, or returns why it is refused.
+// admit registers a session (prelogin.go: register), or returns why it is
+// refused.
 func (s *Server) admit(sess *session) string {
 	cfg := sess.live.cfg
 	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.draining {
+		s.mu.Unlock()
 		return "Server shutting down"
 	}
-	if len(s.sessions) >= cfg.MaxSessions {
-		return fmt.Sprintf("Too many sessions (max_sessions=%d); try again later", cfg.MaxSessions)
-	}
-	if limit := cfg.MaxSessionsPerSSHUser; limit > 0 {
-		n := 0
-		for other := range s.sessions {
-			if other.ownerKey() == sess.ownerKey() {
-				n++
-			}
-		}
-		if n >= limit {
-			return fmt.Sprintf("Too many sessions for SSH user %s (max_sessions_per_ssh_user=%d)", sess.ownerName(), limit)
-		}
-	}
-	s.sessions[sess] = struct{}{}
-	return ""
+	evicted, refusal := s.register(sess)
+	s.mu.Unlock()
+	s.evict(evicted)
+	return refusal
 }
 
 func (s *Server) depart(sess *session) {
 	sess.live.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sess.pre.timer != nil {
+		sess.pre.timer.Stop()
+	}
 	delete(s.sessions, sess)
 	if s.draining && len(s.sessions) == 0 {
 		select {

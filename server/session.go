@@ -45,6 +45,8 @@ type session struct {
 	handle   Handle
 	stopping bool
 
+	pre prelogin // the pre-login budget (prelogin.go), guarded by Server.mu
+
 	mu   sync.Mutex
 	cc   ftpserver.ClientContext
 	user *auth.User
@@ -172,7 +174,17 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
 		return nil, errors.New("already logged in")
 	}
+	if !s.srv.beginCheck(s) {
+		return nil, errLoginClosed
+	}
 	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
+	if !s.srv.endCheck(s, err == nil) {
+		// The login timeout closed the connection while PAM worked.
+		if u != nil && u.Logout != nil {
+			u.Logout()
+		}
+		return nil, errLoginClosed
+	}
 	if err != nil {
 		time.Sleep(s.live.cfg.Auth.FailDelay.Duration)
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
@@ -217,6 +229,10 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
 	return fs, nil
 }
+
+// errLoginClosed refuses a login whose connection was closed while it was
+// being checked (login_timeout).
+var errLoginClosed = errors.New("the connection was closed (login_timeout)")
 
 // tunnel is what auth needs to know of the session's tunnel.
 func (s *session) tunnel() auth.Tunnel {

@@ -59,6 +59,16 @@ type Config struct {
 	// MaxSessionsPerSSHUser limits sessions per owner of the peer socket
 	// (the SSH user behind ssh -L); 0 = no limit.
 	MaxSessionsPerSSHUser int `toml:"max_sessions_per_ssh_user"`
+	// LoginTimeout closes a connection that has not logged in this long
+	// after it was accepted (421), however busy it keeps. Default 30s.
+	LoginTimeout Duration `toml:"login_timeout"`
+	// MaxPrelogin is how many of max_sessions may be connections not
+	// logged in yet; 0 = half of max_sessions (PreloginLimit).
+	MaxPrelogin int `toml:"max_prelogin"`
+	// MaxPreloginPerSSHUser is how many connections not logged in yet one
+	// SSH user (owner of the peer socket, where known) may hold. Default
+	// 10; 0 = no such limit.
+	MaxPreloginPerSSHUser int `toml:"max_prelogin_per_ssh_user"`
 
 	Passive PassiveConfig `toml:"passive"`
 	Log     LogConfig     `toml:"log"`
@@ -212,6 +222,9 @@ func defaults() Config {
 		MaxSessions:     100,
 		ShutdownTimeout: Duration{30 * time.Second},
 		DataTimeout:     Duration{2 * time.Minute},
+		LoginTimeout:    Duration{30 * time.Second},
+
+		MaxPreloginPerSSHUser: 10,
 		Passive: PassiveConfig{
 			Ports:         "22000-22004",
 			Address:       "127.0.0.1",
@@ -328,6 +341,15 @@ func (c *Config) validate(idx lineIndex) Errors {
 	}
 	if c.MaxSessionsPerSSHUser < 0 {
 		bad("max_sessions_per_ssh_user", 0, "must be 0 (no limit) or more")
+	}
+	if c.LoginTimeout.Duration < time.Second {
+		bad("login_timeout", 0, "must be at least 1s")
+	}
+	if c.MaxPrelogin < 0 || c.MaxSessions >= 1 && c.MaxPrelogin > c.MaxSessions {
+		bad("max_prelogin", 0, "must be from 1 to max_sessions (%d), or 0 for half of max_sessions", c.MaxSessions)
+	}
+	if c.MaxPreloginPerSSHUser < 0 {
+		bad("max_prelogin_per_ssh_user", 0, "must be 0 (no limit) or more")
 	}
 
 	first, last, err := ParsePortRange(c.Passive.Ports)
@@ -455,6 +477,15 @@ func (c *Config) validate(idx lineIndex) Errors {
 		}
 	}
 	return errs
+}
+
+// PreloginLimit is max_prelogin in force: how many connections may be not
+// logged in at once (half of max_sessions, at least 1, when it is 0).
+func (c *Config) PreloginLimit() int {
+	if c.MaxPrelogin > 0 {
+		return c.MaxPrelogin
+	}
+	return max(c.MaxSessions/2, 1)
 }
 
 // ParsePortRange parses "N-M" or "N" into an inclusive port range.
