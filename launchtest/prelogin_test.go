@@ -105,13 +105,13 @@ func openFlood(t *testing.T, addr string, n, slowEvery int) []*floodConn {
 // uid), as when the attacker is the victim's own account or owners are
 // unknown:
 //   - per SSH user: the defaults (max_sessions 100, max_prelogin 50,
-//     max_prelogin_per_ssh_user 10): the flood holds at most 10, each new
-//     connection closes an older one of that user not logged in (421 "make
-//     room"), and the login still gets in.
-//   - budget: no per-SSH-user limit: the global max_prelogin (50) does the
-//     same.
-//   - timeout: room for the whole flood (max_prelogin 380): every flood
-//     connection is held until login_timeout closes it.
+//     max_prelogin_per_ssh_user 10): while the flood comes in, each new
+//     connection over max_sessions closes an older one not logged in (421
+//     "make room"); once past its grace (login_timeout/4) the flood is cut
+//     to 10; the login gets in all along.
+//   - budget: no per-SSH-user limit: the flood is cut to max_prelogin (50).
+//   - timeout: room for the whole flood (max_sessions 400, max_prelogin
+//     380): every flood connection is held until login_timeout closes it.
 func TestPreloginFlood(t *testing.T) {
 	const loginTimeout = 3 * time.Second
 	for _, tc := range []struct {
@@ -205,11 +205,12 @@ func TestPreloginFlood(t *testing.T) {
 // a process of its own (system users): the listening process counts what
 // each session process reports, and makes room by asking the oldest one not
 // logged in to close (it answers 421 itself). A system user logs in through
-// PAM and downloads while 40 idle connections are held against a budget
-// of 10; every flood connection ends with a 421 and its process exits.
-// While every session process not logged in is still starting (it cannot
-// be asked to close yet), a new connection is refused at connect (421)
-// instead: that happens in the burst of the flood itself.
+// PAM and downloads while 40 idle connections are held against
+// max_sessions 20 and a budget of 10; every flood connection ends with a
+// 421 and its process exits. While every session process not logged in is
+// still starting (it cannot be asked to close yet), a new connection over
+// max_sessions is refused at connect (421) instead: that can happen in the
+// burst of the flood itself.
 func TestPreloginFloodSystemUsers(t *testing.T) {
 	needSystemUsers(t)
 	u := addSysUser(t)

@@ -11,16 +11,21 @@ import (
 //   - login_timeout closes a connection that has not logged in that long
 //     after it was admitted, however it keeps sending (a slow sender pays
 //     against the same clock as an idle one);
-//   - at most max_prelogin of the max_sessions are not logged in, and at
-//     most max_prelogin_per_ssh_user of them belong to one SSH user (where
-//     the peer's owner is known);
-//   - a new connection that finds a limit reached makes room rather than
-//     being refused: it closes, with 421, a connection that is not logged
-//     in. The one taken has sent no complete command line if any such
-//     exists, and is the oldest; it belongs to the SSH user holding the most
-//     of them (for a per-SSH-user limit, to that user). A connection whose
-//     PASS is being checked is never taken. Only when there is nothing to
-//     take is the new connection refused.
+//   - a new connection that finds max_sessions (or its SSH user's
+//     max_sessions_per_ssh_user) full makes room rather than being refused:
+//     it closes, with 421, a connection that is not logged in. Only when
+//     there is nothing to take is the new connection refused;
+//   - once a connection has had login_timeout/4 to log in (its grace), it
+//     counts against max_prelogin and, where the peer's owner is known,
+//     max_prelogin_per_ssh_user: beyond them, such connections are closed
+//     with 421. A burst of connections that log in promptly (a client with
+//     parallel transfers) is never touched; an idle flood is trimmed to the
+//     budget within the grace.
+//
+// The connection taken has sent no complete command line if any such
+// exists, and is the oldest; for a limit of all users, it belongs to the
+// SSH user holding the most connections not logged in. A connection whose
+// PASS is being checked is never taken.
 //
 // A session handed off to a process of its own (system users) reports its
 // progress to this process (Options.Report there, the events passed to
@@ -45,7 +50,12 @@ type prelogin struct {
 	handedOff bool        // runs elsewhere: evicted through its handle
 	started   bool        // that process said it can be evicted
 	timer     *time.Timer // login_timeout (sessions served here)
+	grace     *time.Timer // the end of its grace: the budget is trimmed
 }
+
+// graceOf is how long a connection may stay not logged in before it counts
+// against max_prelogin and max_prelogin_per_ssh_user.
+func graceOf(loginTimeout time.Duration) time.Duration { return loginTimeout / 4 }
 
 // LoginEvent is what a session's process reports of its way to a login
 // (Options.Report), for the budget of the process that handed it off.
@@ -67,13 +77,14 @@ const evictMessage = "Too many connections not logged in: closing this one to ma
 // line yet (Server.mu held).
 func (sess *session) sentLine() bool { return sess.pre.sentLine || sess.conn.sentLine() }
 
-// register admits sess if the limits allow, making room by evicting
-// connections not logged in where that helps; the evicted ones are
-// returned for the caller to close (outside the lock). On refusal it
-// returns the reason and evicts nobody. Server.mu must be held.
+// register admits sess if max_sessions and max_sessions_per_ssh_user
+// allow, making room by evicting connections not logged in where that
+// helps; the evicted ones are returned for the caller to close (outside the
+// lock). On refusal it returns the reason and evicts nobody. Server.mu must
+// be held.
 func (s *Server) register(sess *session) (evicted []*session, refusal string) {
 	cfg := sess.live.cfg
-	key, known := sess.ownerKey(), sess.peer != nil
+	key := sess.ownerKey()
 	undo := func() {
 		for _, v := range evicted {
 			v.pre.state = loginWaiting
@@ -81,7 +92,7 @@ func (s *Server) register(sess *session) (evicted []*session, refusal string) {
 		evicted = nil
 	}
 	take := func(owner *int) bool {
-		v := s.evictionCandidate(owner)
+		v := s.evictionCandidate(owner, time.Time{})
 		if v == nil {
 			return false
 		}
@@ -90,21 +101,14 @@ func (s *Server) register(sess *session) (evicted []*session, refusal string) {
 		return true
 	}
 	for {
-		var total, waiting, ownAll, ownWaiting int
+		var total, ownAll int
 		for other := range s.sessions {
 			if other.pre.state == loginClosed {
 				continue
 			}
-			notIn := other.pre.state != loginDone
 			total++
-			if notIn {
-				waiting++
-			}
 			if other.ownerKey() == key {
 				ownAll++
-				if notIn {
-					ownWaiting++
-				}
 			}
 		}
 		var why string
@@ -112,12 +116,6 @@ func (s *Server) register(sess *session) (evicted []*session, refusal string) {
 		switch {
 		case total >= cfg.MaxSessions:
 			why = fmt.Sprintf("Too many sessions (max_sessions=%d); try again later", cfg.MaxSessions)
-		case waiting >= cfg.PreloginLimit():
-			why = fmt.Sprintf("Too many connections not logged in (max_prelogin=%d); try again later", cfg.PreloginLimit())
-		case known && cfg.MaxPreloginPerSSHUser > 0 && ownWaiting >= cfg.MaxPreloginPerSSHUser:
-			why = fmt.Sprintf("Too many connections not logged in for SSH user %s (max_prelogin_per_ssh_user=%d)",
-				sess.ownerName(), cfg.MaxPreloginPerSSHUser)
-			owner = &key
 		case cfg.MaxSessionsPerSSHUser > 0 && ownAll >= cfg.MaxSessionsPerSSHUser:
 			why = fmt.Sprintf("Too many sessions for SSH user %s (max_sessions_per_ssh_user=%d)",
 				sess.ownerName(), cfg.MaxSessionsPerSSHUser)
@@ -125,6 +123,7 @@ func (s *Server) register(sess *session) (evicted []*session, refusal string) {
 		default:
 			sess.pre.since = time.Now()
 			s.sessions[sess] = struct{}{}
+			sess.pre.grace = time.AfterFunc(graceOf(cfg.LoginTimeout.Duration), s.trim)
 			return evicted, ""
 		}
 		if !take(owner) {
@@ -134,12 +133,53 @@ func (s *Server) register(sess *session) (evicted []*session, refusal string) {
 	}
 }
 
+// trim closes, with 421, the connections not logged in beyond max_prelogin
+// and max_prelogin_per_ssh_user among those past their grace. It runs when
+// a connection's grace ends.
+func (s *Server) trim() {
+	cfg := s.Config()
+	s.mu.Lock()
+	staleBefore := time.Now().Add(-graceOf(cfg.LoginTimeout.Duration))
+	var victims []*session
+	for {
+		stale, perOwner := 0, map[int]int{}
+		var overOwner *int
+		for x := range s.sessions {
+			if x.pre.state == loginClosed || x.pre.state == loginDone || x.pre.since.After(staleBefore) {
+				continue
+			}
+			stale++
+			if x.peer != nil {
+				k := x.ownerKey()
+				perOwner[k]++
+				if cfg.MaxPreloginPerSSHUser > 0 && perOwner[k] > cfg.MaxPreloginPerSSHUser {
+					overOwner = &k
+				}
+			}
+		}
+		var v *session
+		switch {
+		case overOwner != nil:
+			v = s.evictionCandidate(overOwner, staleBefore)
+		case stale > cfg.PreloginLimit():
+			v = s.evictionCandidate(nil, staleBefore)
+		}
+		if v == nil {
+			break
+		}
+		v.pre.state = loginClosed
+		victims = append(victims, v)
+	}
+	s.mu.Unlock()
+	s.evict(victims)
+}
+
 // evictionCandidate picks the connection to close to make room: one not
-// logged in and not checking a PASS, of the owner key *owner (nil: of the
-// owner holding the most connections not logged in), one that has sent no
-// command line before one that has, the oldest first. nil if none.
-// Server.mu must be held.
-func (s *Server) evictionCandidate(owner *int) *session {
+// logged in and not checking a PASS, admitted before staleBefore (zero: any
+// time), of the owner key *owner (nil: of the owner holding the most
+// connections not logged in), one that has sent no command line before one
+// that has, the oldest first. nil if none. Server.mu must be held.
+func (s *Server) evictionCandidate(owner *int, staleBefore time.Time) *session {
 	held := map[int]int{}
 	for x := range s.sessions {
 		if x.pre.state == loginWaiting || x.pre.state == loginChecking {
@@ -151,6 +191,7 @@ func (s *Server) evictionCandidate(owner *int) *session {
 		switch {
 		case x.pre.state != loginWaiting,
 			x.pre.handedOff && (x.handle == nil || !x.pre.started), // still starting: not ready to be asked
+			!staleBefore.IsZero() && x.pre.since.After(staleBefore),
 			owner != nil && x.ownerKey() != *owner:
 			continue
 		}

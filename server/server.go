@@ -398,8 +398,10 @@ func (s *Server) depart(sess *session) {
 	sess.live.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sess.pre.timer != nil {
-		sess.pre.timer.Stop()
+	for _, t := range []*time.Timer{sess.pre.timer, sess.pre.grace} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 	delete(s.sessions, sess)
 	if s.draining && len(s.sessions) == 0 {

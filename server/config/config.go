@@ -62,12 +62,11 @@ type Config struct {
 	// LoginTimeout closes a connection that has not logged in this long
 	// after it was accepted (421), however busy it keeps. Default 30s.
 	LoginTimeout Duration `toml:"login_timeout"`
-	// MaxPrelogin is how many of max_sessions may be connections not
-	// logged in yet; 0 = half of max_sessions (PreloginLimit).
+	// MaxPrelogin is how many connections past a quarter of login_timeout
+	// may be not logged in yet; 0 = half of max_sessions (PreloginLimit).
 	MaxPrelogin int `toml:"max_prelogin"`
-	// MaxPreloginPerSSHUser is how many connections not logged in yet one
-	// SSH user (owner of the peer socket, where known) may hold. Default
-	// 10; 0 = no such limit.
+	// MaxPreloginPerSSHUser is the same per SSH user (owner of the peer
+	// socket, where known). Default 10; 0 = no such limit.
 	MaxPreloginPerSSHUser int `toml:"max_prelogin_per_ssh_user"`
 
 	Passive PassiveConfig `toml:"passive"`
