@@ -128,6 +128,7 @@ type Server struct {
 	drained  chan struct{} // closed when draining and no session is left
 
 	warned sync.Map // keys of warnings already logged once
+	fds    *fdGuard // out of file descriptors (fds.go)
 }
 
 // New builds a server from a loaded config, run as opts say.
@@ -136,7 +137,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, opts: opts, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+	s := &Server{log: log, opts: opts, sessions: map[*session]struct{}{}, drained: make(chan struct{}), fds: newFDGuard(log)}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -257,6 +258,9 @@ func (s *Server) Serve(l net.Listener) error {
 			if draining || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
+			if isFDExhaustion(err) && s.fds.refuseOne(l) {
+				continue // answered 421 with the reserve descriptor
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
 				// Out of file descriptors and the like: back off, keep serving.
@@ -268,20 +272,31 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("accepting control connections: %w", err)
 		}
 		delay = 0
+		if !s.roomForAnother() {
+			s.fds.note("admission")
+			sayOutOfFDs(c)
+			c.Close()
+			continue
+		}
+		s.fds.inFlight.Add(1) // until admitConn has registered or refused it
 		if s.opts.Handoff != nil {
 			go s.handOff(c)
 		} else {
-			go s.ServeConn(c)
+			go s.serveConn(c, true)
 		}
 	}
 }
 
 // ServeConn runs one session on an accepted control connection and returns
 // when it has ended and its files are closed.
-func (s *Server) ServeConn(c net.Conn) {
+func (s *Server) ServeConn(c net.Conn) { s.serveConn(c, false) }
+
+// serveConn is ServeConn; accepted says Serve accepted c (and counted it
+// in flight).
+func (s *Server) serveConn(c net.Conn, accepted bool) {
 	id := s.nextID.Add(1)
 	defer recoverSession(s.log.With("session", id), c)
-	sess := s.admitConn(c, id, false)
+	sess := s.admitConn(c, id, false, accepted)
 	if sess == nil {
 		return
 	}
@@ -305,13 +320,22 @@ func (s *Server) ServeConn(c net.Conn) {
 
 // handOff runs one session through Options.Handoff and waits for it.
 func (s *Server) handOff(c net.Conn) {
-	sess := s.admitConn(c, s.nextID.Add(1), true) // limits only: this process never reads a command
+	sess := s.admitConn(c, s.nextID.Add(1), true, true) // limits only: this process never reads a command
 	if sess == nil {
 		return
 	}
 	defer s.depart(sess)
 
-	h, err := s.opts.Handoff.Start(c, sess.live.cfg, sess.log, func(e LoginEvent) { s.handedOffEvent(sess, e) })
+	h, err := s.startHandoff(sess, c)
+	if err != nil {
+		if isFDExhaustion(err) {
+			s.fds.note("session process")
+			sayOutOfFDs(c)
+		} else {
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			fmt.Fprintf(c, "421 Cannot start your session; try again later\r\n")
+		}
+	}
 	c.Close() // the session has its own copy
 	if err != nil {
 		sess.log.Error("cannot start the session process", "err", err)
@@ -327,8 +351,11 @@ func (s *Server) handOff(c net.Conn) {
 // served here): it identifies the peer and applies the connect-time limits,
 // making room where the pre-login budget allows. A refused connection gets
 // one 421 line and is closed, and nil is returned; otherwise the caller must
-// depart.
-func (s *Server) admitConn(c net.Conn, id uint64, handOff bool) *session {
+// depart. accepted says Serve counted c in flight (roomForAnother).
+func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *session {
+	if accepted {
+		defer s.fds.inFlight.Add(-1)
+	}
 	live := s.acquireLive()
 	sess := &session{srv: s, live: live, id: id, peer: s.identify(c), single: s.opts.OneSession}
 	sess.pre.handedOff = handOff

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,6 +219,14 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	if err != nil {
 		if u.Logout != nil {
 			u.Logout()
+		}
+		if isFDExhaustion(err) {
+			// Not the user's fault, and not a refusal: 421, like a
+			// connection that finds no descriptor at connect.
+			s.srv.fds.note("login")
+			s.log.Warn("login cut short: out of file descriptors", "user", u.Name)
+			s.sayAndClose(strings.TrimSuffix(outOfFDsReply, "\r\n"))
+			return nil, errors.New("server out of resources")
 		}
 		s.log.Error("login refused: cannot open the user's root", "user", u.Name, "err", err)
 		return nil, errors.New("home directory unavailable")

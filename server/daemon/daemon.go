@@ -51,6 +51,7 @@ func (d *Daemon) Run() error {
 
 	n := newNotifier(d.Log)
 	mode := d.Launch.Mode
+	raiseFileLimit(d.Server, mode.Single(), d.Log)
 	served := make(chan error, 1)
 	if mode.Single() {
 		go func() {
