@@ -17,7 +17,7 @@ import (
 type ctrlConn struct {
 	net.Conn
 	onPasvFailure func() string // cleans up, returns the reason if the session knows it
-	onFinalReply  func()        // called after a reply that can end a transfer (226, 4xx, 5xx)
+	onFinalReply  func([]byte)  // called after a reply that can end a transfer (226, 4xx, 5xx), with it
 
 	lines lineReader // partial input held back by Read (ctrllines.go)
 
@@ -104,7 +104,7 @@ func storageReply(b []byte) string {
 // library writes and flushes each reply line with one Write.
 func (c *ctrlConn) Write(b []byte) (int, error) {
 	if c.onFinalReply != nil && endsTransfer(b) {
-		defer c.onFinalReply()
+		defer c.onFinalReply(b)
 	}
 	c.mu.Lock()
 	closeAfter := c.closeAft

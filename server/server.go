@@ -365,7 +365,7 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
 		Log: sess.log, WarnOnce: s.warnOnce}
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: func() { sess.awaitReply.Store(false) }}
+	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: sess.finalReply}
 	if s.opts.Report != nil {
 		sess.conn.lines.onFirst = func() { s.report(EventLine) }
 	}

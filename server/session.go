@@ -234,6 +234,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.mu.Lock()
 	s.user, s.fs = u, fs
 	s.mu.Unlock()
+	s.offer.SetShare(s.passiveShare(u))
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
 		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
 	return fs, nil
@@ -242,6 +243,21 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 // errLoginClosed refuses a login whose connection was closed while it was
 // being checked (login_timeout).
 var errLoginClosed = errors.New("the connection was closed (login_timeout)")
+
+// passiveShare is what the session's PASVs count against under
+// passive.max_per_user: its FTP user (anonymous logins are one user) and,
+// where known, its SSH user.
+func (s *session) passiveShare(u *auth.User) passive.Share {
+	name := u.Name
+	if u.Anonymous {
+		name = "(anonymous)"
+	}
+	keys := []string{"ftp:" + name}
+	if s.peer != nil {
+		keys = append(keys, "ssh:"+strconv.Itoa(s.peer.UID))
+	}
+	return passive.Share{Keys: keys, Max: s.live.cfg.Passive.PerUserLimit()}
+}
 
 // tunnel is what auth needs to know of the session's tunnel.
 func (s *session) tunnel() auth.Tunnel {
@@ -316,6 +332,28 @@ func (s *session) transferDone(t driver.Transfer) {
 		s.live.xferlog.Write(t, s.remoteHost(), user.Name, mode)
 	}
 }
+
+// finalReply follows a reply that can end a transfer (ctrlConn). The
+// transfer's final reply has been written. And a transfer command that
+// failed before its data connection (550 no such file, say) gives up the
+// port its PASV holds at once, instead of at accept_timeout: with
+// passive.max_per_user, the user's other sessions are waiting for it.
+func (s *session) finalReply(b []byte) {
+	s.awaitReply.Store(false)
+	if b[0] != '4' && b[0] != '5' {
+		return
+	}
+	s.mu.Lock()
+	cc := s.cc
+	s.mu.Unlock()
+	if cc != nil && transferCommands[cc.GetLastCommand()] {
+		s.offer.DropUnused()
+	}
+}
+
+// transferCommands use the data connection of the PASV before them.
+var transferCommands = map[string]bool{"RETR": true, "STOR": true, "APPE": true, "STOU": true,
+	"LIST": true, "NLST": true, "MLSD": true}
 
 // FetchNext is the session's PasvPortGetter: see passive.Offer.FetchNext.
 func (s *session) FetchNext() (_, _ int, ok bool) {

@@ -100,6 +100,9 @@ type PassiveConfig struct {
 	// same owner (and sshd process, where known) as the control
 	// connection's. Default true.
 	SameOwner bool `toml:"same_owner"`
+	// MaxPerUser is how many ports one user (FTP user, and SSH user where
+	// known) may hold at once; 0 = automatic (PerUserLimit).
+	MaxPerUser int `toml:"max_per_user"`
 
 	// First and Last are the parsed range (filled by Load).
 	First, Last int `toml:"-"`
@@ -376,6 +379,9 @@ func (c *Config) validate(idx lineIndex) Errors {
 	if c.Passive.AcceptTimeout.Duration < time.Second {
 		bad("passive.accept_timeout", 0, "must be at least 1s")
 	}
+	if c.Passive.MaxPerUser < 0 || c.Passive.MaxPerUser > MaxPassivePerUser {
+		bad("passive.max_per_user", 0, "must be from 1 to %d, or 0 for automatic (1 for up to 5 ports, a fifth of a bigger range)", MaxPassivePerUser)
+	}
 
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", 0, "%v", err)
@@ -476,6 +482,18 @@ func (c *Config) validate(idx lineIndex) Errors {
 		}
 	}
 	return errs
+}
+
+// MaxPassivePerUser is the highest passive.max_per_user.
+const MaxPassivePerUser = 64
+
+// PerUserLimit is passive.max_per_user in force: when 0, 1 for a range of
+// up to 5 ports, a fifth of a bigger range (at most MaxPassivePerUser).
+func (p *PassiveConfig) PerUserLimit() int {
+	if p.MaxPerUser > 0 {
+		return p.MaxPerUser
+	}
+	return min(max(1, (p.Last-p.First+1)/5), MaxPassivePerUser)
 }
 
 // PreloginLimit is max_prelogin in force: how many connections may be not

@@ -53,10 +53,20 @@ type Offer struct {
 	WarnOnce func(key, msg string, args ...any)
 
 	mu      sync.Mutex
+	share   Share     // what the session's PASVs count against (SetShare)
 	cands   []int     // ports reserved for this PASV, in the order handed out
+	grant   *Grant    // the tokens of this PASV, until its listener takes them
 	next    int       // next of cands to hand out; 0 = not handing out
 	current *listener // latest passive listener
 	reason  string    // why the last FetchNext gave no port ("" = unknown)
+}
+
+// SetShare sets what the session's PASVs count against from now on (at
+// login: its FTP user and SSH user, and passive.max_per_user).
+func (o *Offer) SetShare(s Share) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.share = s
 }
 
 // FetchNext is ftpserverlib's PasvPortGetter. The library calls it in a loop
@@ -84,12 +94,17 @@ func (o *Offer) FetchNext() (_, _ int, ok bool) {
 		o.current.Close()
 	}
 	start := time.Now()
-	cands, err := o.Pool.candidates(o.Wait, Spares)
+	cands, grant, err := o.Pool.candidates(o.Wait, Spares, o.share)
 	switch {
 	case errors.Is(err, errRangeExhausted):
 		o.Log.Warn("passive port range exhausted", "range", o.Range,
 			"waited", time.Since(start).Round(time.Millisecond).String())
 		o.reason = fmt.Sprintf("No free passive port in range %s after waiting %s; try again", o.Range, o.Wait)
+		return 0, 0, false
+	case errors.Is(err, errShareExhausted):
+		o.Log.Warn("passive ports: the user holds its share", "max_per_user", o.share.Max,
+			"waited", time.Since(start).Round(time.Millisecond).String())
+		o.reason = fmt.Sprintf("You already hold %d passive port(s) in other sessions (passive.max_per_user); use them or try again", o.share.Max)
 		return 0, 0, false
 	case err != nil:
 		// Out of file descriptors, or the like: not the range's fault.
@@ -97,7 +112,7 @@ func (o *Offer) FetchNext() (_, _ int, ok bool) {
 		o.reason = "Cannot open a data connection right now (server resources exhausted); try again"
 		return 0, 0, false
 	}
-	o.cands, o.next = append(o.cands[:0], cands...), 1
+	o.cands, o.next, o.grant = append(o.cands[:0], cands...), 1, grant
 	return cands[0], cands[0], true
 }
 
@@ -112,7 +127,8 @@ func (o *Offer) releaseReservedLocked(foreign []int) {
 	if len(o.cands) > 0 {
 		o.Pool.releaseMarking(o.cands, foreign)
 	}
-	o.cands, o.next = o.cands[:0], 0
+	o.grant.Release() // nil once a listener took it
+	o.cands, o.next, o.grant = o.cands[:0], 0, nil
 }
 
 // Failed is called when the library reports a PASV failure. It cleans up
@@ -190,11 +206,26 @@ func (o *Offer) Wrap(l net.Listener) (net.Listener, error) {
 	if len(failed) > 0 {
 		o.Log.Info("passive ports in use by another program, skipped", "ports", fmt.Sprint(failed))
 	}
+	grant := o.grant
+	o.grant = nil // the listener holds the PASV's tokens with its port
 	o.releaseReservedLocked(failed)
 	pool := o.Pool
-	o.current = newListener(tl, port, o.AcceptTimeout, func(p int) { pool.release(p) },
-		o.allow, onConn, o.Log)
+	o.current = newListener(tl, port, o.AcceptTimeout, func(p int) {
+		pool.release(p)
+		grant.Release()
+	}, o.allow, onConn, o.Log)
 	return o.current, nil
+}
+
+// DropUnused closes the listener of the last PASV if no data connection
+// has reached it: the transfer command it was for failed without one.
+func (o *Offer) DropUnused() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.current != nil && o.current.pending() {
+		o.Log.Debug("transfer command failed before its data connection: passive port released", "port", o.current.port)
+		o.current.Close()
+	}
 }
 
 // Close gives back what the session holds: the reserved ports and the
