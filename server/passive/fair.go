@@ -59,12 +59,12 @@ func (s Share) hashed() share {
 
 // Layout of the lock file beyond the port bytes (offset N = port N).
 const (
-	queueData   = 1 << 20       // the waiters' table: next number, then the slots
-	queueSlots  = 256           // waiters at once across the processes
-	slotSize    = 32            // number, limit, key count, two keys
-	queueMutex  = 1 << 21       // lock byte guarding the table
+	queueData   = 1 << 20        // the waiters' table: next number, then the slots
+	queueSlots  = 256            // waiters at once across the processes
+	slotSize    = 32             // number, limit, key count, two keys
+	queueMutex  = 1 << 21        // lock byte guarding the table
 	slotAlive   = queueMutex + 1 // + slot: held by the process of a live entry
-	tokenRegion = 1 << 32       // + bucket*MaxShare + j: a user's tokens
+	tokenRegion = 1 << 32        // + bucket*MaxShare + j: a user's tokens
 	tokenBucket = 1 << 24
 )
 

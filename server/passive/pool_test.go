@@ -38,11 +38,11 @@ func TestPortLockAcrossProcesses(t *testing.T) {
 	if err != nil || pa != first {
 		t.Fatalf("A: %d %v", pa, err)
 	}
-	if p, _, err := b.acquire(200 * time.Millisecond, Share{}); !errors.Is(err, errRangeExhausted) {
+	if p, _, err := b.acquire(200*time.Millisecond, Share{}); !errors.Is(err, errRangeExhausted) {
 		t.Fatalf("B got port %d (%v) that A holds", p, err)
 	}
 	got := make(chan bool, 1)
-	go func() { _, _, err := b.acquire(5 * time.Second, Share{}); got <- err == nil }()
+	go func() { _, _, err := b.acquire(5*time.Second, Share{}); got <- err == nil }()
 	testutil.WaitFor(t, 4*time.Second, time.Millisecond, "B waiting for a port", func() bool { return b.Waiting() == 1 })
 	a.release(pa)
 	select {
