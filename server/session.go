@@ -175,6 +175,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
 		return nil, errors.New("already logged in")
 	}
+	start := time.Now()
 	if !s.srv.beginCheck(s) {
 		return nil, errLoginClosed
 	}
@@ -187,7 +188,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errLoginClosed
 	}
 	if err != nil {
-		time.Sleep(s.live.cfg.Auth.FailDelay.Duration)
+		time.Sleep(failureWait(time.Since(start), s.live.cfg.Auth.FailDelay.Duration))
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
 		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
 		var r *auth.Refusal
@@ -238,6 +239,18 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
 		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
 	return fs, nil
+}
+
+// failureWait is how long a failed login waits after its check took
+// elapsed, so that its 530 comes fail_delay after the PASS whatever the
+// reason (unknown user, wrong password, locked, ftpusers, PAM's work or
+// not): the next multiple of delay, if the check took longer than one.
+func failureWait(elapsed, delay time.Duration) time.Duration {
+	if delay <= 0 {
+		return 0
+	}
+	total := delay * max((elapsed+delay-1)/delay, 1)
+	return total - elapsed
 }
 
 // errLoginClosed refuses a login whose connection was closed while it was
