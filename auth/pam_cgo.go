@@ -254,6 +254,6 @@ func pamDummy(service, confDir, password, rhost string) {
 	if rhost != "" {
 		tx.setItem(C.PAM_RHOST, rhost) //nolint:errcheck // a dummy
 	}
-	tx.setItem(C.PAM_TTY, "ftp")                                //nolint:errcheck // a dummy
+	tx.setItem(C.PAM_TTY, "ftp")                                 //nolint:errcheck // a dummy
 	tx.do(C.pam_authenticate(tx.h, C.PAM_DISALLOW_NULL_AUTHTOK)) //nolint:errcheck // a dummy
 }
