@@ -366,6 +366,7 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
 		Log: sess.log, WarnOnce: s.warnOnce}
 	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: sess.finalReply}
+	sess.conn.xfer.dataTimeout = live.cfg.DataTimeout.Duration
 	if s.opts.Report != nil {
 		sess.conn.lines.onFirst = func() { s.report(EventLine) }
 	}
@@ -493,14 +494,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			s.mu.Lock()
 			n := len(s.sessions)
+			var handles []Handle
 			for sess := range s.sessions {
 				if sess.handle != nil {
-					sess.handle.Stop(true)
+					handles = append(handles, sess.handle)
 				} else {
 					sess.close()
 				}
 			}
 			s.mu.Unlock()
+			// A session process got SIGTERM with us and cuts its own
+			// transfers (with a 426) at its shutdown_timeout, about now;
+			// it is killed only if it has not ended cutGrace later.
+			kill := time.AfterFunc(cutGrace+time.Second, func() {
+				for _, h := range handles {
+					h.Stop(true)
+				}
+			})
+			defer kill.Stop()
 			s.log.Warn("shutdown timeout: closed sessions with running transfers", "sessions", n)
 			// Give the cut sessions a moment to close their files and
 			// write their transfer records (status i) before we return.

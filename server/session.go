@@ -322,6 +322,9 @@ func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error
 func (s *session) transferDone(t driver.Transfer) {
 	defer s.contain("transferDone", nil)
 	s.awaitReply.Store(true)
+	if t.Err != nil {
+		s.conn.transferFailed(t.Err) // its reply (transfer results: xferreply.go)
+	}
 	s.mu.Lock()
 	user := s.user
 	s.mu.Unlock()
@@ -392,19 +395,36 @@ func (s *session) busy() bool {
 	return s.awaitReply.Load() || fs != nil && fs.OpenTransfers() > 0
 }
 
-// close disconnects the client.
+// close disconnects the client. A running transfer is cut first, so that
+// the client hears why (426) before the connection closes (cutAndClose).
 func (s *session) close() {
 	s.mu.Lock()
 	cc := s.cc
 	s.mu.Unlock()
 	if cc != nil && s.busy() {
-		// Abort the running transfer through the library, so that it
-		// does not report it complete.
-		cc.Close()
+		go s.cutAndClose(cc, "the server is shutting down")
+		return
 	}
 	// An idle session just loses its socket: its command loop ends on the
 	// read error (the library's Close would race with that loop).
 	s.conn.closeForReal()
+}
+
+// cutGrace is how long a cut transfer has to write its reply before the
+// session is closed anyway.
+const cutGrace = 2 * time.Second
+
+// cutAndClose cuts the running transfer's data connection, so that the
+// copy fails and the library answers (426, why); the control connection
+// closes after that reply, or after cutGrace through the library, which
+// then does not report the transfer complete.
+func (s *session) cutAndClose(cc ftpserver.ClientContext, why string) {
+	s.conn.cutTransfer(why)
+	s.offer.CutData()
+	time.AfterFunc(cutGrace, func() {
+		cc.Close() // closing twice is harmless
+		s.conn.closeForReal()
+	})
 }
 
 // logSafe bounds and escapes client-supplied text for the log.

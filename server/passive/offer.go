@@ -217,6 +217,18 @@ func (o *Offer) Wrap(l net.Listener) (net.Listener, error) {
 	return o.current, nil
 }
 
+// CutData makes the running transfer's data connection fail at once (a
+// deadline in the past, as the stall watchdog does), and reports whether
+// there was one: the server is cutting the transfer.
+func (o *Offer) CutData() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.current == nil {
+		return false
+	}
+	return o.current.cutConn()
+}
+
 // DropUnused closes the listener of the last PASV if no data connection
 // has reached it: the transfer command it was for failed without one.
 func (o *Offer) DropUnused() {
