@@ -232,6 +232,10 @@ func RunSessionChild(logTo io.Writer) error {
 		return err
 	}
 
+	memCtx, stopMem := context.WithCancel(context.Background())
+	defer stopMem()
+	go returnMemory(memCtx, log)
+
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)

@@ -52,6 +52,9 @@ func (d *Daemon) Run() error {
 	n := newNotifier(d.Log)
 	mode := d.Launch.Mode
 	raiseFileLimit(d.Server, mode.Single(), d.Log)
+	memCtx, stopMem := context.WithCancel(context.Background())
+	defer stopMem()
+	go returnMemory(memCtx, d.Log)
 	served := make(chan error, 1)
 	if mode.Single() {
 		go func() {
