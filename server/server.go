@@ -3,9 +3,12 @@
 // one connection (every launch mode is one of the two), Shutdown(ctx) drains
 // it and Reload(cfg) puts a new config in force for new sessions. Each
 // session is the ftpserverlib MainDriver of its one connection: admission
-// (max_sessions, max_sessions_per_ssh_user, tunnel_only), the login and the
-// switch to the user's identity, reply rewriting (ctrlconn.go) and the
-// filter on the library's own log (liblog.go).
+// (max_sessions, max_sessions_per_ssh_user, tunnel_only) and the pre-login
+// budget (prelogin.go), running out of file descriptors (fds.go), the
+// login and the switch to the user's identity, the control connection that
+// hands the library whole lines only (ctrllines.go) and rewrites replies
+// (ctrlconn.go, and transfer results: xferreply.go), and the filter on the
+// library's own log (liblog.go).
 //
 // It must not open user paths (package driver does, for every file
 // operation), pick passive ports (package passive), read config files

@@ -2,8 +2,10 @@
 // (SIGHUP reloads the config, keeping the old one if the new one is
 // invalid; SIGTERM and SIGINT drain, a second one cuts), sd_notify
 // (READY, RELOADING, STOPPING, STATUS, WATCHDOG), the switch to run_as at
-// startup, and per-session processes for system users (Spawner, plugged into
-// the server as its Handoff, and RunSessionChild, their body).
+// startup, the open-file limit raised at startup (limits.go), memory given
+// back after a spike (memory.go), and per-session processes for system
+// users (Spawner, plugged into the server as its Handoff, and
+// RunSessionChild, their body).
 //
 // It must not parse FTP or open user paths: the server and the driver do.
 package daemon

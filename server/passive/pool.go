@@ -8,6 +8,9 @@
 //     port is free again while the transfer runs;
 //   - when every port is busy, PASV waits a bounded time for one, then fails
 //     with a reason for the client (Offer.Failed);
+//   - one user (its FTP user, and its SSH user where known) holds at most a
+//     share of the ports at once, and waiting PASVs are served in arrival
+//     order across users and processes (fair.go);
 //   - data connections from peers other than the control connection's (its
 //     address and, with same_owner, its owner and sshd process) are dropped
 //     and the listener keeps waiting for the right client;
