@@ -255,7 +255,7 @@ func TestPreloginFloodSystemUsers(t *testing.T) {
 			timedOut++
 		case strings.HasPrefix(last, "421 ") && strings.Contains(last, "make room"):
 			evicted++
-		case len(lines) == 1 && strings.HasPrefix(last, "421 Too many connections not logged in"):
+		case len(lines) == 1 && strings.HasPrefix(last, "421 Too many sessions"):
 			refused++
 		default:
 			t.Errorf("flood connection %d ended with %q after %v, want a 421", i, lines, ended.Sub(fc.opened))

@@ -52,6 +52,10 @@ func TestReload(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, testutil.DaemonOptions{})
+			// Its sessions hold PASVs they never use: one user's share
+			// (passive.max_per_user, 1 for three ports) would keep each
+			// next one waiting for accept_timeout.
+			f.EditConfig("[passive]\n", "[passive]\nmax_per_user = 3\n")
 			p := mode.start(t, f)
 			inRange := func(port, first, last int) bool { return port >= first && port <= last }
 

@@ -300,6 +300,8 @@ func (s *Server) handedOffEvent(sess *session, e LoginEvent) {
 	switch e {
 	case EventStarted:
 		sess.pre.started = true
+		// It may be past its grace already: it can be trimmed now.
+		go s.trim()
 	case EventLine:
 		sess.pre.sentLine = true
 	case EventCheck:

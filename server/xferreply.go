@@ -64,11 +64,11 @@ func (c *ctrlConn) transferReply(b []byte) (reply string, closeAfter bool) {
 	c.xfer.mu.Lock()
 	defer c.xfer.mu.Unlock()
 	closeAfter = c.xfer.closeAfter
+	reply = c.xfer.pending
+	c.xfer.pending = "" // an aborted transfer's (ABOR) must not answer a later listing
 	if b[0] == '2' || len(b) < 5 || !bytes.HasPrefix(b[4:], libraryTransferFailure) {
 		return "", closeAfter
 	}
-	reply = c.xfer.pending
-	c.xfer.pending = ""
 	if reply == "" {
 		// A listing (no file, so no error handed over): from the text.
 		reply = transferFailure(errorFromText(b), c.xfer.cut, c.xfer.dataTimeout)
