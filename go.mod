@@ -1,6 +1,6 @@
 module github.com/tunnelftpd/tunnelftpd
 
-go 1.26.8
+go 1.26.0
 
 // No Multipath TCP on listening sockets (Go's default since 1.24): FTP
 // clients do not speak it, and every connection to such a listener pays for
@@ -13,6 +13,9 @@ require (
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/fclairamb/ftpserverlib v0.32.3
 	github.com/jlaffaye/ftp v0.2.4
+	github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common v0.72.0
 	github.com/spf13/afero v1.15.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
@@ -20,3 +23,13 @@ require (
 )
 
 require golang.org/x/text v0.44.0 // indirect
+
+replace github.com/fclairamb/ftpserverlib => ./third_party/ftpserverlib
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)

@@ -10,7 +10,8 @@ import (
 //
 // A logged-in session belongs to the first class whose Who selects the user, whose Clients hold
 // the client address and whose SSHUsers hold the SSH user (an empty list admits everything).
-// A session in no class has only the global limits.
+// A session in no class has only the global limits. A class of nothing but a name and
+// deny_clients is a refusal list (DenyOnly): it is never a session's class.
 type Class struct {
 	Name     string
 	Who      Who
@@ -24,6 +25,15 @@ type Class struct {
 	// DenyClients are client addresses refused with 421 (see [Policy.DeniedAtConnect] and
 	// [Policy.DeniedAtLogin]).
 	DenyClients []netip.Prefix
+}
+
+// DenyOnly reports whether the class only refuses addresses: it has deny_clients and no who,
+// clients, ssh_users, max_sessions or full_message. Such a class refuses wherever it stands in
+// the list and is never a session's class (else, selecting everyone, it would take every
+// session that it does not refuse).
+func (cl *Class) DenyOnly() bool {
+	return len(cl.DenyClients) > 0 && len(cl.Who.sels) == 0 && len(cl.Clients) == 0 && len(cl.SSHUsers) == 0 &&
+		cl.MaxSessions == 0 && cl.FullMessage == ""
 }
 
 // Conn is what is known of a connection before login.
@@ -62,7 +72,7 @@ func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 func (p *Policy) ClassOf(c Conn, u *User) *Class {
 	for i := range p.Classes {
 		cl := &p.Classes[i]
-		if cl.Who.Matches(u) && cl.admits(c) {
+		if !cl.DenyOnly() && cl.Who.Matches(u) && cl.admits(c) {
 			return cl
 		}
 	}

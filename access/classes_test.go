@@ -11,7 +11,7 @@ func TestClasses(t *testing.T) {
 		{Name: "anon", Who: []string{"@anonymous"}, MaxSessions: 2, DenyClients: []string{"198.51.100.0/24"}},
 		{Name: "partners", Who: []string{"@system"}, Clients: []string{"10.0.0.0/8", "2001:db8::/32"}, MaxSessions: 8},
 		{Name: "tunnel", SSHUsers: []string{"ops"}},
-		{Name: "rest", DenyClients: []string{"203.0.113.0/24"}},
+		{Name: "rest", DenyClients: []string{"203.0.113.0/24"}, MaxSessions: 50},
 	}})
 	addr := netip.MustParseAddr
 	tests := []struct {
@@ -58,6 +58,30 @@ func TestClasses(t *testing.T) {
 	}
 	if _, denied := p.DeniedAtConnect(Conn{Client: addr("192.0.2.1")}); denied {
 		t.Errorf("192.0.2.1 refused")
+	}
+}
+
+// TestDenyOnlyClass: a class of only a name and deny_clients refuses wherever it is, and is
+// never a session's class: the classes after it still get their sessions.
+func TestDenyOnlyClass(t *testing.T) {
+	p := compile(t, Input{Classes: []ClassConfig{
+		{Name: "blocked", DenyClients: []string{"192.0.2.0/24"}},
+		{Name: "staff", Who: []string{"alice"}, MaxSessions: 3},
+		{Name: "all"},
+	}})
+	addr := netip.MustParseAddr
+	if cl, denied := p.DeniedAtConnect(Conn{Client: addr("192.0.2.9")}); !denied || cl.Name != "blocked" {
+		t.Errorf("192.0.2.9: %v %v, want refused by blocked", cl, denied)
+	}
+	for u, want := range map[*User]string{&alice: "staff", &bob: "all"} {
+		if cl := p.ClassOf(Conn{Client: addr("198.51.100.1")}, u); cl == nil || cl.Name != want {
+			t.Errorf("%s is in %v, want %s", u.Name, cl, want)
+		}
+	}
+	var b strings.Builder
+	p.WriteEffective(&b)
+	if !strings.Contains(b.String(), "blocked  deny_clients 192.0.2.0/24 (refused at connect; never a session's class)") {
+		t.Errorf("WriteEffective:\n%s", b.String())
 	}
 }
 

@@ -34,6 +34,7 @@ type ClassConfig struct {
 type MessagesConfig struct {
 	Login string `toml:"login"` // file shown after login as 230- lines
 	Cwd   string `toml:"cwd"`   // file name shown once per directory on CWD
+	Email string `toml:"email"` // the maintainer's address, the %E cookie ("" = none)
 }
 
 // Input is everything [Compile] reads.
@@ -125,7 +126,7 @@ func Compile(in Input, opt CompileOptions) (*Policy, Problems) {
 	if len(probs) == 0 {
 		for j := range p.Classes {
 			for i := range j {
-				if p.Classes[i].covers(&p.Classes[j]) {
+				if !p.Classes[i].DenyOnly() && !p.Classes[j].DenyOnly() && p.Classes[i].covers(&p.Classes[j]) {
 					bad("classes.name", j, "class %q can never be chosen: class %q comes first and takes every session it would (the first class that fits wins)",
 						p.Classes[j].Name, p.Classes[i].Name)
 					break

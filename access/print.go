@@ -29,6 +29,10 @@ func (p *Policy) WriteEffective(w io.Writer) error {
 		fmt.Fprintln(tw, "classes (a session is in the first that fits):")
 		for i := range p.Classes {
 			c := &p.Classes[i]
+			if c.DenyOnly() {
+				fmt.Fprintf(tw, "  %d\t%s\tdeny_clients %s (refused at connect; never a session's class)\n", i+1, c.Name, prefixList(c.DenyClients, "none"))
+				continue
+			}
 			limit := "no limit"
 			if c.MaxSessions > 0 {
 				limit = fmt.Sprintf("max_sessions %d", c.MaxSessions)

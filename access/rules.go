@@ -93,6 +93,9 @@ type Decision struct {
 	// FilePerm and DirPerm are the permission bits of a file or directory created at Path: the
 	// umask's, and for files the rule's mode if it has one.
 	FilePerm, DirPerm fs.FileMode
+	// ModeFixed is set when the deciding rule has a mode: files there keep it, so their mode
+	// may not be changed by the client.
+	ModeFixed bool
 	// GID is the group to give what is created at Path, -1 to leave the kernel's choice.
 	GID int
 	// Reserved is set when Path's name is the cwd message file's: nothing may be created,
@@ -113,6 +116,7 @@ func (s *Session) At(p string) Decision {
 		d.Rights = r.apply(d.Rights)
 		if r.HasMode {
 			d.FilePerm = r.Mode
+			d.ModeFixed = true
 		}
 		if r.Group != "" {
 			d.GID = r.GID

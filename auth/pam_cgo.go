@@ -2,241 +2,267 @@
 
 package auth
 
+// PAM through dlopen: libpam.so.0 is loaded at the first system login, so
+// the build needs a C compiler but neither the PAM headers nor the linker's
+// libpam.so (libpam0g-dev): `go build` works on a fresh Debian with gcc, and
+// the binary uses the host's Linux-PAM at run time. The few declarations
+// below are Linux-PAM's ABI (<security/_pam_types.h>), stable since 0.99.
+
 /*
-#cgo LDFLAGS: -lpam -ldl
-#define _GNU_SOURCE
-#include <security/pam_appl.h>
+#cgo LDFLAGS: -ldl
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-// tftp_creds is what the conversation answers: the user name to an echoed
-// prompt, the password to a hidden one. It lives in C memory for the whole
-// transaction (PAM keeps the pointer).
-struct tftp_creds {
-	char *user;
-	char *pass;
+struct pam_message { int msg_style; const char *msg; };
+struct pam_response { char *resp; int resp_retcode; };
+struct pam_conv {
+	int (*conv)(int, const struct pam_message **, struct pam_response **, void *);
+	void *appdata_ptr;
 };
+typedef struct pam_handle pam_handle_t;
 
-static void tftp_free_responses(struct pam_response *r, int n) {
-	for (int i = 0; i < n; i++) {
-		if (r[i].resp) {
-			explicit_bzero(r[i].resp, strlen(r[i].resp));
-			free(r[i].resp);
-		}
+#define TF_PAM_SUCCESS 0
+#define TF_PAM_CONV_ERR 19
+#define TF_PAM_BUF_ERR 5
+#define TF_PAM_FAIL_DELAY 10
+
+typedef int (*start_fn)(const char *, const char *, const struct pam_conv *, pam_handle_t **);
+typedef int (*start_confdir_fn)(const char *, const char *, const struct pam_conv *, const char *, pam_handle_t **);
+typedef int (*flags_fn)(pam_handle_t *, int);
+typedef int (*end_fn)(pam_handle_t *, int);
+typedef int (*set_item_fn)(pam_handle_t *, int, const void *);
+typedef const char *(*strerror_fn)(pam_handle_t *, int);
+
+static void *tf_lib;
+static start_fn tf_start;
+static start_confdir_fn tf_start_confdir;
+static flags_fn tf_authenticate, tf_acct_mgmt, tf_setcred, tf_open_session, tf_close_session;
+static end_fn tf_end;
+static set_item_fn tf_set_item;
+static strerror_fn tf_strerror;
+
+// tf_load opens libpam once; it returns NULL or dlerror()'s text.
+static const char *tf_load(void) {
+	if (tf_lib) return NULL;
+	void *h = dlopen("libpam.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (!h) return dlerror();
+	tf_start = (start_fn)dlsym(h, "pam_start");
+	tf_start_confdir = (start_confdir_fn)dlsym(h, "pam_start_confdir"); // Linux-PAM >= 1.4; may be NULL
+	tf_authenticate = (flags_fn)dlsym(h, "pam_authenticate");
+	tf_acct_mgmt = (flags_fn)dlsym(h, "pam_acct_mgmt");
+	tf_setcred = (flags_fn)dlsym(h, "pam_setcred");
+	tf_open_session = (flags_fn)dlsym(h, "pam_open_session");
+	tf_close_session = (flags_fn)dlsym(h, "pam_close_session");
+	tf_end = (end_fn)dlsym(h, "pam_end");
+	tf_set_item = (set_item_fn)dlsym(h, "pam_set_item");
+	tf_strerror = (strerror_fn)dlsym(h, "pam_strerror");
+	if (!tf_start || !tf_authenticate || !tf_acct_mgmt || !tf_setcred || !tf_open_session ||
+	    !tf_close_session || !tf_end || !tf_set_item || !tf_strerror) {
+		dlclose(h);
+		return "libpam.so.0 lacks a pam_* function";
 	}
-	free(r);
+	tf_lib = h;
+	return NULL;
 }
 
-static int tftp_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data) {
-	struct tftp_creds *c = data;
-	if (n <= 0 || n > PAM_MAX_NUM_MSG)
-		return PAM_CONV_ERR;
-	struct pam_response *r = calloc(n, sizeof *r);
-	if (!r)
-		return PAM_BUF_ERR;
+extern int tfGoConv(int style, char *msg, char **resp, uintptr_t appdata);
+
+// tf_conv answers PAM's prompts through Go (tfGoConv), one message at a time.
+static int tf_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *appdata) {
+	if (n <= 0 || n > 32) return TF_PAM_CONV_ERR;
+	struct pam_response *r = calloc((size_t)n, sizeof *r);
+	if (!r) return TF_PAM_BUF_ERR;
 	for (int i = 0; i < n; i++) {
-		switch (msg[i]->msg_style) {
-		case PAM_PROMPT_ECHO_OFF:
-			r[i].resp = strdup(c->pass);
-			break;
-		case PAM_PROMPT_ECHO_ON:
-			r[i].resp = strdup(c->user);
-			break;
-		case PAM_ERROR_MSG:
-		case PAM_TEXT_INFO:
-			continue;
-		default:
-			tftp_free_responses(r, n);
-			return PAM_CONV_ERR;
+		char *answer = NULL;
+		if (tfGoConv(msg[i]->msg_style, (char *)msg[i]->msg, &answer, (uintptr_t)appdata) != 0) {
+			for (int j = 0; j < i; j++) {
+				if (r[j].resp) { memset(r[j].resp, 0, strlen(r[j].resp)); free(r[j].resp); }
+			}
+			free(r);
+			return TF_PAM_CONV_ERR;
 		}
-		if (!r[i].resp) {
-			tftp_free_responses(r, n);
-			return PAM_BUF_ERR;
-		}
+		r[i].resp = answer; // malloc'd by Go (C.CString); PAM frees it
 	}
 	*resp = r;
-	return PAM_SUCCESS;
+	return TF_PAM_SUCCESS;
 }
 
-// tftp_no_delay stands in for the delay PAM modules ask for after a
-// failure (pam_unix: about 2 s, randomized): the daemon gives every failed
-// login one fixed delay of its own, whatever the reason.
-static void tftp_no_delay(int retval, unsigned usec_delay, void *appdata) {
+// tf_no_delay stands in for the delay PAM modules ask for after a failure
+// (pam_unix: about 2 s, randomized): the daemon gives every failed login
+// one fixed delay of its own, whatever the reason (PAM_FAIL_DELAY).
+static void tf_no_delay(int retval, unsigned usec_delay, void *appdata) {
 	(void)retval;
 	(void)usec_delay;
 	(void)appdata;
 }
 
-typedef int (*tftp_start_confdir_fn)(const char *, const char *, const struct pam_conv *, const char *, pam_handle_t **);
-
-// tftp_start starts a transaction (reading confdir instead of /etc/pam.d
-// when set: Linux-PAM 1.4) with the daemon's conversation and delay.
-static int tftp_start(const char *service, const char *user, const char *confdir, struct tftp_creds *c, pam_handle_t **h) {
-	struct pam_conv conv = { tftp_conv, c }; // pam_start copies it
-	int r;
+static int tf_start_tx(const char *service, const char *user, const char *confdir, uintptr_t appdata, pam_handle_t **h) {
+	struct pam_conv *c = malloc(sizeof *c); // PAM keeps the pointer until pam_end
+	if (!c) return TF_PAM_BUF_ERR;
+	c->conv = tf_conv;
+	c->appdata_ptr = (void *)appdata;
+	int rc;
 	if (confdir) {
-		tftp_start_confdir_fn fn = (tftp_start_confdir_fn)dlsym(RTLD_DEFAULT, "pam_start_confdir");
-		if (!fn)
-			return -1;
-		r = fn(service, user, &conv, confdir, h);
+		if (!tf_start_confdir) { free(c); return -1; }
+		rc = tf_start_confdir(service, user, c, confdir, h);
 	} else {
-		r = pam_start(service, user, &conv, h);
+		rc = tf_start(service, user, c, h);
 	}
-	if (r != PAM_SUCCESS)
-		return r;
-	return pam_set_item(*h, PAM_FAIL_DELAY, (const void *)tftp_no_delay);
-}
-
-static int tftp_set_item(pam_handle_t *h, int item, const char *value) {
-	return pam_set_item(h, item, value);
-}
-
-static struct tftp_creds *tftp_creds_new(const char *user, const char *pass) {
-	struct tftp_creds *c = calloc(1, sizeof *c);
-	if (!c)
-		return NULL;
-	c->user = strdup(user);
-	c->pass = strdup(pass);
-	if (!c->user || !c->pass) {
-		free(c->user);
-		free(c->pass);
+	if (rc != TF_PAM_SUCCESS) {
 		free(c);
-		return NULL;
+		return rc;
 	}
-	return c;
+	rc = tf_set_item(*h, TF_PAM_FAIL_DELAY, (const void *)tf_no_delay);
+	if (rc != TF_PAM_SUCCESS) tf_end(*h, rc);
+	return rc;
 }
 
-static void tftp_creds_free(struct tftp_creds *c) {
-	if (!c)
-		return;
-	explicit_bzero(c->pass, strlen(c->pass));
-	free(c->pass);
-	free(c->user);
-	free(c);
-}
+static int tf_authenticate_(pam_handle_t *h, int f) { return tf_authenticate(h, f); }
+static int tf_acct_mgmt_(pam_handle_t *h, int f) { return tf_acct_mgmt(h, f); }
+static int tf_setcred_(pam_handle_t *h, int f) { return tf_setcred(h, f); }
+static int tf_open_session_(pam_handle_t *h, int f) { return tf_open_session(h, f); }
+static int tf_close_session_(pam_handle_t *h, int f) { return tf_close_session(h, f); }
+static int tf_end_(pam_handle_t *h, int status) { return tf_end(h, status); }
+static int tf_set_item_(pam_handle_t *h, int item, const char *v) { return tf_set_item(h, item, v); }
+static const char *tf_strerror_(pam_handle_t *h, int rc) { return tf_strerror(h, rc); }
 */
 import "C"
 
 import (
 	"errors"
 	"fmt"
+	"runtime/cgo"
+	"sync"
 	"unsafe"
 )
 
 // PAMAvailable reports whether this build can log in system accounts.
 const PAMAvailable = true
 
-// pamTx is one PAM transaction.
-type pamTx struct {
-	h     *C.pam_handle_t
-	creds *C.struct_tftp_creds
-	last  C.int // the last status, for pam_end
-}
+// Linux-PAM's values (<security/_pam_types.h>).
+const (
+	pamSuccess             = 0
+	pamPromptEchoOff       = 1
+	pamPromptEchoOn        = 2
+	pamErrorMsg            = 3
+	pamTextInfo            = 4
+	pamTTY                 = 3
+	pamRhost               = 4
+	pamDisallowNullAuthtok = 0x1
+	pamEstablishCred       = 0x2
+	pamDeleteCred          = 0x4
+)
 
-// pamStart starts a transaction for name, answering password. PAM's own
-// delay after a failure is replaced by none (the caller delays).
-func pamStart(service, confDir, name, password string) (*pamTx, error) {
-	cService, cName, cPass := C.CString(service), C.CString(name), C.CString(password)
-	defer C.free(unsafe.Pointer(cService))
-	defer C.free(unsafe.Pointer(cName))
-	defer func() {
-		C.explicit_bzero(unsafe.Pointer(cPass), C.strlen(cPass))
-		C.free(unsafe.Pointer(cPass))
-	}()
-	var cConf *C.char
-	if confDir != "" {
-		cConf = C.CString(confDir)
-		defer C.free(unsafe.Pointer(cConf))
-	}
-	tx := &pamTx{creds: C.tftp_creds_new(cName, cPass)}
-	if tx.creds == nil {
-		return nil, errors.New("PAM: out of memory")
-	}
-	r := C.tftp_start(cService, cName, cConf, tx.creds, &tx.h)
-	switch {
-	case r == -1:
-		C.tftp_creds_free(tx.creds)
-		return nil, fmt.Errorf("starting PAM service %q: this libpam cannot read a configuration directory (Linux-PAM >= 1.4 needed for %s)", service, confDir)
-	case r != C.PAM_SUCCESS:
-		err := tx.error(r)
-		tx.end()
-		return nil, fmt.Errorf("starting PAM service %q: %w", service, err)
-	}
-	return tx, nil
-}
+var loadMu sync.Mutex
 
-func (tx *pamTx) error(r C.int) error {
-	if tx.h == nil {
-		return fmt.Errorf("PAM error %d", int(r))
-	}
-	return errors.New(C.GoString(C.pam_strerror(tx.h, r)))
-}
-
-// do records and checks the status of one PAM call.
-func (tx *pamTx) do(r C.int) error {
-	tx.last = r
-	if r != C.PAM_SUCCESS {
-		return tx.error(r)
+func loadPAM() error {
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	if msg := C.tf_load(); msg != nil {
+		return fmt.Errorf("loading PAM (libpam.so.0, package libpam0g): %s", C.GoString(msg))
 	}
 	return nil
 }
 
-func (tx *pamTx) setItem(item C.int, value string) error {
-	cv := C.CString(value)
-	defer C.free(unsafe.Pointer(cv))
-	return tx.do(C.tftp_set_item(tx.h, item, cv))
+// conversation is what tfGoConv answers for one transaction.
+type conversation struct{ name, password string }
+
+//export tfGoConv
+func tfGoConv(style C.int, msg *C.char, resp **C.char, appdata C.uintptr_t) C.int {
+	c := cgo.Handle(uintptr(appdata)).Value().(*conversation)
+	switch int(style) {
+	case pamPromptEchoOff:
+		*resp = C.CString(c.password)
+	case pamPromptEchoOn:
+		*resp = C.CString(c.name)
+	case pamErrorMsg, pamTextInfo:
+		*resp = nil
+	default:
+		return 1
+	}
+	return 0
 }
 
-// end ends the transaction and frees the answers.
-func (tx *pamTx) end() error {
-	var err error
-	if tx.h != nil {
-		if r := C.pam_end(tx.h, tx.last); r != C.PAM_SUCCESS {
-			err = fmt.Errorf("pam_end: status %d", int(r))
-		}
-		tx.h = nil
+// pamTx is one PAM transaction.
+type pamTx struct {
+	h      *C.pam_handle_t
+	handle cgo.Handle
+	last   C.int
+}
+
+func (t *pamTx) err(rc C.int) error {
+	return errors.New(C.GoString(C.tf_strerror_(t.h, rc)))
+}
+
+// end closes the transaction with the status of its last call.
+func (t *pamTx) end() error {
+	rc := C.tf_end_(t.h, t.last)
+	t.handle.Delete()
+	if rc != pamSuccess {
+		return fmt.Errorf("pam_end: status %d", int(rc))
 	}
-	C.tftp_creds_free(tx.creds)
-	tx.creds = nil
-	return err
+	return nil
 }
 
 // pamLogin runs PAM's auth and account stages for name and opens a session.
 // The returned function closes the session and the PAM handle.
 func pamLogin(service, confDir, name, password, rhost string) (func() error, error) {
-	tx, err := pamStart(service, confDir, name, password)
-	if err != nil {
+	if err := loadPAM(); err != nil {
 		return nil, err
 	}
-	fail := func(stage string, err error) (func() error, error) {
-		tx.end()
+	cService, cName := C.CString(service), C.CString(name)
+	defer C.free(unsafe.Pointer(cService))
+	defer C.free(unsafe.Pointer(cName))
+	var cConf *C.char
+	if confDir != "" {
+		cConf = C.CString(confDir)
+		defer C.free(unsafe.Pointer(cConf))
+	}
+	t := &pamTx{handle: cgo.NewHandle(&conversation{name: name, password: password})}
+	rc := C.tf_start_tx(cService, cName, cConf, C.uintptr_t(t.handle), &t.h)
+	if rc != pamSuccess {
+		t.handle.Delete()
+		if rc == -1 {
+			return nil, fmt.Errorf("starting PAM service %q: this Linux-PAM has no pam_start_confdir (needs 1.4 or later)", service)
+		}
+		return nil, fmt.Errorf("starting PAM service %q: status %d", service, int(rc))
+	}
+	fail := func(stage string, rc C.int) (func() error, error) {
+		t.last = rc
+		err := t.err(rc)
+		t.end()
 		return nil, refuse("PAM %s: %v", stage, err)
 	}
 	if rhost != "" {
-		if err := tx.setItem(C.PAM_RHOST, rhost); err != nil {
-			return fail("setup", err)
-		}
+		cr := C.CString(rhost)
+		C.tf_set_item_(t.h, pamRhost, cr)
+		C.free(unsafe.Pointer(cr))
 	}
-	if err := tx.setItem(C.PAM_TTY, "ftp"); err != nil {
-		return fail("setup", err)
+	ctty := C.CString("ftp")
+	C.tf_set_item_(t.h, pamTTY, ctty)
+	C.free(unsafe.Pointer(ctty))
+	if rc := C.tf_authenticate_(t.h, pamDisallowNullAuthtok); rc != pamSuccess {
+		return fail("authentication", rc)
 	}
-	if err := tx.do(C.pam_authenticate(tx.h, C.PAM_DISALLOW_NULL_AUTHTOK)); err != nil {
-		return fail("authentication", err)
+	if rc := C.tf_acct_mgmt_(t.h, pamDisallowNullAuthtok); rc != pamSuccess {
+		return fail("account", rc)
 	}
-	if err := tx.do(C.pam_acct_mgmt(tx.h, C.PAM_DISALLOW_NULL_AUTHTOK)); err != nil {
-		return fail("account", err)
+	if rc := C.tf_setcred_(t.h, pamEstablishCred); rc != pamSuccess {
+		return fail("credentials", rc)
 	}
-	if err := tx.do(C.pam_setcred(tx.h, C.PAM_ESTABLISH_CRED)); err != nil {
-		return fail("credentials", err)
-	}
-	if err := tx.do(C.pam_open_session(tx.h, 0)); err != nil {
-		return fail("session", err)
+	if rc := C.tf_open_session_(t.h, 0); rc != pamSuccess {
+		return fail("session", rc)
 	}
 	return func() error {
-		err := tx.do(C.pam_close_session(tx.h, 0))
-		C.pam_setcred(tx.h, C.PAM_DELETE_CRED)
-		return errors.Join(err, tx.end())
+		var err error
+		if rc := C.tf_close_session_(t.h, 0); rc != pamSuccess {
+			t.last = rc
+			err = fmt.Errorf("pam_close_session: %w", t.err(rc))
+		}
+		C.tf_setcred_(t.h, pamDeleteCred)
+		return errors.Join(err, t.end())
 	}, nil
 }
 
@@ -246,14 +272,30 @@ func pamLogin(service, confDir, name, password, rhost string) (func() error, err
 // wrong password costs. "NOUSER" is what OpenSSH hands PAM for invalid
 // users too.
 func pamDummy(service, confDir, password, rhost string) {
-	tx, err := pamStart(service, confDir, dummyUser, password)
-	if err != nil {
+	if loadPAM() != nil {
 		return
 	}
-	defer tx.end()
-	if rhost != "" {
-		tx.setItem(C.PAM_RHOST, rhost) //nolint:errcheck // a dummy
+	cService, cName := C.CString(service), C.CString(dummyUser)
+	defer C.free(unsafe.Pointer(cService))
+	defer C.free(unsafe.Pointer(cName))
+	var cConf *C.char
+	if confDir != "" {
+		cConf = C.CString(confDir)
+		defer C.free(unsafe.Pointer(cConf))
 	}
-	tx.setItem(C.PAM_TTY, "ftp")                                 //nolint:errcheck // a dummy
-	tx.do(C.pam_authenticate(tx.h, C.PAM_DISALLOW_NULL_AUTHTOK)) //nolint:errcheck // a dummy
+	t := &pamTx{handle: cgo.NewHandle(&conversation{name: dummyUser, password: password})}
+	if rc := C.tf_start_tx(cService, cName, cConf, C.uintptr_t(t.handle), &t.h); rc != pamSuccess {
+		t.handle.Delete()
+		return
+	}
+	if rhost != "" {
+		cr := C.CString(rhost)
+		C.tf_set_item_(t.h, pamRhost, cr)
+		C.free(unsafe.Pointer(cr))
+	}
+	ctty := C.CString("ftp")
+	C.tf_set_item_(t.h, pamTTY, ctty)
+	C.free(unsafe.Pointer(ctty))
+	t.last = C.tf_authenticate_(t.h, pamDisallowNullAuthtok)
+	t.end() //nolint:errcheck // a dummy
 }

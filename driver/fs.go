@@ -28,12 +28,14 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 	"github.com/tunnelftpd/tunnelftpd/access"
+	"golang.org/x/sys/unix"
 )
 
 // Modes given to files and directories created by clients, whatever mode the client or
@@ -74,10 +76,16 @@ type Options struct {
 	// the file is closed. It runs on the goroutine that closes the file, before the client gets
 	// its 226 reply, so it should be quick.
 	OnTransfer func(Transfer)
+	// OnOpen, if non-nil, is called with each file GetHandle hands out, before the library gets
+	// it: the session shows the running transfer (File.Progress) until OnTransfer.
+	OnOpen func(*File)
 	// Policy, if non-nil, decides every operation (on top of ReadOnly) and the mode and group of
 	// what is created. Nil allows everything ReadOnly allows, with files 0644 and directories
 	// 0755 less the process umask, as before policies existed.
 	Policy Policy
+	// Facts are the facts MLSD and MLST show until SetFacts changes them;
+	// the zero value means AllFacts.
+	Facts Facts
 }
 
 // Fs is an afero.Fs confined to one directory with os.Root. Safe for use by one FTP session.
@@ -86,8 +94,9 @@ type Options struct {
 // Lstater. It deliberately does not implement ClientDriverExtensionSymlink: a symlink stored
 // verbatim would not be followed out by os.Root, but other programs (sftp, a shell) would.
 type Fs struct {
-	root *os.Root
-	opts Options
+	root  *os.Root
+	opts  Options
+	facts atomic.Uint32 // the Facts MLSD and MLST show
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,7 +117,12 @@ func New(dir string, opts Options) (*Fs, error) {
 	}
 	idle := make(chan struct{})
 	close(idle)
-	return &Fs{root: root, opts: opts, idle: idle}, nil
+	fs := &Fs{root: root, opts: opts, idle: idle}
+	if opts.Facts == 0 {
+		opts.Facts = AllFacts
+	}
+	fs.SetFacts(opts.Facts)
+	return fs, nil
 }
 
 // Close releases the root directory handle. Files already handed out stay usable, because
@@ -180,7 +194,7 @@ func (fs *Fs) release() {
 // slashes, so "link/" names the link, not the directory it points to.
 func resolve(op, name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
-		return "", fmt.Errorf("%s: %w", op, errNUL)
+		return "", &Error{Op: op, Err: errNUL}
 	}
 	rel := strings.TrimPrefix(path.Clean("/"+name), "/")
 	if rel == "" {
@@ -204,7 +218,7 @@ func (fs *Fs) writable(op, name string) (string, error) {
 		return "", err
 	}
 	if fs.opts.ReadOnly {
-		return "", &os.PathError{Op: op, Path: ftpPath(rel), Err: errReadOnly}
+		return "", &Error{Op: op, Path: ftpPath(rel), Err: errReadOnly}
 	}
 	return rel, nil
 }
@@ -217,7 +231,7 @@ func (fs *Fs) changeable(op, name string) (string, error) {
 		return "", err
 	}
 	if rel == "." {
-		return "", &os.PathError{Op: op, Path: "/", Err: errRootDir}
+		return "", &Error{Op: op, Path: "/", Err: errRootDir}
 	}
 	return rel, nil
 }
@@ -246,7 +260,17 @@ func (fs *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, err
 	return f, nil
 }
 
+// openFile is OpenFile's work, its errors naming the FTP path (wrap).
 func (fs *Fs) openFile(op, name string, flag int) (*os.File, error) {
+	f, err := fs.openFileAt(op, name, flag)
+	if err != nil {
+		rel, _ := resolve(op, name)
+		return nil, wrap(op, rel, err)
+	}
+	return f, nil
+}
+
+func (fs *Fs) openFileAt(op, name string, flag int) (*os.File, error) {
 	if flag&writeFlags != 0 {
 		rel, err := fs.writable(op, name)
 		if err != nil {
@@ -284,7 +308,7 @@ func (fs *Fs) Mkdir(name string, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return fs.mkdir(rel)
+	return wrap("mkdir", rel, fs.mkdir(rel))
 }
 
 // MkdirAll creates the named directory and any missing parents with mode 0755 (less the umask),
@@ -295,7 +319,7 @@ func (fs *Fs) MkdirAll(name string, perm os.FileMode) error {
 		return err
 	}
 	if fs.opts.Policy == nil {
-		return fs.root.MkdirAll(rel, dirPerm)
+		return wrap("mkdir", rel, fs.root.MkdirAll(rel, dirPerm))
 	}
 	if rel == "." {
 		return nil
@@ -310,20 +334,32 @@ func (fs *Fs) MkdirAll(name string, perm os.FileMode) error {
 			continue
 		}
 		if err := fs.mkdir(sub); err != nil && !errors.Is(err, os.ErrExist) {
-			return err
+			return wrap("mkdir", sub, err)
 		}
 	}
 	return nil
 }
 
-// Remove removes the named file or empty directory. The root itself is refused. Under a policy,
-// removing a directory needs rmdir and anything else delete.
+// Remove removes the named file (DELE): anything but a directory (RMD, that is RemoveDir,
+// removes those), a symlink itself wherever it points. The kernel tells a directory (unlinkat
+// without AT_REMOVEDIR), so one swapped in meanwhile is refused too. The root itself is refused.
+// Under a policy it needs delete.
 func (fs *Fs) Remove(name string) error {
 	rel, err := fs.changeable("remove", name)
 	if err != nil {
 		return err
 	}
-	return fs.remove(rel)
+	if err := fs.check("remove", access.Delete, rel); err != nil {
+		return wrap("remove", rel, err)
+	}
+	return wrap("remove", rel, fs.inParent("remove", rel, func(dirfd int, name string) error {
+		err := unix.Unlinkat(dirfd, name, 0)
+		// Unlinking a directory fails with EISDIR on Linux (EPERM in POSIX).
+		if err == unix.EISDIR || err == unix.EPERM && isDirAt(dirfd, name) {
+			return errIsDir
+		}
+		return err
+	}))
 }
 
 // RemoveDir removes an empty directory (RMD). Unlike Remove, it refuses
@@ -335,21 +371,21 @@ func (fs *Fs) RemoveDir(name string) error {
 	}
 	fi, err := fs.root.Lstat(rel)
 	if err != nil {
-		return err
+		return wrap("rmdir", rel, err)
 	}
 	if !fi.IsDir() {
-		return &os.PathError{Op: "rmdir", Path: path.Clean("/" + name), Err: syscall.ENOTDIR}
+		return &Error{Op: "rmdir", Path: ftpPath(rel), Err: syscall.ENOTDIR}
 	}
 	if err := fs.check("rmdir", access.Rmdir, rel); err != nil {
-		return err
+		return wrap("rmdir", rel, err)
 	}
-	return fs.root.Remove(rel)
+	return wrap("rmdir", rel, fs.root.Remove(rel))
 }
 
-// ReadDir lists a directory for LIST, NLST, MLSD and STAT. Entries whose
-// names hold control characters (CR, LF, NUL…) are left out: the library
-// writes names into replies and listings line by line, so such a name,
-// made outside FTP, could inject a fake reply or listing line.
+// ReadDir lists a directory the way listings show it (see [Fs.List]):
+// links that resolve inside the root as their targets, under their own
+// names; dangling links, links that lead out and links back to a directory
+// on the way (loops) left out; names holding control characters left out.
 //
 // Under a policy it needs list on the directory: refusing it hides the directory's names but
 // leaves uploads into it alone.
@@ -359,32 +395,9 @@ func (fs *Fs) ReadDir(name string) ([]os.FileInfo, error) {
 		return nil, err
 	}
 	if err := fs.check("readdir", access.List, rel); err != nil {
-		return nil, err
+		return nil, wrap("readdir", rel, err)
 	}
-	d, err := fs.root.Open(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, &os.PathError{Op: "readdir", Path: path.Clean("/" + name), Err: errors.Unwrap(err)}
-	}
-	shown := names[:0]
-	for _, n := range names {
-		if !hasControl(n) {
-			shown = append(shown, n)
-		}
-	}
-	infos, err := statEntries(d, shown)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			pe.Path = path.Join(path.Clean("/"+name), pe.Path)
-		}
-		return nil, err
-	}
-	return infos, nil
+	return fs.entries(rel)
 }
 
 // hasControl reports whether s holds an ASCII control character.
@@ -403,13 +416,13 @@ func (fs *Fs) RemoveAll(name string) error {
 	if fs.opts.Policy != nil {
 		d := fs.opts.Policy.At(ftpPath(rel))
 		if err := denied("removeall", d, access.Delete); err != nil {
-			return err
+			return wrap("removeall", rel, err)
 		}
 		if err := denied("removeall", d, access.Rmdir); err != nil {
-			return err
+			return wrap("removeall", rel, err)
 		}
 	}
-	return fs.root.RemoveAll(rel)
+	return wrap("removeall", rel, fs.root.RemoveAll(rel))
 }
 
 // Rename renames oldname to newname, both inside the root. Renaming the root, or over it, is
@@ -424,7 +437,9 @@ func (fs *Fs) Rename(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
-	return fs.rename(oldRel, newRel)
+	// The error names the old path: the client named both, and the new name is the likelier
+	// culprit only for "exists" or a missing parent, which the old name still explains.
+	return wrap("rename", oldRel, fs.rename(oldRel, newRel))
 }
 
 // Stat returns a FileInfo describing the named file, following symlinks that stay in the root.
@@ -433,7 +448,11 @@ func (fs *Fs) Stat(name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fs.root.Stat(rel)
+	fi, err := fs.root.Stat(rel)
+	if err != nil {
+		return nil, wrap("stat", rel, err)
+	}
+	return fi, nil
 }
 
 // LstatIfPossible returns a FileInfo describing the named file without following a final
@@ -444,21 +463,26 @@ func (fs *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 		return nil, true, err
 	}
 	fi, err := fs.root.Lstat(rel)
-	return fi, true, err
+	if err != nil {
+		return nil, true, wrap("lstat", rel, err)
+	}
+	return fi, true, nil
 }
 
 // Chmod changes the permission bits of the named file. Only the nine permission bits of mode are
-// applied: setuid, setgid and sticky bits are dropped. The root itself is refused, and so is
-// every Chmod under a policy: modes come from its umask and rules.
+// applied: setuid, setgid and sticky bits are dropped. The root itself is refused. Under a policy
+// it needs overwrite at the path, and is refused where a rule sets the mode.
 func (fs *Fs) Chmod(name string, mode os.FileMode) error {
 	rel, err := fs.changeable("chmod", name)
 	if err != nil {
 		return err
 	}
 	if fs.opts.Policy != nil {
-		return &os.PathError{Op: "chmod", Path: ftpPath(rel), Err: errChmod}
+		if err := fs.chmodAllowed(rel); err != nil {
+			return err
+		}
 	}
-	return fs.root.Chmod(rel, mode.Perm())
+	return wrap("chmod", rel, fs.root.Chmod(rel, mode.Perm()))
 }
 
 // Chown is always refused with an error wrapping os.ErrPermission: clients never change
@@ -468,7 +492,7 @@ func (fs *Fs) Chown(name string, uid, gid int) error {
 	if err != nil {
 		return err
 	}
-	return &os.PathError{Op: "chown", Path: ftpPath(rel), Err: errChown}
+	return &Error{Op: "chown", Path: ftpPath(rel), Err: errChown}
 }
 
 // Chtimes changes the access and modification times of the named file (MFMT).
@@ -478,7 +502,7 @@ func (fs *Fs) Chtimes(name string, atime, mtime time.Time) error {
 		return err
 	}
 	if err := fs.check("chtimes", access.Mfmt, rel); err != nil {
-		return err
+		return wrap("chtimes", rel, err)
 	}
-	return fs.root.Chtimes(rel, atime, mtime)
+	return wrap("chtimes", rel, fs.root.Chtimes(rel, atime, mtime))
 }

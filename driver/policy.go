@@ -25,7 +25,17 @@ type Policy interface {
 	At(p string) access.Decision
 }
 
-var errChmod = fmt.Errorf("changing modes is not allowed: they come from the umask and the rules: %w", os.ErrPermission)
+var errChmod = fmt.Errorf("changing the mode is not allowed here: a rule sets the mode of files here: %w", os.ErrPermission)
+
+// chmodAllowed decides a mode change (SITE CHMOD) under the policy: it needs overwrite at the
+// path (it changes what others may do with the file), and is refused where a rule sets the mode.
+func (fs *Fs) chmodAllowed(rel string) error {
+	d := fs.opts.Policy.At(ftpPath(rel))
+	if d.ModeFixed {
+		return &Error{Op: "chmod", Path: d.Path, Err: errChmod}
+	}
+	return denied("chmod", d, access.Overwrite)
+}
 
 // check asks the policy about verb v on rel; nil without a policy.
 func (fs *Fs) check(op string, v access.Verb, rel string) error {
@@ -155,38 +165,6 @@ func (fs *Fs) mkdir(rel string) error {
 		return &os.PathError{Op: "mkdir", Path: ftpPath(rel), Err: fmt.Errorf("cannot give the new directory its mode or group: %w", unwrapPath(err))}
 	}
 	return nil
-}
-
-// remove removes a file or empty directory under the policy: verb delete for anything but a
-// directory, rmdir for a directory, decided by the kernel (unlinkat without and then with
-// AT_REMOVEDIR), not by a stat that could be stale.
-func (fs *Fs) remove(rel string) error {
-	if fs.opts.Policy == nil {
-		return fs.root.Remove(rel)
-	}
-	d := fs.opts.Policy.At(ftpPath(rel))
-	canDelete := denied("remove", d, access.Delete)
-	canRmdir := denied("remove", d, access.Rmdir)
-	if canDelete != nil && canRmdir != nil {
-		return canDelete
-	}
-	return fs.inParent("remove", rel, func(dirfd int, name string) error {
-		if canDelete == nil {
-			err := unix.Unlinkat(dirfd, name, 0)
-			// Unlinking a directory fails with EISDIR on Linux (EPERM in POSIX).
-			if err != unix.EISDIR && (err != unix.EPERM || !isDirAt(dirfd, name)) {
-				return err
-			}
-			if canRmdir != nil {
-				return canRmdir
-			}
-		}
-		err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
-		if err == unix.ENOTDIR && canDelete != nil {
-			return canDelete // not a directory, and delete is refused
-		}
-		return err
-	})
 }
 
 func isDirAt(dirfd int, name string) bool {

@@ -246,7 +246,9 @@ func TestRemoveVerbs(t *testing.T) {
 		access.User{Name: "u", Kind: access.Virtual})
 	fsys, dir := policyRoot(t, files)
 	must(t, os.Mkdir(filepath.Join(dir, "empty"), 0o755))
-	wantDenied(t, "Remove of a directory with delete only", fsys.Remove("/empty"), access.Rmdir)
+	if err := fsys.Remove("/empty"); !errors.Is(err, errIsDir) {
+		t.Errorf("DELE of a directory: %v, want is a directory (DELE is for files)", err)
+	}
 	wantDenied(t, "RMD with delete only", fsys.RemoveDir("/empty"), access.Rmdir)
 	must(t, fsys.Remove("/pub/file.txt"))
 
@@ -256,20 +258,37 @@ func TestRemoveVerbs(t *testing.T) {
 	must(t, os.Mkdir(filepath.Join(dir, "empty"), 0o755))
 	wantDenied(t, "DELE with rmdir only", fsys.Remove("/pub/file.txt"), access.Delete)
 	fileIs(t, dir, "pub/file.txt", "public")
-	must(t, fsys.Remove("/empty"))
+	wantDenied(t, "DELE of a directory with rmdir only", fsys.Remove("/empty"), access.Delete)
+	must(t, fsys.RemoveDir("/empty"))
 	wantDenied(t, "RemoveAll with rmdir only", fsys.RemoveAll("/pub"), access.Delete)
 }
 
+// TestMfmtAndChmod: MFMT needs mfmt; a mode change needs overwrite and is refused where a rule
+// sets the mode.
 func TestMfmtAndChmod(t *testing.T) {
-	pol := session(t, access.Input{Rules: []access.RuleConfig{{Path: "/pub/**", Deny: []string{"mfmt"}}}},
-		access.User{Name: "u", Kind: access.Virtual})
-	fsys, _ := policyRoot(t, pol)
+	pol := session(t, access.Input{Rules: []access.RuleConfig{
+		{Path: "/pub/**", Deny: []string{"mfmt", "overwrite"}},
+		{Path: "/tmp/**", Mode: "0640"},
+	}}, access.User{Name: "u", Kind: access.Virtual})
+	fsys, dir := policyRoot(t, pol)
 	when := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 	wantDenied(t, "MFMT in /pub", fsys.Chtimes("/pub/file.txt", when, when), access.Mfmt)
 	must(t, fsys.Chtimes("/incoming/old.txt", when, when))
-	if err := fsys.Chmod("/incoming/old.txt", 0o777); !errors.Is(err, os.ErrPermission) {
-		t.Errorf("Chmod under a policy: %v, want refused", err)
+	wantDenied(t, "Chmod without overwrite", fsys.Chmod("/pub/file.txt", 0o600), access.Overwrite)
+	must(t, os.WriteFile(filepath.Join(dir, "tmp/f"), nil, 0o640))
+	if err := fsys.Chmod("/tmp/f", 0o666); !errors.Is(err, os.ErrPermission) {
+		t.Errorf("Chmod where a rule sets the mode: %v, want refused", err)
 	}
+	must(t, fsys.Chmod("/incoming/old.txt", 0o600))
+	if m := modeOf(t, dir, "incoming/old.txt"); m != 0o600 {
+		t.Errorf("Chmod with overwrite: mode %04o, want 0600", m)
+	}
+	if m := modeOf(t, dir, "pub/file.txt"); m != 0o644 {
+		t.Errorf("refused Chmod changed the mode to %04o", m)
+	}
+	anon := session(t, access.Input{}, access.User{Name: "anonymous", Kind: access.Anonymous})
+	fsys, _ = policyRoot(t, anon)
+	wantDenied(t, "anonymous Chmod", fsys.Chmod("/pub/file.txt", 0o666), access.Overwrite)
 }
 
 // withUmask runs f with the process umask set to m (no test of this package runs in parallel).

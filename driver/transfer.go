@@ -45,6 +45,7 @@ type File struct {
 	upload bool
 	start  time.Time
 	bytes  atomic.Int64
+	base   atomic.Int64 // the offset the transfer starts at (REST), for Progress
 
 	mu       sync.Mutex
 	xferErr  error // first error passed to TransferError
@@ -67,11 +68,11 @@ func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTra
 	}
 	write := flags&writeFlags != 0
 	if write && fs.opts.ReadOnly {
-		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errReadOnly}
+		return nil, &Error{Op: op, Path: ftpPath(rel), Err: errReadOnly}
 	}
 	if !write {
 		if err := fs.check(op, access.Retrieve, rel); err != nil {
-			return nil, err
+			return nil, wrap(op, rel, err)
 		}
 	}
 	start := time.Now()
@@ -82,21 +83,25 @@ func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTra
 		f, err = fs.openTransfer(rel, flags, filePerm)
 	}
 	if err != nil {
-		return nil, err
+		return nil, wrap(op, rel, err)
 	}
 	// Only regular files are transferred: not directories, FIFOs or devices.
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		_ = f.Close()
-		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errNotRegular}
+		return nil, &Error{Op: op, Path: ftpPath(rel), Err: errNotRegular}
 	}
 	fs.acquire()
-	return &File{
+	file := &File{
 		File:   f,
 		fs:     fs,
 		path:   ftpPath(rel),
 		upload: flags&(os.O_WRONLY|os.O_RDWR) != 0,
 		start:  start,
-	}, nil
+	}
+	if cb := fs.opts.OnOpen; cb != nil {
+		cb(file)
+	}
+	return file, nil
 }
 
 // openTransfer opens a file for GetHandle. O_NONBLOCK: opening a FIFO must not wait for its other
@@ -160,6 +165,9 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 // Seek sets the offset for the next Read or Write (REST). It moves no bytes.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
 	n, err := f.File.Seek(offset, whence)
+	if err == nil {
+		f.base.Store(n)
+	}
 	return n, f.clean(err)
 }
 
@@ -203,11 +211,13 @@ func (f *File) Close() error {
 	return f.closeErr
 }
 
-// clean rewrites an *os.PathError naming the file's host path (as *os.File errors do) to name
-// the FTP path instead, so that error replies never reveal where the root is.
+// clean rewrites an *os.PathError naming the file's host path (as *os.File errors do) into an
+// *Error naming the FTP path, so that error replies never reveal where the root is and say what
+// went wrong with the file in plain words ("/f: no space left on device"). Errors of the other
+// end (the data connection) pass unchanged.
 func (f *File) clean(err error) error {
 	if pe, ok := err.(*os.PathError); ok && pe.Path == f.File.Name() {
-		return &os.PathError{Op: pe.Op, Path: f.path, Err: pe.Err}
+		return &Error{Op: pe.Op, Path: f.path, Err: pe.Err}
 	}
 	return err
 }

@@ -81,6 +81,7 @@ type env struct {
 
 	bin       string // the tunnelftpd binary
 	config    string // tunnelftpd's config file
+	hash      string // the FTP user's password hash (startDaemonWith)
 	ftpRoot   string // the FTP user's root directory (server side)
 	cliDir    string // files of the client side
 	bigFile   string // the throughput file, in ftpRoot

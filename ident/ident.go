@@ -1,10 +1,12 @@
 // Package ident finds who is at the other end of a loopback TCP connection:
-// the owner uid of the peer socket (from /proc/net/tcp*, no privilege needed)
-// and, where /proc/PID/fd of other users can be read (root, or
-// CAP_SYS_PTRACE), the process holding it and, for an sshd session process,
-// the SSH client's real address. Behind `ssh -L` every FTP connection comes
-// from 127.0.0.1; this tells tunnel users apart. Linux only; it knows nothing
-// about FTP.
+// the owner uid of the peer socket (sock_diag or /proc/net/tcp*, no
+// privilege needed) and, where /proc/PID/fd of other users can be read
+// (root, or CAP_DAC_READ_SEARCH with CAP_SYS_PTRACE), the process holding it
+// and, for an sshd session process, the SSH client's real address. Behind
+// `ssh -L` every FTP connection comes from 127.0.0.1; this tells tunnel users
+// apart. It also holds the identity helper's protocol (Serve, Ask), which
+// lets an unprivileged daemon ask a process with that privilege about
+// connections it holds. Linux only; it knows nothing about FTP.
 package ident
 
 import (

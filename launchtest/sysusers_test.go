@@ -191,6 +191,18 @@ func TestSystemUsersStandalone(t *testing.T) {
 	if uidLine, _ := procIDs(t, d.Pid()); uidLine != ids(0) {
 		t.Errorf("the listening process changed identity: Uid %s", uidLine)
 	}
+	// tunnelftpd who sees both sessions, each in its process (which runs as its
+	// user and still writes the registry), not in the listener.
+	users := map[string]int{}
+	for _, s := range waitWho(t, f, 2) {
+		users[s.User] = s.PID
+		if s.Kind != "system" || s.PID == d.Pid() {
+			t.Errorf("who: %+v (listener %d)", s, d.Pid())
+		}
+	}
+	if users[alice.name] == 0 || users[bob.name] == 0 || users[alice.name] == users[bob.name] {
+		t.Errorf("who: sessions by user %v", users)
+	}
 
 	// Alice's upload is hers.
 	a.UsePASV = true
@@ -222,6 +234,7 @@ func TestSystemUsersStandalone(t *testing.T) {
 	for _, pid := range pids[:2] {
 		waitGone(t, pid, 10*time.Second)
 	}
+	waitWho(t, f, 0)
 	d.Signal(syscall.SIGTERM)
 	if code := d.Wait(20 * time.Second); code != 0 {
 		t.Errorf("daemon exit %d", code)
@@ -398,7 +411,7 @@ func TestNoCgoBuild(t *testing.T) {
 
 	f.EditConfig("[auth]\n", "[auth]\nsystem_users = true\n")
 	out, err := exec.Command(bin, "check", "-c", f.Config).CombinedOutput()
-	if err == nil || !regexp.MustCompile(`:\d+: auth\.system_users: .*without PAM support \(no cgo\)`).Match(out) {
+	if err == nil || !regexp.MustCompile(`:\d+: auth\.system_users: .*without PAM support \(without cgo`).Match(out) {
 		t.Errorf("check with system_users on a no-cgo build: %v\n%s", err, out)
 	}
 }

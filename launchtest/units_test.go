@@ -17,7 +17,7 @@ import (
 
 const installedBinary = "/usr/local/bin/tunnelftpd"
 
-var unitFiles = []string{"tunnelftpd.socket", "tunnelftpd.service", "tunnelftpd-conn.socket", "tunnelftpd-conn@.service"}
+var unitFiles = []string{"tunnelftpd.socket", "tunnelftpd.service", "tunnelftpd-conn.socket", "tunnelftpd-conn@.service", "tunnelftpd-ident.socket", "tunnelftpd-ident.service"}
 
 // verifyUnits runs systemd-analyze verify on the units in dir and returns
 // its output; verify exits 0 on unknown keys and such, so any output counts.

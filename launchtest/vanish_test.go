@@ -107,7 +107,7 @@ func (n *netnsPair) dial(addr string) (net.Conn, error) {
 // control connection is closed after idle_timeout; the partial upload is
 // kept. Without the watchdog the download would wait for TCP's own timeout
 // (about 15 minutes of retransmissions) and the upload forever.
-// Guards: watchStall (passive.go) for a peer that is gone rather than slow
+// Guards: watchStall (server/passive/dataconn.go) for a peer that is gone rather than slow
 // (TestDataStallWatchdog in package server covers a peer that stops reading).
 func TestClientVanishesWithoutFIN(t *testing.T) {
 	n := newNetnsPair(t)

@@ -19,6 +19,7 @@ type ctrlConn struct {
 	net.Conn
 	onPasvFailure func() string // cleans up, returns the reason if the session knows it
 	onFinalReply  func([]byte)  // called after a reply that can end a transfer (226, 4xx, 5xx), with it
+	adm           *sessionAdmin // sees commands and replies (admin.go); nil: none
 
 	lines lineReader  // partial input held back by Read (ctrllines.go)
 	xfer  xferReplies // the replies of failed transfers (xferreply.go)
@@ -118,6 +119,11 @@ func (c *ctrlConn) Write(b []byte) (int, error) {
 	c.mu.Unlock()
 	if closeAfter {
 		defer c.closeForReal()
+	}
+	if pre := c.adm.beforeReply(b); pre != nil {
+		if _, err := c.Conn.Write(pre); err != nil {
+			return 0, err
+		}
 	}
 	if reply, cut := c.transferReply(b); reply != "" || cut {
 		if cut {

@@ -52,7 +52,7 @@ func (c *ctrlConn) Read(p []byte) (int, error) {
 		if len(lr.partial) == 0 {
 			// Nothing held back: read straight into p and keep what
 			// follows its last LF.
-			n, err := c.Conn.Read(p)
+			n, err := c.readConn(p)
 			lr.err = err
 			if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
 				lr.partial = append(lr.partial, p[i+1:n]...)
@@ -65,7 +65,7 @@ func (c *ctrlConn) Read(p []byte) (int, error) {
 		// The rest of a line: read after it, as much as p could take.
 		held := len(lr.partial)
 		lr.partial = slices.Grow(lr.partial, len(p))
-		n, err := c.Conn.Read(lr.partial[held : held+len(p)])
+		n, err := c.readConn(lr.partial[held : held+len(p)])
 		lr.partial = lr.partial[:held+n]
 		lr.err = err
 	}

@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -118,7 +117,7 @@ func fuzzSession(addr string, script []byte) error {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	rc := &rawConn{&testutil.RawConn{C: c, R: bufio.NewReader(c)}} // used with TryReply only: no T needed
+	rc := &testutil.RawConn{C: c, R: bufio.NewReader(c)} // used with TryReply only: no T needed
 	if code, _, err := rc.TryReply(); err != nil || code != 220 {
 		return fmt.Errorf("greeting: %d %v", code, err)
 	}
@@ -147,12 +146,10 @@ func fuzzSession(addr string, script []byte) error {
 			return fmt.Errorf("waiting for the server to close: %w", err)
 		}
 		port := 0
-		if m := pasvRe.FindStringSubmatch(line); m != nil && strings.HasPrefix(line, "227 ") {
-			hi, _ := strconv.Atoi(m[5])
-			lo, _ := strconv.Atoi(m[6])
-			port = hi*256 + lo
-		} else if m := epsvRe.FindStringSubmatch(line); m != nil && strings.HasPrefix(line, "229 ") {
-			port, _ = strconv.Atoi(m[1])
+		if strings.HasPrefix(line, "227 ") {
+			_, port, _ = testutil.ParsePASV(line)
+		} else if strings.HasPrefix(line, "229 ") {
+			port, _ = testutil.ParseEPSV(line)
 		}
 		if port == 0 {
 			continue

@@ -45,36 +45,57 @@ func newLogLimiter(out slog.Handler, burst int, window time.Duration) *logLimite
 
 // libraryHandler passes on the library's own log records at warn level and
 // above only: below that it is chatty, and at debug it would log commands.
-// limit rate-limits them per session (logLimiter).
+// The one exception is failedCommandMsg at info: the detail of an error whose
+// reply to the client is plain words (the driver's ClientMessage). limit
+// rate-limits them per session (logLimiter).
 type libraryHandler struct {
 	slog.Handler
 	limit *logLimiter
+	user  func() string // the session's user name ("" before login), for failedCommandMsg
 }
 
 func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+	return l >= slog.LevelInfo && h.Handler.Enabled(ctx, l)
 }
 
+// failedCommandMsg is the library's info record of a command that failed
+// with a driver error the client saw only in plain words.
+const failedCommandMsg = "Command failed"
+
 func (h libraryHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return libraryHandler{h.Handler.WithAttrs(a), h.limit}
+	return libraryHandler{h.Handler.WithAttrs(a), h.limit, h.user}
 }
 
 func (h libraryHandler) WithGroup(n string) slog.Handler {
-	return libraryHandler{h.Handler.WithGroup(n), h.limit}
+	return libraryHandler{h.Handler.WithGroup(n), h.limit, h.user}
 }
 
 // newLibraryHandler is the handler a session gives the library: warn level
-// and above only (see libraryHandler), rate-limited per message.
-func newLibraryHandler(sessionLog slog.Handler) libraryHandler {
-	return libraryHandler{Handler: sessionLog, limit: newLogLimiter(sessionLog, libraryLogBurst, libraryLogWindow)}
+// and above only (see libraryHandler), rate-limited per message. user names
+// the session's user in the line of a failed command (nil: not named).
+func newLibraryHandler(sessionLog slog.Handler, user func() string) libraryHandler {
+	return libraryHandler{Handler: sessionLog, limit: newLogLimiter(sessionLog, libraryLogBurst, libraryLogWindow), user: user}
 }
 
-// Handle passes r on unless its message is over the limit.
+// Handle passes r on unless it is below warn level (but failedCommandMsg) or
+// its message is over the limit.
 func (h libraryHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn && r.Message != failedCommandMsg {
+		return nil
+	}
 	if h.limit != nil && !h.limit.allow(r.Message, time.Now()) {
 		return nil
 	}
-	return h.Handler.Handle(ctx, withoutPassword(r))
+	r = withoutPassword(r)
+	if r.Message == failedCommandMsg && h.user != nil {
+		// One line per refused or failed command: who, the command, the
+		// reply the client got (it names the FTP path) and the detail.
+		if u := h.user(); u != "" {
+			r = r.Clone()
+			r.AddAttrs(slog.String("user", u))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
 }
 
 // withoutPassword drops the parameter of a PASS command from a library

@@ -19,13 +19,12 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
+// dialData connects to a passive port on loopback.
 func dialData(port int) (net.Conn, error) {
-	return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	return testutil.Loopback(fmt.Sprintf("127.0.0.1:%d", port))
 }
 
-func inRange(ts *testServer, port int) bool {
-	return port >= ts.cfg.Passive.First && port <= ts.cfg.Passive.Last
-}
+func inRange(ts *testServer, port int) bool { return ts.st.InRange(port) }
 
 func TestPassiveRepliesAdvertiseConfiguredAddressAndRange(t *testing.T) {
 	for _, tc := range []struct {
@@ -38,13 +37,13 @@ func TestPassiveRepliesAdvertiseConfiguredAddressAndRange(t *testing.T) {
 		t.Run(tc.address, func(t *testing.T) {
 			ts := startServer(t, 3, func(c *config.Config) { c.Passive.Address = tc.address })
 			rc := dialRaw(t, ts.Addr)
-			rc.login(testUser)
+			rc.Login(testUser, testPassword)
 			for i := 0; i < 10; i++ {
-				host, port := rc.pasv()
+				host, port := rc.Pasv()
 				if host != tc.want || !inRange(ts, port) {
 					t.Fatalf("PASV advertised %s:%d, want %s and a port in %s", host, port, tc.want, ts.cfg.Passive.Ports)
 				}
-				if p := rc.epsv(); !inRange(ts, p) {
+				if p := rc.Epsv(); !inRange(ts, p) {
 					t.Fatalf("EPSV advertised port %d outside %s", p, ts.cfg.Passive.Ports)
 				}
 			}
@@ -64,20 +63,24 @@ func TestOnePortTwentyClients(t *testing.T) {
 	os.WriteFile(filepath.Join(ts.Root, "f.bin"), payload, 0o644)
 
 	const clients = 20
-	var wg sync.WaitGroup
+	var wg, ready sync.WaitGroup
 	start := make(chan struct{})
 	errs := make(chan error, clients)
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
+		ready.Add(1)
 		go func() {
 			defer wg.Done()
 			c, err := ftp.Dial(ts.Addr, ftp.DialWithTimeout(20*time.Second), ftp.DialWithDisabledEPSV(true))
 			if err != nil {
+				ready.Done()
 				errs <- err
 				return
 			}
 			defer c.Quit()
-			if err := c.Login(testUser, testPassword); err != nil {
+			err = c.Login(testUser, testPassword)
+			ready.Done()
+			if err != nil {
 				errs <- err
 				return
 			}
@@ -94,7 +97,7 @@ func TestOnePortTwentyClients(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(200 * time.Millisecond) // let the logins happen; start all RETRs together
+	ready.Wait() // every client logged in: start all RETRs together
 	close(start)
 	wg.Wait()
 	close(errs)
@@ -113,11 +116,11 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 	ts := startServer(t, 1, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 300 * time.Millisecond} })
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
-	aPort := a.epsv() // holds the only port
+	a.Login(testUser, testPassword)
+	aPort := a.Epsv() // holds the only port
 
 	b := dialRaw(t, ts.Addr)
-	b.login(testUser)
+	b.Login(testUser, testPassword)
 	for _, cmd := range []string{"PASV", "EPSV"} {
 		start := time.Now()
 		code, msg := b.Cmd(cmd)
@@ -144,7 +147,7 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 	if code, msg := a.Reply(); code != 226 {
 		t.Fatalf("A's RETR: %d %s", code, msg)
 	}
-	if got := b.retr("f"); string(got) != "data" {
+	if got := b.Retr("f"); string(got) != "data" {
 		t.Errorf("B after A finished: %q", got)
 	}
 }
@@ -155,16 +158,16 @@ func TestPassiveWaitSucceedsWhenPortFrees(t *testing.T) {
 	ts := startServer(t, 1, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 5 * time.Second} })
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
-	aPort := a.epsv()
+	a.Login(testUser, testPassword)
+	aPort := a.Epsv()
 	b := dialRaw(t, ts.Addr)
-	b.login(testUser)
+	b.Login(testUser, testPassword)
 	got := make(chan int, 1)
 	go func() {
 		code, _ := b.Cmd("EPSV")
 		got <- code
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, 5*time.Second, "B's EPSV waiting for the port", func() bool { return ts.passiveWaiting() == 1 })
 	data, err := dialData(aPort)
 	if err != nil {
 		t.Fatal(err)
@@ -187,16 +190,15 @@ func TestStrayPeerThenClient(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("the goods"), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
-	port := rc.epsv()
+	rc.Login(testUser, testPassword)
+	port := rc.Epsv()
 
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
 	thief, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatalf("stray connect: %v", err)
 	}
-	defer thief.Close()
-	time.Sleep(50 * time.Millisecond) // the thief is queued before the RETR
+	defer thief.Close() // connected: queued on the listener before the RETR
 	if _, err := fmt.Fprintf(rc.C, "RETR f\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +206,14 @@ func TestStrayPeerThenClient(t *testing.T) {
 	if b, _ := io.ReadAll(thief); len(b) != 0 {
 		t.Fatalf("stray peer received %q", b)
 	}
-	if b := rc.receive(port); string(b) != "the goods" {
+	if b := rc.Receive(port); string(b) != "the goods" {
 		t.Fatalf("RETR: data %q", b)
 	}
 	if !strings.Contains(ts.Logs.String(), "dropped data connection from a stray peer") {
 		t.Error("stray peer not logged")
 	}
 	// The rejected connection is not reused by a second transfer.
-	if got := rc.retr("f"); string(got) != "the goods" {
+	if got := rc.Retr("f"); string(got) != "the goods" {
 		t.Errorf("second RETR: %q", got)
 	}
 }
@@ -225,29 +227,29 @@ func TestFailedTransfersFreeThePort(t *testing.T) {
 	})
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("ok"), 0o644)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
+	a.Login(testUser, testPassword)
 	b := dialRaw(t, ts.Addr)
-	b.login(testUser)
+	b.Login(testUser, testPassword)
 
-	a.epsv()
+	a.Epsv()
 	a.Expect(550, "RETR nope")
 	// The library keeps a failed transfer's listener; we released the port
 	// at once? Not before the accept timeout: the 550 comes before any accept.
 	// B must get the port no later than accept_timeout.
 	waitFor(t, 3*time.Second, "port release after 550", func() bool { return ts.PassivePortsBusy() == 0 })
-	if got := b.retr("f"); string(got) != "ok" {
+	if got := b.Retr("f"); string(got) != "ok" {
 		t.Errorf("B after A's 550: %q", got)
 	}
 
-	a.epsv()
+	a.Epsv()
 	a.Expect(425, "RETR f") // never connects: accept times out
 	if ts.PassivePortsBusy() != 0 {
 		t.Error("port still held after the 425")
 	}
-	if got := b.retr("f"); string(got) != "ok" {
+	if got := b.Retr("f"); string(got) != "ok" {
 		t.Errorf("B after A's 425: %q", got)
 	}
-	if got := a.retr("f"); string(got) != "ok" {
+	if got := a.Retr("f"); string(got) != "ok" {
 		t.Errorf("A after its own 425: %q", got)
 	}
 }
@@ -257,8 +259,8 @@ func TestFailedTransfersFreeThePort(t *testing.T) {
 func TestUnusedPortReleasedAfterTTL(t *testing.T) {
 	ts := startServer(t, 1, func(c *config.Config) { c.Passive.AcceptTimeout = config.Duration{Duration: time.Second} })
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
-	rc.pasv()
+	rc.Login(testUser, testPassword)
+	rc.Pasv()
 	if ts.PassivePortsBusy() != 1 {
 		t.Fatal("PASV did not reserve a port")
 	}
@@ -276,8 +278,8 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	os.WriteFile(filepath.Join(ts.Root, "big"), big, 0o644)
 	os.WriteFile(filepath.Join(ts.Root, "small"), []byte("s"), 0o644)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
-	port := a.epsv()
+	a.Login(testUser, testPassword)
+	port := a.Epsv()
 	data, err := dialData(port)
 	if err != nil {
 		t.Fatal(err)
@@ -287,8 +289,8 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	io.ReadFull(data, buf) // A is mid-transfer and pauses
 
 	b := dialRaw(t, ts.Addr)
-	b.login(testUser)
-	if got := b.retr("small"); string(got) != "s" {
+	b.Login(testUser, testPassword)
+	if got := b.Retr("small"); string(got) != "s" {
 		t.Errorf("B during A's transfer: %q", got)
 	}
 	rest, _ := io.ReadAll(data)
@@ -308,11 +310,8 @@ func TestDataStallWatchdog(t *testing.T) {
 	})
 	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("y"), 64<<20), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
-	data, err := dialData(rc.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc.Login(testUser, testPassword)
+	data := rc.OpenData()
 	defer data.Close()
 	start := time.Now()
 	rc.Expect(150, "RETR big")
@@ -385,8 +384,9 @@ func TestXferlog(t *testing.T) {
 		if len(f) != 18 {
 			t.Fatalf("xferlog line has %d fields: %q", len(f), lines[i])
 		}
-		want := []string{"127.0.0.1", "5", "/my_file.txt", "b", "_", dir, "r", testUser, "ftp", "0", "*", "c"}
-		if got := f[6:]; strings.Join(got, " ") != strings.Join(want, " ") {
+		// A virtual user is a guest ('g'); the transfer time is at least 1s, as wu-ftpd wrote it.
+		want := []string{"1", "127.0.0.1", "5", "/my_file.txt", "b", "_", dir, "g", testUser, "ftp", "0", "*", "c"}
+		if got := f[5:]; strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("xferlog line %d: %q, want fields %q", i, lines[i], want)
 		}
 		if _, err := time.Parse("Mon Jan _2 15:04:05 2006", strings.Join(f[:5], " ")); err != nil {
@@ -402,13 +402,10 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 	size := 8 << 20
 	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("z"), size), 0o644)
 	idle := dialRaw(t, ts.Addr)
-	idle.login(testUser)
+	idle.Login(testUser, testPassword)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
-	data, err := dialData(a.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a.Login(testUser, testPassword)
+	data := a.OpenData()
 	a.Expect(150, "RETR big")
 	buf := make([]byte, 1<<20)
 	io.ReadFull(data, buf)
@@ -426,7 +423,7 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 			t.Error("idle session still open during shutdown")
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, 5*time.Second, "the idle session to end", func() bool { return ts.Sessions() == 1 })
 	rest, _ := io.ReadAll(data)
 	data.Close()
 	if code, msg := a.Reply(); code != 226 || len(rest)+len(buf) != size {
@@ -454,13 +451,13 @@ func TestPortsHeldByAnotherProgram(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(ts.Root, "held.txt"), []byte("held"), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	for i := 0; i < 9; i++ {
-		if p := rc.epsv(); p != last {
+		if p := rc.Epsv(); p != last {
 			t.Fatalf("EPSV %d advertised %d; only %d is free", i, p, last)
 		}
 	}
-	if got := string(rc.retr("held.txt")); got != "held" {
+	if got := string(rc.Retr("held.txt")); got != "held" {
 		t.Fatalf("RETR through the only free port: %q", got)
 	}
 	if n := ts.PassivePortsBusy(); n != 0 {
@@ -471,7 +468,7 @@ func TestPortsHeldByAnotherProgram(t *testing.T) {
 	}
 	seen := map[int]bool{}
 	for i := 0; i < 6; i++ {
-		seen[rc.epsv()] = true
+		seen[rc.Epsv()] = true
 	}
 	if !seen[first] || !seen[first+1] {
 		t.Errorf("after the other program let go, EPSV gave %v; want %d and %d again", seen, first, first+1)
@@ -488,7 +485,7 @@ func TestPortsHeldByAnotherProgram(t *testing.T) {
 		defer l.Close()
 	}
 	rc2 := dialRaw(t, ts.Addr)
-	rc2.login(testUser)
+	rc2.Login(testUser, testPassword)
 	code, msg := rc2.Cmd("EPSV")
 	if code != 425 || !strings.Contains(msg, "in use by another program") {
 		t.Fatalf("EPSV with every port held elsewhere: %d %s, want 425 naming the cause", code, msg)

@@ -3,12 +3,15 @@
 // one connection (every launch mode is one of the two), Shutdown(ctx) drains
 // it and Reload(cfg) puts a new config in force for new sessions. Each
 // session is the ftpserverlib MainDriver of its one connection: admission
-// (max_sessions, max_sessions_per_ssh_user, tunnel_only) and the pre-login
-// budget (prelogin.go), running out of file descriptors (fds.go), the
-// login and the switch to the user's identity, the control connection that
-// hands the library whole lines only (ctrllines.go) and rewrites replies
-// (ctrlconn.go, and transfer results: xferreply.go), and the filter on the
-// library's own log (liblog.go).
+// (max_sessions, max_sessions_per_ssh_user, tunnel_only, deny_clients) and
+// the pre-login budget (prelogin.go), running out of file descriptors
+// (fds.go), the login and the switch to the user's identity, the user's
+// access policy and class (policy.go, classes.go: package access decides,
+// package classcount counts across processes), the banner and messages
+// (messages.go), the control connection that hands the library whole lines
+// only (ctrllines.go) and rewrites replies (ctrlconn.go, and transfer
+// results: xferreply.go), and the filter on the library's own log
+// (liblog.go).
 //
 // It must not open user paths (package driver does, for every file
 // operation), pick passive ports (package passive), read config files
@@ -28,12 +31,17 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
+	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
 	"github.com/tunnelftpd/tunnelftpd/ident"
+	"github.com/tunnelftpd/tunnelftpd/metrics"
+	"github.com/tunnelftpd/tunnelftpd/registry"
+	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
@@ -83,11 +91,32 @@ type Options struct {
 	// the same file (passive.OpenLock): per-connection processes need it, or
 	// two of them may pick the same free port at once. nil: this process only.
 	PortLock *os.File
+	// ClassLock makes the [[classes]] session limits hold across the
+	// processes that lock the same file (classcount.OpenLock), and lets
+	// each of them count the others' sessions. nil: this process only.
+	ClassLock *os.File
 	// Handoff, if set, runs each session that Serve accepts elsewhere (a
 	// process of its own): this process then only applies the connect-time
 	// limits and never reads an FTP command. nil: sessions run here.
 	// ServeConn always runs the session here.
 	Handoff Handoff
+	// Registry, if set, gets an entry for each session this process runs
+	// (tunnelftpd who, count, metrics); a handed-off session is registered
+	// by its own process. nil: none.
+	Registry *registry.Registry
+	// Metrics counts the sessions' events (logins, transfers, PASV waits
+	// and failures, refusals); nil counts nothing.
+	Metrics *metrics.Recorder
+	// Wtmp, if set, gets a login and a logout record per session (log.wtmp).
+	Wtmp *logging.Wtmp
+	// Now is the clock of the planned shutdown (tests); nil: time.Now.
+	Now func() time.Time
+	// IdentHelper is the socket of the identity helper (`tunnelftpd
+	// ident`), asked who is behind a loopback peer when this process cannot
+	// read other users' processes itself (not root). "" is
+	// ident.HelperSocket; a helper that is not there is not asked again
+	// until a minute later.
+	IdentHelper string
 	// Report, if set, receives the session's way to a login (a per-session
 	// process tells the process that handed it off, which counts it in its
 	// pre-login budget). nil: nobody is told.
@@ -123,6 +152,8 @@ type Server struct {
 	opts Options
 	live atomic.Pointer[liveConfig]
 
+	classes *classcount.Counter // sessions per class, across processes with Options.ClassLock
+
 	nextID   atomic.Uint64
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -132,6 +163,12 @@ type Server struct {
 
 	warned sync.Map // keys of warnings already logged once
 	fds    *fdGuard // out of file descriptors (fds.go)
+
+	planned  plannedShutdown // the shutdown file, cached (shutdown.go)
+	watching bool            // watchShutdown runs (guarded by mu)
+	// helperDown is when the identity helper last failed to answer
+	// (UnixNano; 0: it did not).
+	helperDown atomic.Int64
 }
 
 // New builds a server from a loaded config, run as opts say.
@@ -140,7 +177,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, opts: opts, sessions: map[*session]struct{}{}, drained: make(chan struct{}), fds: newFDGuard(log)}
+	classes, err := newClassCounter(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{}), fds: newFDGuard(log)}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -165,6 +206,12 @@ func (s *Server) newLiveConfig(cfg *config.Config, old *liveConfig) (*liveConfig
 	if cfg.Log.Xferlog != "" {
 		if old != nil && old.xferlog != nil && old.xferlog.Path() == cfg.Log.Xferlog && old.xferlog.Retain() {
 			live.xferlog = old.xferlog
+			// A reload after logrotate moves the file: the same path is
+			// opened anew, as the log.output file is.
+			if err := live.xferlog.Reopen(); err != nil {
+				live.xferlog.Release()
+				return nil, err
+			}
 		} else if live.xferlog, err = logging.OpenXferlog(cfg.Log.Xferlog); err != nil {
 			return nil, err
 		}
@@ -223,6 +270,32 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.live.Swap(live).release()
 	return nil
+}
+
+// ReopenLogs opens the transfer log anew by its path (SIGUSR1, after
+// logrotate moved it away): every session's next transfer is written to
+// the new file. Sessions handed off to processes of their own are told to
+// reopen theirs (Reopener). Sessions of an older config with another
+// xferlog path keep theirs until they end.
+func (s *Server) ReopenLogs() error {
+	s.mu.Lock()
+	for sess := range s.sessions {
+		if r, ok := sess.handle.(Reopener); ok {
+			r.Reopen()
+		}
+	}
+	s.mu.Unlock()
+	live := s.acquireLive()
+	defer live.release()
+	if live.xferlog == nil {
+		return nil
+	}
+	return live.xferlog.Reopen()
+}
+
+// Reopener is a Handle whose session can be told to reopen its log files.
+type Reopener interface {
+	Reopen()
 }
 
 // acquireLive returns the config in force for a new session, holding
@@ -305,10 +378,15 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 	}
 	defer s.depart(sess)
 	s.startLoginTimer(sess)
+	adm := s.joinRegistry(sess)
+	defer adm.leave()
+	s.mu.Lock()
+	sess.adm, sess.conn.adm = adm, adm
+	s.mu.Unlock()
 
-	sess.ln = newOneShotListener(sess.conn)
+	sess.ln = newOneShotListener(&replyConn{ctrlConn: sess.conn, s: sess})
 	sess.ftp = ftpserver.NewFtpServer(sess)
-	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler()))
+	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler(), sess.userName))
 	if err := sess.ftp.Listen(); err != nil {
 		sess.log.Error("cannot start session", "err", err)
 		c.Close()
@@ -367,13 +445,25 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
-		Log: sess.log, WarnOnce: s.warnOnce}
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: sess.finalReply}
+		Ask: s.askHelper, Log: sess.log, WarnOnce: s.warnOnce,
+		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.pasvBusy(port, busy) }}
+	sess.conn = &ctrlConn{Conn: c, onPasvFailure: func() string {
+		s.opts.Metrics.PasvFailure()
+		return sess.offer.Failed()
+	}, onFinalReply: sess.finalReply}
 	sess.conn.xfer.dataTimeout = live.cfg.DataTimeout.Duration
 	if s.opts.Report != nil {
 		sess.conn.lines.onFirst = func() { s.report(EventLine) }
 	}
+	// Active mode is never served (no way back through the tunnel); MFMT always is.
+	sess.cmds = ftpcmd.New(ftpcmd.Config{MFMT: true})
+	if s.refuseForShutdown(sess) {
+		c.Close()
+		live.release()
+		return nil
+	}
 	if reason := s.admit(sess); reason != "" {
+		s.opts.Metrics.LimitRefusal(limitOf(reason))
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
 		c.Close()
@@ -385,6 +475,9 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 
 // identify finds who is behind a loopback control connection (nil if the
 // peer is not on loopback or cannot be identified; the reason is logged once).
+// Without the privilege to see the process holding the peer socket (the
+// sshd session, and through it the SSH client's address), it asks the
+// identity helper.
 func (s *Server) identify(c net.Conn) *ident.Peer {
 	ra, ok := c.RemoteAddr().(*net.TCPAddr)
 	if !ok || !ra.IP.IsLoopback() {
@@ -401,10 +494,51 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
 		return nil
 	}
-	if p.PID == 0 && !ident.CanReadOthersFDs() {
-		s.warnOnce("ident-pid", "cannot read other processes' sockets (run as root, or grant CAP_SYS_PTRACE): SSH client addresses are unknown and tunnel_only refuses every connection")
+	if p.PID != 0 || ident.CanReadOthersFDs() {
+		return p // found, or gone (its process ended)
+	}
+	hp, err := s.askHelper(c)
+	if err == nil {
+		return hp
+	}
+	if !errors.Is(err, ident.ErrNotFound) {
+		s.blind(err)
 	}
 	return p
+}
+
+// askHelper asks the identity helper about c's peer. A helper that is not
+// there (no socket, nobody listening, no permission) is not asked again for
+// a minute: connections do not each pay for a failed connect.
+func (s *Server) askHelper(c net.Conn) (*ident.Peer, error) {
+	if t := s.helperDown.Load(); t != 0 && time.Since(time.Unix(0, t)) < time.Minute {
+		return nil, errHelperDown
+	}
+	p, err := ident.Ask(cmp.Or(s.opts.IdentHelper, ident.HelperSocket), c)
+	if err != nil && !errors.Is(err, ident.ErrNotFound) {
+		var ne net.Error
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrPermission) || (errors.As(err, &ne) && ne.Timeout()) {
+			s.helperDown.Store(time.Now().UnixNano())
+		}
+	}
+	return p, err
+}
+
+var errHelperDown = errors.New("the identity helper did not answer a moment ago")
+
+// blind says, once, what not seeing the sshd sessions costs under the
+// options in force: with tunnel_only every connection is refused (a
+// warning); otherwise log lines lack client= (fail2ban cannot ban the SSH
+// client) and sshd is not told from other processes of the same user.
+func (s *Server) blind(err error) {
+	const fix = "enable the identity helper (systemctl enable --now tunnelftpd-ident.socket) or run as root"
+	if s.Config().TunnelOnly {
+		s.warnOnce("ident-blind", "cannot see the sshd session behind connections: tunnel_only refuses every connection; "+fix, "err", err)
+		return
+	}
+	if _, seen := s.warned.LoadOrStore("ident-blind-info", true); !seen {
+		s.log.Info("cannot see the sshd session behind connections: log lines carry ssh_user= but no client= (fail2ban then has no address to ban); "+fix, "err", err)
+	}
 }
 
 // admit registers a session (prelogin.go: register), or returns why it is
@@ -414,18 +548,25 @@ func (s *Server) admit(sess *session) string {
 	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
+	if reason := s.refusedAtConnect(sess); reason != "" {
+		return reason
+	}
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
 		return "Server shutting down"
 	}
 	evicted, refusal := s.register(sess)
+	if refusal == "" {
+		s.startWatchingLocked()
+	}
 	s.mu.Unlock()
 	s.evict(evicted)
 	return refusal
 }
 
 func (s *Server) depart(sess *session) {
+	sess.leaveClass()
 	sess.live.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()

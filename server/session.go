@@ -17,10 +17,14 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
+	"github.com/tunnelftpd/tunnelftpd/access"
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
+	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
+	"github.com/tunnelftpd/tunnelftpd/server/classcount"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
@@ -52,6 +56,13 @@ type session struct {
 	cc   ftpserver.ClientContext
 	user *auth.User
 	fs   *driver.Fs
+	// The user's class and its slot (classes.go), the directories whose
+	// message was shown and a login refusal to send as 421 (messages.go).
+	// The access policy itself is the driver's (driver.Fs.Decision).
+	class   *access.Class
+	slot    *classcount.Slot
+	visited access.Visited
+	refusal string
 
 	failedLogins int // on this connection (AuthUser runs on its one command goroutine)
 
@@ -62,6 +73,13 @@ type session struct {
 
 	// offer is the session's passive mode (package passive owns its state).
 	offer *passive.Offer
+
+	// cmds answers the commands tunnelftpd serves itself (FEAT, HELP, STRU,
+	// OPTS MLST, EPSV ALL, SITE CHMOD…; package ftpcmd).
+	cmds *ftpcmd.Session
+	// adm is what the admin tools see of the session (admin.go); nil for
+	// a session handed off to a process of its own.
+	adm *sessionAdmin
 }
 
 var (
@@ -69,7 +87,15 @@ var (
 	_ ftpserver.MainDriverExtensionPassiveWrapper  = (*session)(nil)
 	_ ftpserver.MainDriverExtensionPostAuthMessage = (*session)(nil)
 	_ ftpserver.PasvPortGetter                     = (*session)(nil)
+	_ ftpserver.MainDriverExtensionCommand         = (*session)(nil)
 )
+
+// HandleCommand is the library's command hook: package ftpcmd answers the
+// commands tunnelftpd serves itself; nil lets the library run the command.
+func (s *session) HandleCommand(cc ftpserver.ClientContext, command, param string) (reply *ftpserver.CommandReply) {
+	defer s.contain("HandleCommand", nil)
+	return s.cmds.Handle(command, param, cc.Path())
+}
 
 // GetSettings gives the library this session's settings, with the safe
 // defaults set explicitly (see DESIGN.md point 4).
@@ -84,7 +110,7 @@ func (s *session) GetSettings() (*ftpserver.Settings, error) {
 		DisableActiveMode:        true,
 		DisableSite:              true,
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
-		DisableASCIIConversion:   true,
+		DisableASCIIConversion:   cfg.ASCII != config.ASCIIConvert,
 		PasvConnectionsCheck:     ftpserver.IPMatchRequired,
 		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,
 	}
@@ -112,14 +138,14 @@ func (s *session) GetTLSConfig() (*tls.Config, error) {
 	return nil, errors.New("TLS is not supported: tunnelftpd runs behind an SSH tunnel")
 }
 
-// ClientConnected returns the banner.
+// ClientConnected returns the banner (banner_file's lines, then banner).
 func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err error) {
 	defer s.contain("ClientConnected", &err)
 	s.mu.Lock()
 	s.cc = cc
 	s.mu.Unlock()
 	s.log.Info("session started", "from", s.conn.RemoteAddr().String())
-	return s.live.cfg.Banner, nil
+	return s.greeting(), nil
 }
 
 // ClientDisconnected ends the session: passive ports are released, and once
@@ -180,14 +206,20 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errLoginClosed
 	}
 	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
+	if err == nil {
+		if err = s.srv.loginRefusal(s); err != nil && u.Logout != nil {
+			u.Logout()
+		}
+	}
 	if !s.srv.endCheck(s, err == nil) {
 		// The login timeout closed the connection while PAM worked.
-		if u != nil && u.Logout != nil {
+		if err == nil && u.Logout != nil {
 			u.Logout()
 		}
 		return nil, errLoginClosed
 	}
 	if err != nil {
+		s.loginFailed(err)
 		time.Sleep(failureWait(time.Since(start), s.live.cfg.Auth.FailDelay.Duration))
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
 		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
@@ -205,19 +237,34 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 			attrs = append(attrs, "disconnect", "max_login_attempts reached")
 		}
 		s.srv.log.Warn("login failed", attrs...)
+		var sr *shutdownRefusal
+		if errors.As(err, &sr) {
+			return nil, sr
+		}
 		return nil, auth.ErrAuthFailed
+	}
+	au := s.accessUser(u)
+	if refusal := s.admitClass(&au); refusal != "" {
+		if u.Logout != nil {
+			u.Logout()
+		}
+		s.refuseLogin(refusal)
+		return nil, errClassRefused
 	}
 	// From here on the session runs as the account it serves, before it
 	// touches any file.
 	if err := s.switchIdentity(u); err != nil {
+		s.leaveClass()
 		if u.Logout != nil {
 			u.Logout()
 		}
 		s.log.Error("login refused: cannot run the session as the user", "user", u.Name, "err", err)
 		return nil, errors.New("cannot start your session; the administrator has been told")
 	}
-	fs, err := driver.New(u.Root, driver.Options{ReadOnly: u.ReadOnly, OnTransfer: s.transferDone})
+	acc := s.live.cfg.Policy().Session(au)
+	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.transferOpened})
 	if err != nil {
+		s.leaveClass()
 		if u.Logout != nil {
 			u.Logout()
 		}
@@ -234,10 +281,16 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	}
 	s.mu.Lock()
 	s.user, s.fs = u, fs
+	class := ""
+	if s.class != nil {
+		class = s.class.Name
+	}
 	s.mu.Unlock()
 	s.offer.SetShare(s.passiveShare(u))
+	s.cmds.SetDriver(fs)
+	s.adm.loggedIn(u, pass)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
-		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
+		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
 	return fs, nil
 }
 
@@ -283,6 +336,16 @@ func (s *session) tunnel() auth.Tunnel {
 	return t
 }
 
+// userName is the logged-in user's name, "" before login.
+func (s *session) userName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.user == nil {
+		return ""
+	}
+	return s.user.Name
+}
+
 // switchIdentity makes a per-session process run as the account it serves:
 // a system user as themselves, a virtual or anonymous user as run_as.
 // Sessions sharing the daemon's process keep its identity.
@@ -307,13 +370,18 @@ func (s *session) switchIdentity(u *auth.User) error {
 	return privsep.Drop(id)
 }
 
-// PostAuthMessage keeps driver error text out of the 530 reply.
+// PostAuthMessage keeps driver error text out of the 530 reply, and puts
+// [messages] login before the 230.
 func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error) string {
 	if err == nil {
-		return "Login successful"
+		return s.loginReply("Login successful")
 	}
 	if errors.Is(err, auth.ErrAuthFailed) {
 		return "Login incorrect"
+	}
+	var sr *shutdownRefusal
+	if errors.As(err, &sr) {
+		return sr.reply()
 	}
 	return "Login refused: " + err.Error()
 }
@@ -340,12 +408,10 @@ func (s *session) transferDone(t driver.Transfer) {
 		dir = "upload"
 	}
 	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
+	s.adm.transferEnded(t)
 	if s.live.xferlog != nil {
-		mode := byte('r')
-		if user.Anonymous {
-			mode = 'a'
-		}
-		s.live.xferlog.Write(t, s.remoteHost(), user.Name, mode)
+		mode, name := s.adm.xferIdentity(user)
+		s.live.xferlog.Write(t, s.remoteHost(), name, mode)
 	}
 }
 

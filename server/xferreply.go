@@ -30,6 +30,7 @@ type xferReplies struct {
 	mu          sync.Mutex
 	dataTimeout time.Duration // data_timeout, named in the 426 of a stalled transfer
 	pending     string        // the reply chosen for the transfer that just failed
+	open        bool          // a 150 was written and the transfer's final reply was not yet
 	cut         string        // why the server cut the data connection ("" = it did not)
 	closeAfter  bool          // close the control connection after the transfer's final reply
 }
@@ -50,23 +51,33 @@ func (c *ctrlConn) cutTransfer(why string) {
 	c.xfer.cut, c.xfer.closeAfter = why, true
 }
 
-// libraryTransferFailure starts the text of the library's replies to a
-// transfer that failed after its 150 (TransferClose).
-var libraryTransferFailure = []byte("Issue during transfer")
-
 // transferReply returns the reply that replaces b, a reply of the library,
 // when b ends a failed transfer ("" otherwise), and whether the control
 // connection must close after this reply (the server cut the transfer).
+// A failed transfer's reply is the first error reply after its 150: the
+// library's text for it varies (the driver's plain words for a file's
+// error, "Issue during transfer: …" with Go's chain for a listing's). A 426
+// is left alone: ABOR's own, already right.
 func (c *ctrlConn) transferReply(b []byte) (reply string, closeAfter bool) {
+	if len(b) >= 4 && b[3] == ' ' && (bytes.HasPrefix(b, []byte("150")) || bytes.HasPrefix(b, []byte("125"))) {
+		c.xfer.mu.Lock()
+		c.xfer.open, c.xfer.pending = true, "" // a new transfer: nothing chosen for it yet
+		c.xfer.mu.Unlock()
+		return "", false
+	}
 	if !endsTransfer(b) {
 		return "", false
 	}
 	c.xfer.mu.Lock()
 	defer c.xfer.mu.Unlock()
 	closeAfter = c.xfer.closeAfter
+	open := c.xfer.open
 	reply = c.xfer.pending
-	c.xfer.pending = "" // an aborted transfer's (ABOR) must not answer a later listing
-	if b[0] == '2' || len(b) < 5 || !bytes.HasPrefix(b[4:], libraryTransferFailure) {
+	// Whatever this reply is, the transfer is over: a reply chosen for an
+	// aborted one (ABOR) or for one whose data connection never opened
+	// must not answer a later command.
+	c.xfer.open, c.xfer.pending = false, ""
+	if !open || b[0] == '2' || bytes.HasPrefix(b, []byte("426")) {
 		return "", closeAfter
 	}
 	if reply == "" {

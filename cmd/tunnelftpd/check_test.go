@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -101,5 +102,65 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, out, _ := runCmd(t, "", "version"); code != 0 || !strings.HasPrefix(out, "tunnelftpd ") {
 		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+// TestCheckAccessPolicy: check prints the rules in the order they are tried, with the rights
+// they leave, and the classes; a bad rule is an error naming file, line and key.
+func TestCheckAccessPolicy(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	root := t.TempDir()
+	base := "umask = \"027\"\n[passive]\nports = \"22000\"\n[auth]\nanonymous_root = \"" + root + "\"\n" +
+		"[[users]]\nname = \"a\"\npassword = \"" + string(hash) + "\"\nroot = \"" + root + "\"\numask = \"077\"\n"
+	good := base + `
+[[rules]]
+path = "/incoming"
+who = ["@anonymous"]
+deny = ["list"]
+[[rules]]
+path = "/incoming/**"
+who = ["@anonymous"]
+allow = ["upload", "mkdir"]
+mode = "0600"
+[[classes]]
+name = "anon"
+who = ["@anonymous"]
+max_sessions = 10
+`
+	code, out, errs := runCmd(t, "", "check", "-c", writeConfig(t, good))
+	if code != 0 {
+		t.Fatalf("check: exit %d\n%s", code, errs)
+	}
+	for _, re := range []string{
+		`(?m)^# umask 027: files 0640, directories 0750$`,
+		`(?m)^#   1\s+/incoming\s+who @anonymous\s+deny list\s+→ anonymous: retrieve$`,
+		`(?m)^#   2\s+/incoming/\*\*\s+who @anonymous\s+allow upload mkdir, mode 0600\s+→ anonymous: upload mkdir$`,
+		`(?m)^#   1\s+anon\s+who @anonymous .*max_sessions 10`,
+		`(?m)^# user a: umask 077: files 0600, directories 0700$`,
+		`(?m)^\[\[rules\]\]$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("check output lacks %s:\n%s", re, out)
+		}
+	}
+	if strings.Index(out, "/incoming\"") > strings.Index(out, "/incoming/**\"") {
+		t.Errorf("rules printed out of order:\n%s", out)
+	}
+
+	bad := base + "[[rules]]\npath = \"/pub/**\"\nallow = [\"download\"]\n[[rules]]\npath = \"/x/**\"\nmode = \"9\"\n[[classes]]\nname = \"c\"\ndeny_clients = [\"10.1.2.3/8\"]\n"
+	p := writeConfig(t, bad)
+	code, out, errs = runCmd(t, "", "check", "-c", p)
+	if code != 1 || out != "" {
+		t.Fatalf("check of bad rules: exit %d, stdout %q", code, out)
+	}
+	lines := strings.Count(base, "\n")
+	for _, re := range []string{
+		fmt.Sprintf(`(?m)^%s:%d: rules\.allow: unknown verb "download"`, regexp.QuoteMeta(p), lines+3),
+		fmt.Sprintf(`(?m)^%s:%d: rules\.mode: "9" `, regexp.QuoteMeta(p), lines+6),
+		fmt.Sprintf(`(?m)^%s:%d: classes\.deny_clients: "10\.1\.2\.3/8" has bits set`, regexp.QuoteMeta(p), lines+9),
+	} {
+		if !regexp.MustCompile(re).MatchString(errs) {
+			t.Errorf("stderr lacks %s:\n%s", re, errs)
+		}
 	}
 }

@@ -7,6 +7,12 @@
 //	tunnelftpd passwd                     read a password, print a hash for the config
 //	tunnelftpd tunnel [-c FILE] --host [user@]server [--format F] [--local-port N]
 //	                                      print the SSH setup that forwards every port
+//	tunnelftpd import wu-ftpd --ftpaccess FILE …  a config from a wu-ftpd setup
+//	tunnelftpd who [-c FILE] [--json]     list the running sessions
+//	tunnelftpd count [-c FILE]            sessions per class, passive ports busy
+//	tunnelftpd shutdown [-l MIN] [-d MIN] WHEN [MESSAGE] | --cancel
+//	                                      announce a planned shutdown, or cancel it
+//	tunnelftpd metrics [-c FILE] [-o FILE] print the Prometheus metrics
 //	tunnelftpd version                    print the version
 //
 // The package holds the flags, the subcommands and the serve sequence (a
@@ -23,22 +29,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"golang.org/x/term"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
+	"github.com/tunnelftpd/tunnelftpd/etc"
 	"github.com/tunnelftpd/tunnelftpd/server"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/daemon"
 	"github.com/tunnelftpd/tunnelftpd/server/launch"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
 
 const usage = `tunnelftpd: an FTP daemon for FTP over SSH port forwarding
 
@@ -47,17 +50,38 @@ Usage:
                                 run the daemon in the foreground; with --inetd,
                                 serve the socket on standard input (inetd, xinetd);
                                 sockets passed by systemd (LISTEN_FDS) are used
-  tunnelftpd check [-c FILE] [-q]
+  tunnelftpd check [-c FILE] [-q] [--sample]
                                 validate the config, print the effective config
-                                (-q: print only errors)
+                                (-q: print only errors; --sample: print the
+                                documented sample config)
   tunnelftpd passwd             read a password, print its hash for the config
   tunnelftpd tunnel [-c FILE] --host [user@]server [--format ssh|ssh-config|sshd-match|putty] [--local-port N]
                                 print the SSH client command (or config) that forwards
                                 the control port and every passive port
-  tunnelftpd version            print the version
+  tunnelftpd import wu-ftpd --ftpaccess FILE [--ftpusers FILE] [--ftphosts FILE]
+                            [--inetd-line LINE | --xinetd FILE] [-o OUT]
+                                turn a wu-ftpd setup into a tunnelftpd config, with a
+                                report of every directive (mapped, narrowed, lost)
+  tunnelftpd who [-c FILE] [--json]
+                                list the running sessions (ftpwho)
+  tunnelftpd count [-c FILE]    sessions per class and passive ports busy (ftpcount)
+  tunnelftpd shutdown [-c FILE] [-l MIN] [-d MIN] WHEN [MESSAGE]
+  tunnelftpd shutdown [-c FILE] --cancel
+                                announce a planned shutdown (ftpshut), or cancel it
+  tunnelftpd metrics [-c FILE] [-o FILE]
+                                print the Prometheus metrics (textfile collector)
+  tunnelftpd ident [--socket PATH]
+                                the identity helper: answer the daemon's "who is
+                                behind this loopback connection" with the privilege
+                                that takes (tunnelftpd-ident.service; SECURITY.md)
+  tunnelftpd version            print the version, the Go version and whether PAM is built in
+  tunnelftpd COMMAND -h         the usage of one command
 
 Without -c, the config is ` + config.DefaultConfigPath + `; if that file does not
-exist, serve runs on a built-in demo config (see README.md).
+exist, serve runs on a built-in demo config.
+
+Exit codes: 0 success (check: the config is valid), 1 failure (an invalid
+config, or an error at run time), 2 bad command line.
 `
 
 func main() {
@@ -68,7 +92,7 @@ func main() {
 func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return 2
+		return exitUsage
 	}
 	switch args[0] {
 	case "serve":
@@ -76,49 +100,50 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
 	case "passwd":
-		return cmdPasswd(stdin, stdout, stderr)
+		return cmdPasswd(args[1:], stdin, stdout, stderr)
 	case "tunnel":
 		return cmdTunnel(args[1:], stdout, stderr)
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "tunnelftpd", versionString())
-		return 0
-	case "help", "-h", "--help":
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
+	case "who":
+		return cmdWho(args[1:], stdout, stderr)
+	case "count":
+		return cmdCount(args[1:], stdout, stderr)
+	case "shutdown":
+		return cmdShutdown(args[1:], stdout, stderr)
+	case "metrics":
+		return cmdMetrics(args[1:], stdout, stderr)
+	case "ident":
+		return cmdIdent(args[1:], stdout, stderr)
+	case "version", "--version", "-v", "-version":
+		printVersion(stdout)
+		return exitOK
+	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
-		return 0
+		return exitOK
 	}
 	fmt.Fprintf(stderr, "tunnelftpd: unknown command %q\n\n%s", args[0], usage)
-	return 2
+	return exitUsage
 }
 
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-// configFlags parses the flags shared by serve and check; extra, if not
-// nil, adds a subcommand's own.
-func configFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (path string, explicit bool, err error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&path, "c", "", "config file (default "+config.DefaultConfigPath+")")
+// configFlags parses the flags shared by serve and check (-c, and a
+// subcommand's own added by extra). done says the caller returns code now
+// (after -h, or a bad command line).
+func configFlags(sc *subcommand, args []string, extra func(*flag.FlagSet)) (path string, explicit bool, code int, done bool) {
+	sc.StringVar(&path, "c", "", "config file (default "+config.DefaultConfigPath+")")
 	if extra != nil {
-		extra(fs)
+		extra(sc.FlagSet)
 	}
-	if err := fs.Parse(args); err != nil {
-		return "", false, err
+	if code, done := sc.parse(args); done {
+		return "", false, code, true
 	}
-	if fs.NArg() > 0 {
-		return "", false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if sc.NArg() > 0 {
+		return "", false, sc.usageError("unexpected argument %q", sc.Arg(0)), true
 	}
 	if path != "" {
-		return path, true, nil
+		return path, true, exitOK, false
 	}
-	return config.DefaultConfigPath, false, nil
+	return config.DefaultConfigPath, false, exitOK, false
 }
 
 // loadConfig loads path; when it was not given explicitly and does not exist,
@@ -130,14 +155,35 @@ func loadConfig(path string, explicit bool) (*config.Config, error) {
 	return config.Load(path)
 }
 
+const checkUsage = `Usage: tunnelftpd check [-c FILE] [-q] [--as USER] [--sample]
+
+Validates the config: every problem is printed as FILE:LINE: key: problem,
+with the fix. Then checks what it can of the running system, as the account
+the daemon will run as (--as, else run_as when run by root, else the current
+user): the passive range against the control port, the users' roots and the
+log files usable by that account, a privileged port, ports other programs
+hold (warnings). A valid config is printed in full, with every default
+filled in and password hashes hidden. Exit code 0: valid (warnings
+allowed); 1: invalid, or it would fail at run time; 2: bad command line.
+
+Flags:
+`
+
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	var quiet bool
-	path, explicit, err := configFlags("check", args, stderr, func(fs *flag.FlagSet) {
+	var quiet, sample bool
+	var as string
+	sc := newSubcommand("check", checkUsage, stdout, stderr)
+	path, explicit, code, done := configFlags(sc, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&quiet, "q", false, "print nothing when the config is valid (for ExecStartPre=)")
+		fs.StringVar(&as, "as", "", "check roots, logs and ports as this account (default: run_as when run as root, else the current user)")
+		fs.BoolVar(&sample, "sample", false, "print the sample config, every key documented with its default, and exit")
 	})
-	if err != nil {
-		fmt.Fprintln(stderr, "tunnelftpd check:", err)
-		return 2
+	if done {
+		return code
+	}
+	if sample {
+		stdout.Write(etc.SampleConfig)
+		return exitOK
 	}
 	cfg, err := loadConfig(path, explicit)
 	if err != nil {
@@ -152,6 +198,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if !runtimeChecks(cfg, as, quiet, stderr) {
+		return exitFailure
+	}
 	if quiet {
 		return 0
 	}
@@ -161,8 +210,24 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprint(stdout, out)
+	if err := cfg.WriteAccess(stdout); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	return 0
 }
+
+const serveUsage = `Usage: tunnelftpd serve [-c FILE] [--inetd]
+
+Runs the daemon in the foreground. It listens on the config's listen
+address, or serves the sockets systemd passes (LISTEN_FDS), or with --inetd
+the socket on standard input (inetd, xinetd). SIGHUP reloads the config,
+SIGTERM/SIGINT drain and stop. Without a config file at the default path it
+runs on a built-in demo config (standalone only). Exit code 0: stopped
+cleanly; 1: could not start, or failed; 2: bad command line.
+
+Flags:
+`
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 1 && args[0] == daemon.ChildArg {
@@ -186,18 +251,18 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		stdout, stderr = io.Discard, logging.InetdErrorWriter()
 	}
 	var inetd bool
-	path, explicit, err := configFlags("serve", args, stderr, func(fs *flag.FlagSet) {
+	sc := newSubcommand("serve", serveUsage, stdout, stderr)
+	path, explicit, code, stop := configFlags(sc, args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&inetd, "inetd", false, "serve the connection (or listening socket) on standard input, as inetd/xinetd start it")
 	})
-	if err == nil && inetd != (inetdSock != nil) {
-		err = errors.New("--inetd must be given as a flag of its own")
+	if !stop && inetd != (inetdSock != nil) {
+		code, stop = sc.usageError("--inetd must be given as a flag of its own"), true
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "tunnelftpd serve:", err)
+	if stop {
 		if inetdSock != nil {
 			inetdSock.Close()
 		}
-		return 2
+		return code
 	}
 	from, err := launch.Find(inetdSock)
 	if err != nil {
@@ -297,9 +362,24 @@ func mustAtoi(s string) int {
 	return n
 }
 
+const passwdUsage = `Usage: tunnelftpd passwd
+
+Reads a password, from the terminal without echo (asked twice) or as one
+line of standard input, and prints its bcrypt hash for a [[users]] entry's
+password key. Exit code 0: hash printed; 1: no password read; 2: bad
+command line.
+`
+
 // cmdPasswd reads a password, from the terminal without echo (asked twice) or
 // as one line of standard input, and prints its bcrypt hash.
-func cmdPasswd(stdin *os.File, stdout, stderr io.Writer) int {
+func cmdPasswd(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	sc := newSubcommand("passwd", passwdUsage, stdout, stderr)
+	if code, done := sc.parse(args); done {
+		return code
+	}
+	if sc.NArg() > 0 {
+		return sc.usageError("unexpected argument %q", sc.Arg(0))
+	}
 	var password string
 	if fd := int(stdin.Fd()); term.IsTerminal(fd) {
 		fmt.Fprint(stderr, "Password: ")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,27 +27,16 @@ Flags:
 
 // cmdTunnel prints the client-side (or sshd-side) SSH setup for the server's config.
 func cmdTunnel(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tunnel", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, tunnelUsage)
-		fs.PrintDefaults()
-	}
+	sc := newSubcommand("tunnel", tunnelUsage, stdout, stderr)
+	fs := sc.FlagSet
 	path := fs.String("c", "", "config file (default "+config.DefaultConfigPath+")")
 	host := fs.String("host", "", "the SSH server as the client names it: [user@]server (required)")
 	format := fs.String("format", "ssh", "output format: "+strings.Join(tunnel.Formats, ", "))
 	localPort := fs.Int("local-port", 0, "the client's local control port (default: the server's control port, or 2121 if that is below 1024)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := sc.parse(args); done {
+		return code
 	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "tunnelftpd tunnel: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "Run 'tunnelftpd tunnel -h' for usage.")
-		return 2
-	}
+	usageErr := sc.usageError
 	switch {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q", fs.Arg(0))

@@ -86,7 +86,7 @@ func TestCmdTunnel(t *testing.T) {
 		{name: "stray argument", args: []string{"-c", cfg, "--host", "h", "extra"}, wantCode: 2, wantErrHas: `unexpected argument "extra"`},
 		{name: "config error", args: []string{"-c", broken, "--host", "h"}, wantCode: 1, wantErrHas: broken + ":2: lisen: unknown key"},
 		{name: "missing explicit config", args: []string{"-c", filepath.Join(t.TempDir(), "none.toml"), "--host", "h"}, wantCode: 1, wantErrHas: "reading config"},
-		{name: "help", args: []string{"-h"}, wantCode: 0, wantErrHas: "sshd-match"},
+		{name: "help", args: []string{"-h"}, wantCode: 0, wantOutHas: []string{"sshd-match", "-local-port"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

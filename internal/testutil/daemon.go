@@ -125,6 +125,9 @@ func (d *Daemon) configText(o DaemonOptions, output string) string {
 	str("shutdown_timeout", o.ShutdownTimeout)
 	str("data_timeout", o.DataTimeout)
 	str("idle_timeout", o.IdleTimeout)
+	// The session registry (and the shutdown file in it) of this daemon
+	// alone, not the host's /run/tunnelftpd.
+	str("registry_dir", d.RegistryDir())
 	b.WriteString("[passive]\n")
 	fmt.Fprintf(&b, "ports = \"%d-%d\"\n", d.First, d.Last)
 	str("address", o.Address)
@@ -142,6 +145,9 @@ func (d *Daemon) configText(o DaemonOptions, output string) string {
 	str("root", d.Root)
 	return b.String()
 }
+
+// RegistryDir is the daemon's registry_dir, in the test's directory.
+func (d *Daemon) RegistryDir() string { return filepath.Join(d.Dir, "run") }
 
 // WriteConfig replaces the config file atomically, as an editor would.
 func (d *Daemon) WriteConfig(text string) {

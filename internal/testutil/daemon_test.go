@@ -17,7 +17,7 @@ func TestDaemonConfig(t *testing.T) {
 		Ports: [2]int{30000, 30004}, Wait: "1s", LogLevel: "debug", Xferlog: true})
 	text := d.ConfigText()
 	for _, want := range []string{
-		`listen = "` + d.Addr + `"` + "\nbanner = \"hi\"\nmax_sessions = 7\nshutdown_timeout = \"2s\"\n[passive]\n" +
+		`listen = "` + d.Addr + `"` + "\nbanner = \"hi\"\nmax_sessions = 7\nshutdown_timeout = \"2s\"\nregistry_dir = \"" + d.RegistryDir() + "\"\n[passive]\n" +
 			"ports = \"30000-30004\"\nwait = \"1s\"\n[log]\nlevel = \"debug\"\noutput = \"" + d.LogFile + "\"\nxferlog = \"" + d.Xferlog + "\"\n[auth]\n",
 		`name = "alice"`, `root = "` + d.Root + `"`,
 	} {

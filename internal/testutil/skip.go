@@ -42,7 +42,7 @@ var debianPackage = map[string]string{
 	"ip": "iproute2", "nft": "nftables", "sshd": "openssh-server", "ssh": "openssh-client",
 	"ssh-keygen": "openssh-client", "curl": "curl", "lftp": "lftp", "python3": "python3",
 	"useradd": "passwd", "userdel": "passwd", "usermod": "passwd", "chpasswd": "passwd",
-	"fail2ban-regex": "fail2ban", "strace": "strace", "systemd-socket-activate": "systemd",
+	"fail2ban-regex": "fail2ban", "tnftp": "tnftp", "ncftpget": "ncftp", "ncftpput": "ncftp", "rclone": "rclone", "wget": "wget", "filezilla": "filezilla", "Xvfb": "xvfb", "xdotool": "xdotool", "strace": "strace", "systemd-socket-activate": "systemd",
 	"systemd-analyze": "systemd", "systemd-tmpfiles": "systemd", "inetd": "openbsd-inetd",
 	"xinetd": "xinetd", "prlimit": "util-linux", "go": "the Go toolchain (/usr/local/go/bin on PATH)",
 }

@@ -27,7 +27,10 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tunnelftpd/tunnelftpd/access"
 	"github.com/tunnelftpd/tunnelftpd/auth"
+	"github.com/tunnelftpd/tunnelftpd/metrics"
+	"github.com/tunnelftpd/tunnelftpd/registry"
 )
 
 // DefaultConfigPath is where `tunnelftpd serve` and `tunnelftpd check` look for
@@ -49,6 +52,16 @@ type Config struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	// DataTimeout closes a data connection that moved no byte for this long. Default 2m.
 	DataTimeout Duration `toml:"data_timeout"`
+	// RegistryDir holds the session registry that tunnelftpd who, count and
+	// metrics read. "" = $RUNTIME_DIRECTORY under systemd, else
+	// /run/tunnelftpd (RegistryPath).
+	RegistryDir string `toml:"registry_dir"`
+	// ShutdownFile is the planned-shutdown file in ftpshut's format, written by
+	// tunnelftpd shutdown and watched by the daemon. "" = shutmsg in the
+	// registry directory (ShutdownPath).
+	ShutdownFile string `toml:"shutdown_file"`
+	// Metrics is the [metrics] table.
+	Metrics MetricsConfig `toml:"metrics"`
 	// TunnelOnly refuses control connections that do not come from an sshd
 	// session process (needs the privilege to read other processes' fds).
 	TunnelOnly bool `toml:"tunnel_only"`
@@ -68,11 +81,32 @@ type Config struct {
 	// MaxPreloginPerSSHUser is the same per SSH user (owner of the peer
 	// socket, where known). Default 10; 0 = no such limit.
 	MaxPreloginPerSSHUser int `toml:"max_prelogin_per_ssh_user"`
+	// Umask is the octal umask of what clients create: files 0666 &^ umask,
+	// directories 0777 &^ umask. [[users]] umask overrides it. Default "022".
+	Umask string `toml:"umask"`
+	// BannerFile is an absolute path of a text file sent before the banner
+	// line as 220- lines (read when the config is loaded). "" = none.
+	BannerFile string `toml:"banner_file"`
+	// ASCII is what TYPE A transfers do: "as-is" (bytes as they are, the
+	// default) or "convert" (LF to CRLF on download, CRLF to LF on upload).
+	ASCII string `toml:"ascii"`
 
-	Passive PassiveConfig `toml:"passive"`
-	Log     LogConfig     `toml:"log"`
-	Auth    AuthConfig    `toml:"auth"`
-	Users   []UserConfig  `toml:"users"`
+	Passive  PassiveConfig         `toml:"passive"`
+	Log      LogConfig             `toml:"log"`
+	Auth     AuthConfig            `toml:"auth"`
+	Messages access.MessagesConfig `toml:"messages"`
+	Users    []UserConfig          `toml:"users"`
+	// Rules are the [[rules]] tables, in order (first match wins).
+	Rules []access.RuleConfig `toml:"rules"`
+	// Classes are the [[classes]] tables, in order (a session is in the
+	// first that fits).
+	Classes []access.ClassConfig `toml:"classes"`
+
+	// Derived by validation (see access.go): the compiled access policy,
+	// the banner file's lines and the login message's lines.
+	policy       *access.Policy
+	bannerLines  []string
+	loginMessage []string
 
 	// File is the path the config was read from ("" for the built-in default).
 	File string `toml:"-"`
@@ -119,6 +153,21 @@ type LogConfig struct {
 	// Output is where log lines go: "auto" (standard error, or syslog in
 	// --inetd mode), "stderr", "syslog", or an absolute file path. Default "auto".
 	Output string `toml:"output"`
+	// Commands logs every command a session receives (PASS without its
+	// argument), as wu-ftpd's "log commands". Default false.
+	Commands bool `toml:"commands"`
+	// Wtmp records each login and logout in /var/log/wtmp (last(1)), as
+	// wu-ftpd did without -W. Default false.
+	Wtmp bool `toml:"wtmp"`
+}
+
+// MetricsConfig is the [metrics] table: the Prometheus listener.
+type MetricsConfig struct {
+	// Listen is "" (off), a loopback HOST:PORT, or the absolute path of a
+	// unix socket.
+	Listen string `toml:"listen"`
+	// AllowRemote lets Listen be a non-loopback address. Default false.
+	AllowRemote bool `toml:"allow_remote"`
 }
 
 // AuthConfig is the [auth] table.
@@ -142,8 +191,9 @@ type AuthConfig struct {
 	// SystemRoot is a system user's root: "" for the home directory, or a
 	// path where %u stands for the user name.
 	SystemRoot string `toml:"system_root"`
-	// AnonymousRoot enables read-only anonymous login ("anonymous" or
-	// "ftp", any password) confined to this directory. "" = off.
+	// AnonymousRoot enables anonymous login ("anonymous" or "ftp", any
+	// password) confined to this directory: list and retrieve, plus what
+	// [[rules]] allow it. "" = off.
 	AnonymousRoot string `toml:"anonymous_root"`
 }
 
@@ -157,6 +207,8 @@ type UserConfig struct {
 	// system user SSHUser (default: the same name).
 	RequireSSHUser bool   `toml:"require_ssh_user"`
 	SSHUser        string `toml:"ssh_user"`
+	// Umask, if set, replaces the top-level umask for this user.
+	Umask string `toml:"umask"`
 }
 
 // Duration is a time.Duration written in TOML as a string such as "15m" or "5s".
@@ -222,6 +274,8 @@ func defaults() Config {
 		Banner:          "tunnelftpd ready",
 		IdleTimeout:     Duration{15 * time.Minute},
 		MaxSessions:     100,
+		Umask:           "022",
+		ASCII:           ASCIIAsIs,
 		ShutdownTimeout: Duration{30 * time.Second},
 		DataTimeout:     Duration{2 * time.Minute},
 		LoginTimeout:    Duration{30 * time.Second},
@@ -258,15 +312,24 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, Errors{decodeError(name, err)}
 	}
 	var errs Errors
+	undecoded := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
 	for _, k := range md.Undecoded() {
 		key := k.String()
+		if i := strings.LastIndex(key, "."); i > 0 && undecoded[key[:i]] {
+			continue // a key of an unknown section: the section's error says it
+		}
 		lines := idx.find(key)
+		if len(lines) == 0 {
+			lines = idx.find("[" + key + "]")
+		}
 		if len(lines) == 0 {
 			lines = []int{0}
 		}
 		for _, ln := range lines {
-			errs = append(errs, Error{File: name, Line: ln, Key: key,
-				Msg: "unknown key (see etc/tunnelftpd.toml for the keys tunnelftpd knows)"})
+			errs = append(errs, Error{File: name, Line: ln, Key: key, Msg: unknownKeyMsg(key, idx)})
 		}
 	}
 	c.File = name
@@ -285,11 +348,11 @@ var tomlLineRe = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\)
 func decodeError(name string, err error) Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		return Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: plainDecodeMsg(pe.LastKey, pe.Message)}
 	}
 	if m := tomlLineRe.FindStringSubmatch(err.Error()); m != nil {
 		ln, _ := strconv.Atoi(m[1])
-		return Error{File: name, Line: ln, Key: m[2], Msg: m[3]}
+		return Error{File: name, Line: ln, Key: m[2], Msg: plainDecodeMsg(m[2], m[3])}
 	}
 	return Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
@@ -373,6 +436,15 @@ func (c *Config) validate(idx lineIndex) Errors {
 	} else if c.Passive.Wait.Duration >= c.IdleTimeout.Duration {
 		bad("passive.wait", 0, "must be shorter than idle_timeout (%s), or the control connection times out while waiting", c.IdleTimeout)
 	}
+	if c.RegistryDir != "" && !filepath.IsAbs(c.RegistryDir) {
+		bad("registry_dir", 0, "%q must be an absolute path", c.RegistryDir)
+	}
+	if c.ShutdownFile != "" && !filepath.IsAbs(c.ShutdownFile) {
+		bad("shutdown_file", 0, "%q must be an absolute path", c.ShutdownFile)
+	}
+	if err := metrics.CheckListen(c.Metrics.Listen, c.Metrics.AllowRemote); err != nil {
+		bad("metrics.listen", 0, "%v", err)
+	}
 	if c.Passive.LockFile != "" && !filepath.IsAbs(c.Passive.LockFile) {
 		bad("passive.lock_file", 0, "%q must be an absolute path", c.Passive.LockFile)
 	}
@@ -420,7 +492,7 @@ func (c *Config) validate(idx lineIndex) Errors {
 	}
 	if c.Auth.SystemUsers {
 		if !auth.PAMAvailable {
-			bad("auth.system_users", 0, "this tunnelftpd was built without PAM support (no cgo); rebuild with CGO_ENABLED=1 and libpam0g-dev, or set system_users = false")
+			bad("auth.system_users", 0, "this tunnelftpd was built without PAM support (without cgo: no C compiler at build time); install gcc and rebuild (the PAM headers are not needed), or set system_users = false")
 		}
 		if c.Auth.PAMService == "" || strings.ContainsAny(c.Auth.PAMService, "/ ") {
 			bad("auth.pam_service", 0, "%q must be a PAM service name (a file in /etc/pam.d)", c.Auth.PAMService)
@@ -434,6 +506,7 @@ func (c *Config) validate(idx lineIndex) Errors {
 			bad("auth.system_root", 0, "%q must be an absolute path (%%u stands for the user name)", c.Auth.SystemRoot)
 		}
 	}
+	c.validateAccess(bad)
 	if c.Auth.MaxLoginAttempts < 1 || c.Auth.MaxLoginAttempts > 100 {
 		bad("auth.max_login_attempts", 0, "must be from 1 to 100")
 	}
@@ -449,7 +522,7 @@ func (c *Config) validate(idx lineIndex) Errors {
 		}
 	}
 	if len(c.Users) == 0 && !c.Auth.SystemUsers && c.Auth.AnonymousRoot == "" {
-		errs = append(errs, Error{File: c.File, Key: "users", Msg: "no [[users]] entry, and neither auth.system_users nor auth.anonymous_root: nobody could log in; add a user (see etc/tunnelftpd.toml)"})
+		errs = append(errs, Error{File: c.File, Key: "users", Msg: "no [[users]] entry, and neither auth.system_users nor auth.anonymous_root: nobody could log in; add a [[users]] entry (" + SeeKeys + ")"})
 	}
 	seen := map[string]bool{}
 	for i, u := range c.Users {
@@ -464,6 +537,11 @@ func (c *Config) validate(idx lineIndex) Errors {
 		seen[u.Name] = true
 		if u.SSHUser != "" && !u.RequireSSHUser {
 			bad("users.ssh_user", i, "%sssh_user is only used with require_ssh_user = true; set that too, or remove ssh_user", who)
+		}
+		if u.Umask != "" {
+			if _, err := access.ParseUmask(u.Umask); err != nil {
+				bad("users.umask", i, "%s%v", who, err)
+			}
 		}
 		if u.Password == "" {
 			bad("users.password", i, "%smissing password hash; make one with 'tunnelftpd passwd'", who)
@@ -545,6 +623,8 @@ func indexLines(data []byte) lineIndex {
 			table = m[1]
 			if strings.HasPrefix(line, "[[") {
 				idx[table] = append(idx[table], n+1)
+			} else {
+				idx["["+table+"]"] = append(idx["["+table+"]"], n+1)
 			}
 			continue
 		}
@@ -623,6 +703,28 @@ func (c *Config) PortLockPath() string {
 		return filepath.Join(first, "passive.lock")
 	}
 	return "/run/tunnelftpd/passive.lock"
+}
+
+// RegistryPath is the session registry's directory: registry_dir, or
+// systemd's RuntimeDirectory, or /run/tunnelftpd.
+func (c *Config) RegistryPath() string {
+	if c.RegistryDir != "" {
+		return c.RegistryDir
+	}
+	if dir := os.Getenv("RUNTIME_DIRECTORY"); dir != "" {
+		first, _, _ := strings.Cut(dir, ":")
+		return first
+	}
+	return registry.DefaultDir
+}
+
+// ShutdownPath is the planned-shutdown file: shutdown_file, or shutmsg in
+// the registry directory.
+func (c *Config) ShutdownPath() string {
+	if c.ShutdownFile != "" {
+		return c.ShutdownFile
+	}
+	return filepath.Join(c.RegistryPath(), "shutmsg")
 }
 
 // ParseLevel maps a log.level value to a slog level.

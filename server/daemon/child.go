@@ -32,7 +32,7 @@ import (
 //	fd 6  a pipe on which it reports its way to a login (server.LoginEvent
 //	      bytes), for the parent's pre-login budget
 //
-// and runs as a single-session server (see RunSessionChild). SIGUSR1 asks
+// and runs as a single-session server (see RunSessionChild). SIGUSR2 asks
 // it to close its session, with a 421, if that has not logged in (the
 // parent makes room for a new connection). Spawner is the parent's side,
 // the server.Handoff of such a daemon.
@@ -136,9 +136,10 @@ func (ch *child) readEvents(r *os.File, events func(server.LoginEvent)) {
 	}
 }
 
-// Evict asks the process to close its session if that has not logged in.
+// Evict asks the process to close its session if that has not logged in
+// (SIGUSR2).
 func (ch *child) Evict() {
-	if err := ch.cmd.Process.Signal(syscall.SIGUSR1); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := ch.cmd.Process.Signal(syscall.SIGUSR2); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		ch.log.Warn("signalling the session process", "child_pid", ch.cmd.Process.Pid, "err", err)
 	}
 }
@@ -166,6 +167,13 @@ func (ch *child) Stop(now bool) {
 	}
 }
 
+// Reopen tells the process to reopen its log files (SIGUSR1).
+func (ch *child) Reopen() {
+	if err := ch.cmd.Process.Signal(syscall.SIGUSR1); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		ch.log.Warn("signalling the session process", "child_pid", ch.cmd.Process.Pid, "err", err)
+	}
+}
+
 // memfdWith returns an in-memory file holding data, positioned at 0.
 func memfdWith(name string, data []byte) (*os.File, error) {
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
@@ -187,7 +195,8 @@ func memfdWith(name string, data []byte) (*os.File, error) {
 // RunSessionChild is the body of a per-session process (`tunnelftpd serve
 // --session-child`): it reads the config and the connection its parent
 // passed, serves that one session, and returns when it has ended. SIGTERM
-// drains it like the daemon: a running transfer may finish.
+// drains it like the daemon: a running transfer may finish; SIGUSR1 (from
+// the parent) reopens its log files.
 func RunSessionChild(logTo io.Writer) error {
 	cfgFile := os.NewFile(childConfigFD, "config")
 	data, err := io.ReadAll(cfgFile)
@@ -226,6 +235,13 @@ func RunSessionChild(logTo io.Writer) error {
 		opts.PortLock = lock
 	}
 	unix.Close(childLockFD)
+	adm := openAdmin(cfg, log, true, false)
+	defer adm.close()
+	adm.apply(&opts, true)
+	if f := OpenClassLock(cfg, log); f != nil {
+		defer f.Close()
+		opts.ClassLock = f
+	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		conn.Close()
@@ -237,12 +253,12 @@ func RunSessionChild(logTo io.Writer) error {
 	go returnMemory(memCtx, log)
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	evict := make(chan os.Signal, 1)
-	signal.Notify(evict, syscall.SIGUSR1)
+	signal.Notify(evict, syscall.SIGUSR2)
 	defer signal.Stop(evict)
-	opts.Report(server.EventStarted) // SIGUSR1 is ours now
+	opts.Report(server.EventStarted) // SIGUSR2 is ours now
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -250,13 +266,20 @@ func RunSessionChild(logTo io.Writer) error {
 			case <-evict:
 				srv.EvictPrelogin()
 				continue
-			case <-sigs:
+			case sig := <-sigs:
+				if sig == syscall.SIGUSR1 {
+					if err := errors.Join(out.Reopen(), srv.ReopenLogs()); err != nil {
+						log.Error("SIGUSR1: cannot reopen the log files, writing to the old ones", "err", err)
+					}
+					continue
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
 				defer cancel()
 				srv.Shutdown(ctx) //nolint:errcheck // logged by Shutdown
+				return
 			case <-done:
+				return
 			}
-			return
 		}
 	}()
 	srv.ServeConn(conn)

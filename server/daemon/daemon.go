@@ -1,6 +1,7 @@
 // Package daemon is the process around a server.Server: the signal loop
 // (SIGHUP reloads the config, keeping the old one if the new one is
-// invalid; SIGTERM and SIGINT drain, a second one cuts), sd_notify
+// invalid; SIGUSR1 reopens the log files, for logrotate; SIGTERM and
+// SIGINT drain, a second one cuts), sd_notify
 // (READY, RELOADING, STOPPING, STATUS, WATCHDOG), the switch to run_as at
 // startup, the open-file limit raised at startup (limits.go), memory given
 // back after a spike (memory.go), and per-session processes for system
@@ -22,6 +23,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/launch"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
@@ -48,7 +50,7 @@ type Daemon struct {
 // drain that follows. It returns an error only if serving failed.
 func (d *Daemon) Run() error {
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	n := newNotifier(d.Log)
@@ -152,6 +154,8 @@ func (d *Daemon) Run() error {
 			switch {
 			case sig == syscall.SIGHUP:
 				d.reload(n)
+			case sig == syscall.SIGUSR1:
+				d.reopen()
 			case stopped != nil || served == nil:
 				// A second SIGTERM: stop waiting for transfers.
 				d.Log.Warn("second signal: closing every session now", "signal", sig.String())
@@ -167,6 +171,26 @@ func (d *Daemon) Run() error {
 			n.watchdog()
 		}
 	}
+}
+
+// reopen opens the log file and the transfer log anew by their paths
+// (logrotate moved them away), in every mode, and nothing else: the config
+// stays as it is.
+func (d *Daemon) reopen() {
+	var errs []any
+	if d.Output != nil {
+		if err := d.Output.Reopen(); err != nil {
+			errs = append(errs, "log_err", err.Error())
+		}
+	}
+	if err := d.Server.ReopenLogs(); err != nil {
+		errs = append(errs, "xferlog_err", err.Error())
+	}
+	if len(errs) > 0 {
+		d.Log.Error("SIGUSR1: cannot reopen the log files, writing to the old ones", errs...)
+		return
+	}
+	d.Log.Info("log files reopened (SIGUSR1)")
 }
 
 // reload re-reads the config file for new sessions. An invalid file is
@@ -228,10 +252,23 @@ func configLabel(cfg *config.Config) string {
 // switch to the user after login, and shares a passive-port lock file with
 // the other connections' processes (opened now, before any privilege drop);
 // with system users, a process of many sessions hands each to a process of
-// its own (Spawner). Call done when the server has stopped.
+// its own (Spawner). Every process shares the class session lock file
+// (OpenClassLock). What the admin tools need is opened here too, before
+// the drop: the session registry and counters, the wtmp file, and the
+// metrics endpoint of a process that listens (admin.go). Call done when the
+// server has stopped.
 func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts server.Options, done func(), err error) {
 	opts = server.Options{Log: log}
-	done = func() {}
+	var closers []func()
+	done = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if f := OpenClassLock(cfg, log); f != nil {
+		opts.ClassLock = f
+		closers = append(closers, func() { f.Close() })
+	}
 	switch {
 	case mode.Single():
 		opts.OneSession = true
@@ -243,7 +280,10 @@ func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts
 			log.Warn("passive ports are not locked across connections; a PASV may fail when two pick the same port", "lock_file", path, "err", err)
 		} else {
 			opts.PortLock = f
-			done = func() { f.Close() }
+			closers = append(closers, func() { f.Close() })
+		}
+		if cfg.Metrics.Listen != "" {
+			log.Debug("metrics.listen not used: this process serves one connection; run tunnelftpd metrics for the textfile collector")
 		}
 	case cfg.Auth.SystemUsers:
 		// System users: each session gets a process of its own, which
@@ -253,7 +293,27 @@ func ServerOptions(cfg *config.Config, mode launch.Mode, log *slog.Logger) (opts
 			return server.Options{}, nil, err
 		}
 		opts.Handoff = sp
-		done = sp.Close
+		closers = append(closers, sp.Close)
 	}
+	sessions := opts.Handoff == nil
+	adm := openAdmin(cfg, log, sessions, !mode.Single())
+	adm.apply(&opts, sessions)
+	closers = append(closers, adm.close)
 	return opts, done, nil
+}
+
+// OpenClassLock opens the class session lock file of cfg (config.ClassLockPath), through which
+// every process of the daemon counts the sessions of each [[classes]] entry. It returns nil if
+// it cannot: the class limits then count this process's sessions only, which is logged when
+// the config has classes.
+func OpenClassLock(cfg *config.Config, log *slog.Logger) *os.File {
+	path := cfg.ClassLockPath()
+	f, err := classcount.OpenLock(path)
+	if err != nil {
+		if len(cfg.Classes) > 0 {
+			log.Warn("class session limits count this process's sessions only", "lock_file", path, "err", err)
+		}
+		return nil
+	}
+	return f
 }

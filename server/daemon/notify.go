@@ -84,7 +84,8 @@ func (n *notifier) stopping(status string) {
 
 func (n *notifier) watchdog() { n.send(sd.SdNotifyWatchdog) }
 
-// statusLine is the STATUS= text: sessions and passive ports in use.
+// statusLine is the STATUS= text: sessions, passive ports in use, and the
+// sessions of each class (counted across every process of the daemon).
 func statusLine(s *server.Server) string {
 	cfg := s.Config()
 	sessions := s.Sessions()
@@ -92,6 +93,18 @@ func statusLine(s *server.Server) string {
 	if sessions == 1 {
 		noun = "session"
 	}
-	return fmt.Sprintf("%d %s; passive ports %s: %d of %d busy", sessions, noun, cfg.Passive.Ports,
+	line := fmt.Sprintf("%d %s; passive ports %s: %d of %d busy", sessions, noun, cfg.Passive.Ports,
 		s.PassivePortsBusy(), cfg.Passive.Last-cfg.Passive.First+1)
+	if classes := s.ClassSessions(); len(classes) > 0 {
+		parts := make([]string, len(classes))
+		for i, c := range classes {
+			if c.Max > 0 {
+				parts[i] = fmt.Sprintf("%s %d/%d", c.Name, c.Sessions, c.Max)
+			} else {
+				parts[i] = fmt.Sprintf("%s %d", c.Name, c.Sessions)
+			}
+		}
+		line += "; classes: " + strings.Join(parts, ", ")
+	}
+	return line
 }

@@ -1,8 +1,10 @@
-// Package logging owns where tunnelftpd's log lines go: standard error,
-// syslog or a file, by log.output (never standard error under --inetd, where
-// fds 0-2 were the client's socket), swapped under the loggers on a reload,
-// with pid= as every line's last field; and the wu-ftpd transfer log
-// (xferlog), which follows the same swap-on-reload rule.
+// Package logging owns where tunnelftpd's log lines go: standard error
+// (with each line's priority for journald when standard error is the
+// journal), syslog or a file, by log.output (never standard error under
+// --inetd, where fds 0-2 were the client's socket), swapped under the
+// loggers on a reload, reopened for logrotate, with pid= as every line's
+// last field; and the wu-ftpd transfer log (xferlog), which follows the
+// same swap-on-reload and reopen rules.
 //
 // It must not decide what is logged, nor format secrets: callers pass text
 // already made safe for the log.
@@ -20,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tunnelftpd/tunnelftpd/server/config"
@@ -43,8 +46,9 @@ type Output struct {
 // logBase is one destination with its level and format.
 type logBase struct {
 	h    slog.Handler
-	dest string   // "stderr", "syslog" or a file path
-	file *os.File // the log file, if dest is one
+	dest string         // "stderr", "syslog" or a file path
+	file *os.File       // the log file, if dest is one
+	cfg  *config.Config // the level and format it was made with
 }
 
 // New opens the destination cfg.Log.Output asks for and returns a logger
@@ -100,7 +104,19 @@ func (o *Output) openDest(cfg *config.Config, dest string) (*logBase, error) {
 	}
 	switch dest {
 	case "stderr":
-		return &logBase{h: format(o.stderr, opts), dest: dest}, nil
+		if toJournal(o.stderr) {
+			// journald reads a "<N>" prefix as the line's priority (so
+			// journalctl -p warning shows failed logins) and stamps the
+			// time itself.
+			opts := &slog.HandlerOptions{Level: level, ReplaceAttr: dropTime}
+			return &logBase{h: &bySeverity{
+				debug: format(prefixWriter{o.stderr, "<7>"}, opts),
+				info:  format(prefixWriter{o.stderr, "<6>"}, opts),
+				warn:  format(prefixWriter{o.stderr, "<4>"}, opts),
+				err:   format(prefixWriter{o.stderr, "<3>"}, opts),
+			}, dest: dest, cfg: cfg}, nil
+		}
+		return &logBase{h: format(o.stderr, opts), dest: dest, cfg: cfg}, nil
 	case "syslog":
 		sink := &syslogSink{}
 		if !o.inetd {
@@ -117,13 +133,13 @@ func (o *Output) openDest(cfg *config.Config, dest string) (*logBase, error) {
 			info:  format(sink.writer(syslog.LOG_INFO), opts),
 			warn:  format(sink.writer(syslog.LOG_WARNING), opts),
 			err:   format(sink.writer(syslog.LOG_ERR), opts),
-		}, dest: dest}, nil
+		}, dest: dest, cfg: cfg}, nil
 	}
 	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("log.output: %w", err)
 	}
-	return &logBase{h: format(f, opts), dest: dest, file: f}, nil
+	return &logBase{h: format(f, opts), dest: dest, file: f, cfg: cfg}, nil
 }
 
 // install puts b in force. A crash (Go panic) is reported in the log file
@@ -133,6 +149,10 @@ func (o *Output) openDest(cfg *config.Config, dest string) (*logBase, error) {
 func (o *Output) install(b *logBase) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.installLocked(b)
+}
+
+func (o *Output) installLocked(b *logBase) {
 	if b.file != nil {
 		debug.SetCrashOutput(b.file, debug.CrashOptions{}) //nolint:errcheck // best effort
 	} else {
@@ -157,6 +177,25 @@ func (o *Output) Prepare(cfg *config.Config) (commit func(), discard func(), err
 			b.file.Close()
 		}
 	}, nil
+}
+
+// Reopen opens the log file in force anew, by its path, and puts it in
+// force: after logrotate moved the old one away, lines go to the new file
+// (the old one is closed a little later, as on a reload). Nothing happens
+// when the destination is not a file. On an error the old file stays.
+func (o *Output) Reopen() error {
+	o.mu.Lock() // serialised with a reload's swap
+	defer o.mu.Unlock()
+	b := o.cur.Load()
+	if b == nil || b.file == nil {
+		return nil
+	}
+	nb, err := o.openDest(b.cfg, b.dest)
+	if err != nil {
+		return err
+	}
+	o.installLocked(nb)
+	return nil
 }
 
 // Close closes the log file, if any.
@@ -220,6 +259,41 @@ func (h *swapHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *swapHandler) WithGroup(name string) slog.Handler {
 	return &swapHandler{out: h.out, pid: h.pid, ops: append(slices.Clip(h.ops), func(b slog.Handler) slog.Handler { return b.WithGroup(name) })}
+}
+
+// toJournal reports whether w is the stream systemd connected to journald:
+// standard error whose device and inode are those JOURNAL_STREAM names
+// (see systemd.exec(5)), and not a file or terminal it was redirected to.
+func toJournal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	var dev, ino uint64
+	if _, err := fmt.Sscanf(os.Getenv("JOURNAL_STREAM"), "%d:%d", &dev, &ino); err != nil {
+		return false
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && uint64(sys.Dev) == dev && sys.Ino == ino
+}
+
+// prefixWriter writes each line (a handler writes one record per Write)
+// with a syslog priority prefix, in one write so that lines of concurrent
+// records never interleave.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte(p.prefix), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // bySeverity sends each record to the handler for its syslog severity.

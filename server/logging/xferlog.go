@@ -66,10 +66,33 @@ func (x *Xferlog) Release() {
 	}
 }
 
-// xferLine formats one xferlog line. Transfers are always binary (the daemon
-// does no ASCII conversion); status is c only for a transfer that completed.
-// mode is xferlog's access-mode: 'r' (a real or virtual account) or 'a'
-// (anonymous).
+// Reopen opens the file anew by its path (after logrotate moved it away)
+// and writes every later line there, for every holder; the old file is
+// closed. On an error the old file stays in use.
+func (x *Xferlog) Reopen() error {
+	f, err := os.OpenFile(x.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopening transfer log: %w", err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.refs == 0 { // closed meanwhile: nobody writes any more
+		f.Close()
+		return nil
+	}
+	old := x.f
+	x.f = f
+	old.Close()
+	return nil
+}
+
+// xferLine formats one xferlog line exactly as wu-ftpd 2.6 wrote it. The
+// transfer time is whole seconds and at least 1 (wu-ftpd's "if (!xfertime)
+// xfertime++": xferstats divides by it); status is c only for a transfer
+// that completed. mode is xferlog's access-mode: 'r' (a real, system
+// account), 'g' (a guest: a confined account that is not one of the host's,
+// tunnelftpd's virtual users) or 'a' (anonymous, whose user field is the
+// e-mail address given as password).
 func xferLine(t driver.Transfer, host, user string, mode byte, now time.Time) string {
 	dir, status := "o", "c"
 	if t.Upload {
@@ -78,7 +101,7 @@ func xferLine(t driver.Transfer, host, user string, mode byte, now time.Time) st
 	if t.Err != nil {
 		status = "i"
 	}
-	secs := int64(math.Round(t.Duration.Seconds()))
+	secs := max(int64(math.Round(t.Duration.Seconds())), 1)
 	return fmt.Sprintf("%s %d %s %d %s b _ %s %c %s ftp 0 * %s\n",
 		now.Format("Mon Jan _2 15:04:05 2006"), secs, host, t.Bytes, xferField(t.Path), dir, mode, xferField(user), status)
 }
@@ -95,7 +118,7 @@ func xferField(s string) string {
 }
 
 // Write appends the line of transfer t by user from host; mode is
-// xferlog's access-mode, 'r' or 'a' (anonymous). Failures are ignored: a
+// xferlog's access-mode, 'r', 'g' or 'a' (see xferLine). Failures are ignored: a
 // full disk must not fail the transfer.
 func (x *Xferlog) Write(t driver.Transfer, host, user string, mode byte) {
 	line := xferLine(t, host, user, mode, time.Now())

@@ -46,11 +46,22 @@ type Offer struct {
 	// known, the same sshd process (passive.same_owner).
 	Owner     *ident.Peer
 	SameOwner bool
+	// Ask, if set, asks the identity helper who is behind a data
+	// connection, when this process cannot see whether the control peer's
+	// process holds it (not root): the answer's process must be that one.
+	Ask func(net.Conn) (*ident.Peer, error)
 	// Log receives the session's passive-mode events.
 	Log *slog.Logger
 	// WarnOnce, if set, logs warnings that say the same for every session
 	// of a process (the kernel cannot bind to lo) once; nil logs them to Log.
 	WarnOnce func(key, msg string, args ...any)
+	// OnWait, if set, is told of each PASV that found no free port at once
+	// and waits for one (the metrics count them).
+	OnWait func()
+	// OnBusy, if set, is told when this session starts listening on a
+	// passive port (busy true) and when the port is released again (the
+	// registry shows the ports busy).
+	OnBusy func(port int, busy bool)
 
 	mu      sync.Mutex
 	share   Share     // what the session's PASVs count against (SetShare)
@@ -94,7 +105,13 @@ func (o *Offer) FetchNext() (_, _ int, ok bool) {
 		o.current.Close()
 	}
 	start := time.Now()
-	cands, grant, err := o.Pool.candidates(o.Wait, Spares, o.share)
+	cands, grant, err := o.Pool.candidates(0, Spares, o.share)
+	if (errors.Is(err, errRangeExhausted) || errors.Is(err, errShareExhausted)) && o.Wait > 0 {
+		if o.OnWait != nil {
+			o.OnWait()
+		}
+		cands, grant, err = o.Pool.candidates(o.Wait, Spares, o.share)
+	}
 	switch {
 	case errors.Is(err, errRangeExhausted):
 		o.Log.Warn("passive port range exhausted", "range", o.Range,
@@ -209,11 +226,17 @@ func (o *Offer) Wrap(l net.Listener) (net.Listener, error) {
 	grant := o.grant
 	o.grant = nil // the listener holds the PASV's tokens with its port
 	o.releaseReservedLocked(failed)
-	pool := o.Pool
+	pool, onBusy := o.Pool, o.OnBusy
 	o.current = newListener(tl, port, o.AcceptTimeout, func(p int) {
 		pool.release(p)
 		grant.Release()
+		if onBusy != nil {
+			onBusy(p, false)
+		}
 	}, o.allow, onConn, o.Log)
+	if onBusy != nil {
+		onBusy(port, true)
+	}
 	return o.current, nil
 }
 
@@ -299,7 +322,15 @@ func (o *Offer) allow(c net.Conn) bool {
 	if o.Owner.PID != 0 {
 		// Unknown when this process can no longer list the peer's files
 		// (after switching to a system user): the uid check stands alone.
-		if held, known := ident.HeldBy(o.Owner.PID, inode); known && !held {
+		held, known := ident.HeldBy(o.Owner.PID, inode)
+		if !known && o.Ask != nil {
+			// The helper can see; if it cannot answer, the uid check
+			// stands alone, as without it.
+			if p, err := o.Ask(c); err == nil && p.PID != 0 {
+				held, known = p.PID == o.Owner.PID, true
+			}
+		}
+		if known && !held {
 			o.Log.Warn("dropped data connection from another process of the same owner", "peer", c.RemoteAddr().String(),
 				"uid", uid, "want_pid", o.Owner.PID)
 			return false

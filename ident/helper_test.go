@@ -1,0 +1,185 @@
+package ident
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// startHelper runs Serve on a socket in a temporary directory.
+func startHelper(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ident.sock")
+	l, err := ListenHelper(path, 0o660)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Serve(l, t.Logf) }()
+	t.Cleanup(func() {
+		l.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return path
+}
+
+// TestHelperAnswersAsLookup: the helper's answer about a connection is
+// what Lookup says about it (here, a connection of this process, which
+// needs no privilege to look up).
+func TestHelperAnswersAsLookup(t *testing.T) {
+	path := startHelper(t)
+	for _, tc := range []struct{ network, addr string }{
+		{"tcp4", "127.0.0.1:0"},
+		{"tcp", "[::]:0"},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			srv, _ := accepted(t, tc.network, tc.addr)
+			got, err := Ask(path, srv)
+			if err != nil {
+				t.Fatalf("Ask: %v", err)
+			}
+			want, err := Lookup(srv.LocalAddr(), srv.RemoteAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *got != *want {
+				t.Errorf("helper says %+v, Lookup %+v", *got, *want)
+			}
+			if got.PID != os.Getpid() {
+				t.Errorf("pid %d, want ours %d", got.PID, os.Getpid())
+			}
+			// The connection is still ours and usable.
+			if _, err := srv.Write([]byte("x")); err != nil {
+				t.Errorf("the connection after Ask: %v", err)
+			}
+		})
+	}
+}
+
+// rawQuery sends body with fds to the helper and returns its answer.
+func rawQuery(t *testing.T, path string, body []byte, fds ...int) wirePeer {
+	t.Helper()
+	c, err := net.Dial("unixpacket", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := c.(*net.UnixConn).WriteMsgUnix(body, oob, nil); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w wirePeer
+	if err := json.Unmarshal(buf[:n], &w); err != nil {
+		t.Fatalf("answer %q: %v", buf[:n], err)
+	}
+	return w
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// TestHelperRefusesBadQueries: no socket, a socket that is not TCP, an
+// unknown query, several descriptors: each gets an error answer, and every
+// descriptor passed is closed (the helper runs in this process here, so a
+// leak would show in our own descriptor count).
+func TestHelperRefusesBadQueries(t *testing.T) {
+	path := startHelper(t)
+	srv, _ := accepted(t, "tcp4", "127.0.0.1:0")
+	tcp, err := srv.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	udpFile, err := udp.(*net.UDPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udpFile.Close()
+
+	before := openFDs(t)
+	for _, tc := range []struct {
+		name string
+		body []byte
+		fds  []int
+		want string
+	}{
+		{"no socket", []byte{query}, nil, "want one socket"},
+		{"a pipe", []byte{query}, []int{int(r.Fd())}, "not a TCP socket"},
+		{"a UDP socket", []byte{query}, []int{int(udpFile.Fd())}, "not a TCP socket"},
+		{"unknown query", []byte{'X'}, []int{int(tcp.Fd())}, "unknown query"},
+		{"long query", []byte("LLLL"), []int{int(tcp.Fd())}, "unknown query"},
+		{"two sockets", []byte{query}, []int{int(tcp.Fd()), int(tcp.Fd())}, "got 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := rawQuery(t, path, tc.body, tc.fds...)
+			if !strings.Contains(a.Error, tc.want) {
+				t.Errorf("answer %+v, want an error saying %q", a, tc.want)
+			}
+			if a.PID != 0 || a.UID != 0 || a.Client != "" {
+				t.Errorf("a refused query got peer data: %+v", a)
+			}
+		})
+	}
+	// The helper closes its end of each query connection just after
+	// answering: wait (bounded) for the count to come back.
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs(t) != before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("%d descriptors open after the queries, %d before: the helper leaks what it is passed", after, before)
+	}
+}
+
+// TestAskWithoutHelper: no helper listening is an error saying so, not a
+// hang.
+func TestAskWithoutHelper(t *testing.T) {
+	srv, _ := accepted(t, "tcp4", "127.0.0.1:0")
+	_, err := Ask(filepath.Join(t.TempDir(), "none.sock"), srv)
+	if err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("Ask without a helper: %v, want a not-exist error", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok || u.Unwrap() == nil {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
