@@ -56,7 +56,7 @@ func TestListingMemoryReturns(t *testing.T) {
 	peak := base
 	for _, verb := range []string{"LIST", "MLSD"} {
 		listing := rc.List(verb, "big")
-		if n := strings.Count(listing, "\n"); n != entries {
+		if n := strings.Count(listing, "entry-"); n != entries {
 			t.Fatalf("%s: %d lines, want %d", verb, n, entries)
 		}
 		peak = max(peak, rssKiB(t, d.Pid()))

@@ -19,9 +19,10 @@ import (
 // or sees its connection cut), or is admitted and fails later with an odd
 // reply ("530 home directory unavailable" when the root cannot be opened).
 // Instead:
-//   - the server keeps one descriptor in reserve; when accept fails for
+//   - the server keeps a few descriptors in reserve; when accept fails for
 //     lack of descriptors, it gives the reserve up, accepts the connection,
-//     answers 421 and closes it, then takes the reserve again;
+//     answers 421 and closes it, then takes the reserve again (a few, not
+//     one: a session may take a freed descriptor before the accept does);
 //   - a connection is admitted only while the process has room for a
 //     session's descriptors (fdsPerSession), and for the logins of those
 //     admitted before that have not logged in yet, else it gets 421 at
@@ -80,40 +81,48 @@ type fdGuard struct {
 	counted    time.Time // when it did
 
 	mu      sync.Mutex
-	reserve int // the reserve descriptor; -1 while given up or lost
+	reserve []int // the reserve descriptors (up to reserveFDs; fewer while lost)
 	burst   int // refusals in the current burst; 0 = none
 	began   time.Time
 	quiet   *time.Timer // ends the burst after a second without refusal
 }
 
+// reserveFDs is how many descriptors the server keeps in reserve.
+const reserveFDs = 4
+
 func newFDGuard(log *slog.Logger) *fdGuard {
-	g := &fdGuard{log: log, reserve: -1, sinceCount: plentyEvery}
+	g := &fdGuard{log: log, sinceCount: plentyEvery}
 	g.takeReserve()
 	return g
 }
 
-// takeReserve opens the reserve descriptor if it is not held (g.mu held, or
-// not yet shared). An eventfd needs no file system.
+// takeReserve opens reserve descriptors up to reserveFDs, and reports
+// whether it holds any (g.mu held, or not yet shared). Eventfds need no
+// file system.
 func (g *fdGuard) takeReserve() bool {
-	if g.reserve >= 0 {
-		return true
+	for len(g.reserve) < reserveFDs {
+		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+		if err != nil {
+			break
+		}
+		g.reserve = append(g.reserve, fd)
 	}
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
-	if err != nil {
-		return false
+	return len(g.reserve) > 0
+}
+
+// giveReserve closes the reserve descriptors (g.mu held).
+func (g *fdGuard) giveReserve() {
+	for _, fd := range g.reserve {
+		unix.Close(fd)
 	}
-	g.reserve = fd
-	return true
+	g.reserve = g.reserve[:0]
 }
 
 // close releases the reserve.
 func (g *fdGuard) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.reserve >= 0 {
-		unix.Close(g.reserve)
-		g.reserve = -1
-	}
+	g.giveReserve()
 }
 
 // isFDExhaustion reports an error caused by the process (EMFILE) or the
@@ -133,8 +142,7 @@ func (g *fdGuard) refuseOne(l net.Listener) bool {
 	if !g.takeReserve() {
 		return false
 	}
-	unix.Close(g.reserve)
-	g.reserve = -1
+	g.giveReserve()
 	type deadliner interface{ SetDeadline(time.Time) error }
 	if dl, ok := l.(deadliner); ok {
 		dl.SetDeadline(time.Now().Add(100 * time.Millisecond))
