@@ -82,7 +82,7 @@ type fdGuard struct {
 
 	mu      sync.Mutex
 	reserve []int // the reserve descriptors (up to reserveFDs; fewer while lost)
-	burst   int // refusals in the current burst; 0 = none
+	burst   int   // refusals in the current burst; 0 = none
 	began   time.Time
 	quiet   *time.Timer // ends the burst after a second without refusal
 }
