@@ -26,6 +26,7 @@ typedef struct pam_handle pam_handle_t;
 #define TF_PAM_SUCCESS 0
 #define TF_PAM_CONV_ERR 19
 #define TF_PAM_BUF_ERR 5
+#define TF_PAM_FAIL_DELAY 10
 
 typedef int (*start_fn)(const char *, const char *, const struct pam_conv *, pam_handle_t **);
 typedef int (*start_confdir_fn)(const char *, const char *, const struct pam_conv *, const char *, pam_handle_t **);
@@ -88,16 +89,31 @@ static int tf_conv(int n, const struct pam_message **msg, struct pam_response **
 	return TF_PAM_SUCCESS;
 }
 
+// tf_no_delay stands in for the delay PAM modules ask for after a failure
+// (pam_unix: about 2 s, randomized): the daemon gives every failed login
+// one fixed delay of its own, whatever the reason (PAM_FAIL_DELAY).
+static void tf_no_delay(int retval, unsigned usec_delay, void *appdata) {
+	(void)retval;
+	(void)usec_delay;
+	(void)appdata;
+}
+
 // tf_start_tx starts a transaction. Linux-PAM's pam_start copies the pam_conv struct into the
 // handle (pam_start.c: malloc and memcpy of sizeof(struct pam_conv)), so the struct only has to
 // live for the call: it is on the stack, nothing to free.
 static int tf_start_tx(const char *service, const char *user, const char *confdir, uintptr_t appdata, pam_handle_t **h) {
 	struct pam_conv c = { tf_conv, (void *)appdata };
+	int rc;
 	if (confdir) {
 		if (!tf_start_confdir) return -1;
-		return tf_start_confdir(service, user, &c, confdir, h);
+		rc = tf_start_confdir(service, user, &c, confdir, h);
+	} else {
+		rc = tf_start(service, user, &c, h);
 	}
-	return tf_start(service, user, &c, h);
+	if (rc != TF_PAM_SUCCESS) return rc;
+	rc = tf_set_item(*h, TF_PAM_FAIL_DELAY, (const void *)tf_no_delay);
+	if (rc != TF_PAM_SUCCESS) tf_end(*h, rc);
+	return rc;
 }
 
 static int tf_authenticate_(pam_handle_t *h, int f) { return tf_authenticate(h, f); }
@@ -265,4 +281,38 @@ func pamLogin(service, confDir, name, password, rhost string) (func() error, err
 		})
 		return endErr
 	}, nil
+}
+
+// pamDummy runs PAM's auth stage for a user name that cannot exist, and
+// discards the result: the work a refusal made before PAM (unknown user,
+// ftpusers, min_uid...) would otherwise skip, so that it costs what a
+// wrong password costs. "NOUSER" is what OpenSSH hands PAM for invalid
+// users too.
+func pamDummy(service, confDir, password, rhost string) {
+	if loadPAM() != nil {
+		return
+	}
+	cService, cName := C.CString(service), C.CString(dummyUser)
+	defer C.free(unsafe.Pointer(cService))
+	defer C.free(unsafe.Pointer(cName))
+	var cConf *C.char
+	if confDir != "" {
+		cConf = C.CString(confDir)
+		defer C.free(unsafe.Pointer(cConf))
+	}
+	t := &pamTx{handle: cgo.NewHandle(&conversation{name: dummyUser, password: password})}
+	if rc := C.tf_start_tx(cService, cName, cConf, C.uintptr_t(t.handle), &t.h); rc != pamSuccess {
+		t.handle.Delete()
+		return
+	}
+	if rhost != "" {
+		cr := C.CString(rhost)
+		C.tf_set_item_(t.h, pamRhost, cr)
+		C.free(unsafe.Pointer(cr))
+	}
+	ctty := C.CString("ftp")
+	C.tf_set_item_(t.h, pamTTY, ctty)
+	C.free(unsafe.Pointer(ctty))
+	t.last = C.tf_authenticate_(t.h, pamDisallowNullAuthtok)
+	t.end() //nolint:errcheck // a dummy
 }

@@ -34,12 +34,20 @@ type SystemOptions struct {
 
 // Refusal is a failed system login with the reason, for the operator's log.
 // It matches ErrAuthFailed with errors.Is; the client must see no more.
-type Refusal struct{ Reason string }
+type Refusal struct {
+	Reason    string
+	beforePAM bool // refused by the daemon's own policy, PAM not asked
+}
 
 func (r *Refusal) Error() string        { return "authentication failed: " + r.Reason }
 func (r *Refusal) Is(target error) bool { return target == ErrAuthFailed }
 
 func refuse(format string, args ...any) error { return &Refusal{Reason: fmt.Sprintf(format, args...)} }
+
+// refuseEarly is refuse for a refusal made before PAM was asked.
+func refuseEarly(format string, args ...any) error {
+	return &Refusal{Reason: fmt.Sprintf(format, args...), beforePAM: true}
+}
 
 // System logs in the host's accounts through PAM.
 type System struct {
@@ -73,29 +81,46 @@ func NewSystem(opts SystemOptions) (*System, error) {
 	return &System{opts: opts}, nil
 }
 
+// dummyUser is the user name of pamDummy's transactions: not a valid
+// account name anywhere (upper case is not allowed by useradd).
+const dummyUser = "NOUSER"
+
 // Authenticate checks a system account: the policy (ftpusers, minimum uid,
 // shell), then PAM's auth and account stages, then opens a PAM session.
-// rhost is the client's address, given to PAM as PAM_RHOST.
+// rhost is the client's address, given to PAM as PAM_RHOST. A refusal
+// before PAM still runs a PAM authentication for a user that does not
+// exist (pamDummy), so that every refusal does the work of a wrong
+// password; PAM's own delay after a failure is turned off, the caller
+// delays every failure alike.
 func (s *System) Authenticate(name, password, rhost string) (*User, error) {
+	u, err := s.authenticate(name, password, rhost)
+	var r *Refusal
+	if errors.As(err, &r) && r.beforePAM {
+		pamDummy(s.opts.Service, s.opts.PAMConfDir, password, rhost)
+	}
+	return u, err
+}
+
+func (s *System) authenticate(name, password, rhost string) (*User, error) {
 	if err := checkName(name); err != nil {
-		return nil, refuse("invalid user name")
+		return nil, refuseEarly("invalid user name")
 	}
 	if password == "" {
-		return nil, refuse("empty password")
+		return nil, refuseEarly("empty password")
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, refuse("no such system user")
+		return nil, refuseEarly("no such system user")
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	if listed, err := inList(s.opts.FtpUsers, name); err != nil {
 		return nil, fmt.Errorf("reading ftpusers: %w", err)
 	} else if listed {
-		return nil, refuse("user is listed in %s", s.opts.FtpUsers)
+		return nil, refuseEarly("user is listed in %s", s.opts.FtpUsers)
 	}
 	if uid < s.opts.MinUID || uid == 0 {
-		return nil, refuse("uid %d is below min_uid %d", uid, s.opts.MinUID)
+		return nil, refuseEarly("uid %d is below min_uid %d", uid, s.opts.MinUID)
 	}
 	if s.opts.Shells != "" {
 		shell, err := loginShell(s.opts.Passwd, name)
@@ -105,7 +130,7 @@ func (s *System) Authenticate(name, password, rhost string) (*User, error) {
 		if ok, err := inList(s.opts.Shells, shell); err != nil {
 			return nil, fmt.Errorf("reading shells: %w", err)
 		} else if !ok {
-			return nil, refuse("shell %q is not in %s", shell, s.opts.Shells)
+			return nil, refuseEarly("shell %q is not in %s", shell, s.opts.Shells)
 		}
 	}
 	var groups []int

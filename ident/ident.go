@@ -43,6 +43,11 @@ type Peer struct {
 // matches: the peer is remote, in another namespace, or already gone.
 var ErrNotFound = errors.New("peer socket not found")
 
+// ErrGone means the peer socket exists only as what the kernel keeps of a
+// closed connection (FIN_WAIT, TIME_WAIT): it has no inode, and the kernel
+// reports its owner as uid 0. That is no owner at all, never root.
+var ErrGone = errors.New("peer socket already closed: its owner is unknown")
+
 // ProcRoot is where /proc is mounted.
 var ProcRoot = "/proc"
 
@@ -71,9 +76,6 @@ func Lookup(local, remote net.Addr) (*Peer, error) {
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		p.User = u.Username
 	}
-	if inode == 0 {
-		return p, nil
-	}
 	pid, err := findProcess(inode, uid)
 	if err != nil || pid == 0 {
 		return p, nil
@@ -90,7 +92,8 @@ func Lookup(local, remote net.Addr) (*Peer, error) {
 
 // Owner returns the owner uid and the inode of the socket at the other end
 // of a connection whose own end is local and whose peer is remote. It is
-// cheaper than Lookup: no process is searched.
+// cheaper than Lookup: no process is searched. A peer that has already
+// closed gives ErrGone (Lookup too).
 func Owner(local, remote net.Addr) (uid int, inode uint64, err error) {
 	l, ok1 := local.(*net.TCPAddr)
 	r, ok2 := remote.(*net.TCPAddr)
@@ -102,17 +105,29 @@ func Owner(local, remote net.Addr) (uid int, inode uint64, err error) {
 
 // owner asks sock_diag, or reads /proc/net/tcp* where sock_diag is not
 // available. The peer socket's local address is our remote one, and vice
-// versa.
+// versa. A socket without an inode (closed) is ErrGone.
 func owner(l, r *net.TCPAddr) (int, uint64, error) {
 	uid, inode, err := diagOwner(r, l)
-	if err == nil || errors.Is(err, ErrNotFound) {
-		return uid, inode, err
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return ownerFromEntry(findSocket(r, l))
 	}
-	ent, err := findSocket(r, l)
-	if err != nil {
+	return checkOwner(uid, inode, err)
+}
+
+// ownerFromEntry is the owner of a /proc/net/tcp* entry (findSocket).
+func ownerFromEntry(ent entry, err error) (int, uint64, error) {
+	return checkOwner(ent.uid, ent.inode, err)
+}
+
+// checkOwner turns a socket without an inode into ErrGone.
+func checkOwner(uid int, inode uint64, err error) (int, uint64, error) {
+	switch {
+	case err != nil:
 		return 0, 0, err
+	case inode == 0:
+		return 0, 0, ErrGone
 	}
-	return ent.uid, ent.inode, nil
+	return uid, inode, nil
 }
 
 // HeldBy reports whether process pid holds the socket with inode. known is

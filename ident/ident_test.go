@@ -1,6 +1,7 @@
 package ident
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -82,6 +83,59 @@ func TestLookupUnknownPeer(t *testing.T) {
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2}
 	if _, err := Lookup(local, remote); err != ErrNotFound {
 		t.Errorf("got %v, want ErrNotFound", err)
+	}
+}
+
+// TestClosedPeerHasNoOwner: a peer that closed its end, before or after
+// the connection was accepted, has no owner. The kernel keeps such a
+// socket without an inode and reports it as uid 0: taken at its word, a
+// dead socket would pass for root's (passive.same_owner, the session
+// limits). Both Owner and Lookup, through sock_diag and through /proc,
+// say ErrGone.
+func TestClosedPeerHasNoOwner(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, when := range []string{"after accept", "before accept"} {
+		t.Run(when, func(t *testing.T) {
+			c, err := net.Dial("tcp4", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if when == "before accept" {
+				c.Close()
+			}
+			srv, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			if when == "after accept" {
+				c.Close()
+			}
+			// The close has reached us once our end reads EOF.
+			srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := srv.Read(make([]byte, 1)); err == nil {
+				t.Fatal("read data from a closed peer")
+			}
+			local, remote := srv.LocalAddr().(*net.TCPAddr), srv.RemoteAddr().(*net.TCPAddr)
+			// The kernel's view, unfiltered: still there, inode 0.
+			if ent, err := findSocket(remote, local); err != nil || ent.inode != 0 {
+				t.Fatalf("/proc/net/tcp entry of the closed peer: %+v %v (want inode 0)", ent, err)
+			}
+			if uid, inode, err := Owner(local, remote); !errors.Is(err, ErrGone) {
+				t.Errorf("Owner of a closed peer: uid %d inode %d err %v, want ErrGone", uid, inode, err)
+			}
+			if p, err := Lookup(local, remote); !errors.Is(err, ErrGone) {
+				t.Errorf("Lookup of a closed peer: %+v %v, want ErrGone", p, err)
+			}
+			ent, err := findSocket(remote, local)
+			if _, _, err2 := ownerFromEntry(ent, err); !errors.Is(err2, ErrGone) {
+				t.Errorf("the /proc fallback: %v, want ErrGone", err2)
+			}
+		})
 	}
 }
 

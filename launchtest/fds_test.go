@@ -3,12 +3,14 @@ package launchtest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,7 +105,7 @@ func TestOutOfFileDescriptors(t *testing.T) {
 	if d.Exited() {
 		t.Fatalf("the daemon died out of descriptors: %v", d.Err())
 	}
-	f.WaitLog(regexp.MustCompile(`msg="accept failed, retrying".*too many open files`), 10*time.Second)
+	f.WaitLog(regexp.MustCompile(`msg="out of file descriptors: refusing connections with 421`), 10*time.Second)
 	t.Logf("%v: connections opened", time.Since(began).Round(time.Millisecond))
 	for _, c := range raw {
 		c.Close()
@@ -199,4 +201,145 @@ func ownFDs(t *testing.T, pid int) int {
 		n++
 	}
 	return n
+}
+
+// fdOutcome is how one connection of TestOutOfFileDescriptorsAtStart ended.
+type fdOutcome struct {
+	kind  string // "login", "421 at connect", "421 at login", or what went wrong
+	lines []string
+}
+
+// tryUnderFDLimit connects to addr and logs in (user, password): a login or
+// a 421 (at connect or at login) is a proper answer, anything else (EOF
+// without a reply, 530, another code) is not.
+func tryUnderFDLimit(addr, user, password string) (fdOutcome, *testutil.RawConn) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return fdOutcome{kind: "dial: " + err.Error()}, nil
+	}
+	rc := &testutil.RawConn{C: c, R: bufio.NewReader(c), Timeout: 30 * time.Second}
+	code, msg, err := rc.TryReply()
+	switch {
+	case err != nil:
+		c.Close()
+		return fdOutcome{kind: "greeting: " + err.Error()}, nil
+	case code == 421:
+		_, _, err := rc.TryReply()
+		c.Close()
+		if err == nil {
+			return fdOutcome{kind: "421, then more", lines: []string{msg}}, nil
+		}
+		return fdOutcome{kind: "421 at connect", lines: []string{msg}}, nil
+	case code != 220:
+		c.Close()
+		return fdOutcome{kind: fmt.Sprintf("greeting %d", code), lines: []string{msg}}, nil
+	}
+	if code, msg, err = rc.TryCmd("USER %s", user); err != nil || code != 331 {
+		c.Close()
+		return fdOutcome{kind: fmt.Sprintf("USER: %d %v", code, err), lines: []string{msg}}, nil
+	}
+	code, msg, err = rc.TryCmd("PASS %s", password)
+	switch {
+	case err != nil:
+		c.Close()
+		return fdOutcome{kind: "PASS: " + err.Error()}, nil
+	case code == 230:
+		return fdOutcome{kind: "login"}, rc
+	case code == 421:
+		c.Close()
+		return fdOutcome{kind: "421 at login", lines: []string{msg}}, nil
+	}
+	c.Close()
+	return fdOutcome{kind: fmt.Sprintf("PASS %d", code), lines: []string{msg}}, nil
+}
+
+// TestOutOfFileDescriptorsAtStart: a daemon started under RLIMIT_NOFILE=64
+// says at startup that the limit is too low for max_sessions, and 100
+// connections at once each get a login or a clean 421 (at connect, or at
+// login) and a close: never a greeting cut short (EOF), never "530 home
+// directory unavailable". The refusals are logged once per burst, and once
+// the clients leave the daemon serves normally again.
+// Guards: the reserve descriptor spent on answering a connection that
+// accept could not take; the admission check for a session's descriptors;
+// the 421 at login and at the start of a session process; the limit raised
+// and checked at startup.
+func TestOutOfFileDescriptorsAtStart(t *testing.T) {
+	testutil.RequireTool(t, "prlimit")
+	for _, mode := range []string{"virtual users", "session processes"} {
+		t.Run(mode, func(t *testing.T) {
+			o := busyOptions(testutil.DaemonOptions{MaxSessions: 100, Wait: "1s"})
+			var f *testutil.Daemon
+			user, password := testutil.DaemonUser, testutil.DaemonPassword
+			if mode == "session processes" {
+				needSystemUsers(t)
+				f, _ = sysFixtureOpts(t, "", o)
+				user, password = "anonymous", "x@example.org" // its own process, no PAM
+			} else {
+				f = newFixture(t, o)
+			}
+			d := f.Serve("prlimit", "--nofile=64:64", "--")
+			f.WaitLog(regexp.MustCompile(`msg="open-file limit too low for max_sessions.*" limit=64 max_sessions=100`), 5*time.Second)
+
+			const conns = 100
+			outcomes := make([]fdOutcome, conns)
+			var held []*testutil.RawConn
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for i := range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					o, rc := tryUnderFDLimit(f.Addr, user, password)
+					mu.Lock()
+					outcomes[i] = o
+					if rc != nil {
+						held = append(held, rc) // logged-in sessions stay, holding their descriptors
+					}
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			count := map[string]int{}
+			for i, o := range outcomes {
+				count[o.kind]++
+				switch o.kind {
+				case "login", "421 at connect", "421 at login":
+				default:
+					t.Errorf("connection %d: %s %q, want a login or a 421 and a close", i, o.kind, o.lines)
+				}
+			}
+			if count["login"] == 0 || count["login"] == conns {
+				t.Errorf("outcomes %v: want some logins and some refusals under 64 descriptors", count)
+			}
+			if d.Exited() {
+				t.Fatalf("the daemon died: %v", d.Err())
+			}
+			for _, rc := range held {
+				rc.Close()
+			}
+			f.WaitLog(regexp.MustCompile(`msg="out of file descriptors: burst over" refused=\d+`), 10*time.Second)
+			bursts := len(regexp.MustCompile(`msg="out of file descriptors: refusing`).FindAllString(f.Logs(), -1))
+			if bursts > 3 {
+				t.Errorf("%d log lines for one burst of refusals, want one per burst", bursts)
+			}
+			// Served again: a new client gets everything.
+			var err error
+			testutil.Poll(30*time.Second, 200*time.Millisecond, func() bool {
+				var rc *testutil.RawConn
+				_, rc = tryUnderFDLimit(f.Addr, user, password)
+				if rc == nil {
+					err = errors.New("no login")
+					return false
+				}
+				defer rc.Close()
+				rc.UsePASV = true
+				_, err = rc.TryList("NLST", "")
+				return err == nil
+			})
+			if err != nil {
+				t.Fatalf("no complete session after the descriptors were freed: %v", err)
+			}
+			t.Logf("%s, RLIMIT_NOFILE 64: 100 connections at once: %v; %d burst line(s) in the log", mode, count, bursts)
+		})
+	}
 }

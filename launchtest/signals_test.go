@@ -52,6 +52,10 @@ func TestReload(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, testutil.DaemonOptions{})
+			// Its sessions hold PASVs they never use: one user's share
+			// (passive.max_per_user, 1 for three ports) would keep each
+			// next one waiting for accept_timeout.
+			f.EditConfig("[passive]\n", "[passive]\nmax_per_user = 3\n")
 			p := mode.start(t, f)
 			inRange := func(port, first, last int) bool { return port >= first && port <= last }
 
@@ -398,12 +402,31 @@ func TestSIGTERMDuring50Transfers(t *testing.T) {
 // TestSIGTERMCutsStalledTransfersAsIncomplete: when running transfers do not
 // finish within shutdown_timeout (the clients stopped reading), the daemon
 // exits after shutdown_timeout anyway, and none of them is reported as
-// complete: no 226, no xferlog "c".
+// complete: no 226, no xferlog "c". Each client is told why: 426, the
+// server is shutting down (not a bare close).
 // Guards: the forced end of the drain, and the transfer records telling a
 // cut transfer from a complete one.
 func TestSIGTERMCutsStalledTransfersAsIncomplete(t *testing.T) {
+	for _, mode := range []string{"virtual users", "session processes"} {
+		t.Run(mode, func(t *testing.T) { sigtermCutsStalledTransfers(t, mode == "session processes") })
+	}
+}
+
+// sigtermCutsStalledTransfers is TestSIGTERMCutsStalledTransfersAsIncomplete
+// with every session in the daemon's process, or each in a process of its
+// own (system users: each cuts its own transfers, the daemon kills it only
+// if it has not ended shortly after).
+func sigtermCutsStalledTransfers(t *testing.T, processes bool) {
 	const n = 10
-	f := newFixture(t, busyOptions(testutil.DaemonOptions{ShutdownTimeout: "2s"}))
+	o := busyOptions(testutil.DaemonOptions{ShutdownTimeout: "2s"})
+	var f *testutil.Daemon
+	if processes {
+		needSystemUsers(t)
+		f, _ = sysFixtureOpts(t, "", o)
+		os.Chown(f.Root, 65534, 65534) // the sessions run as nobody (run_as)
+	} else {
+		f = newFixture(t, o)
+	}
 	d := f.Serve()
 	xs := startTransfers(t, f, n)
 
@@ -425,6 +448,9 @@ func TestSIGTERMCutsStalledTransfersAsIncomplete(t *testing.T) {
 		rest, _ := io.ReadAll(x.rc.R)
 		if bytes.Contains(rest, []byte("226 ")) {
 			t.Errorf("transfer %d cut by the shutdown got a 226: %q", i, rest)
+		}
+		if !bytes.Contains(rest, []byte("426 Connection closed; transfer aborted: the server is shutting down")) {
+			t.Errorf("transfer %d cut by the shutdown: %q, want a 426 saying the server is shutting down", i, rest)
 		}
 	}
 	st := f.Xfer()

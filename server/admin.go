@@ -100,9 +100,9 @@ func (a *sessionAdmin) leave() {
 	}
 }
 
-// Read passes the client's bytes to the library and lets the session's admin state see the
-// command lines (sessionAdmin.read).
-func (c *ctrlConn) Read(p []byte) (int, error) {
+// readConn reads the client's bytes and lets the session's admin state see the command
+// lines (sessionAdmin.read). ctrlConn's Read (ctrllines.go) reads through it.
+func (c *ctrlConn) readConn(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.adm != nil {
 		c.adm.read(p[:n])

@@ -12,13 +12,17 @@ import (
 // which means "closing the control connection" and makes clients such as
 // curl give up the session. We send 425 (data connection not opened) instead,
 // with a message naming the range; the session stays usable. PORT/EPRT get
-// 502 instead of 421 for the same reason, and a write that failed for lack of
-// space gets 452/552 instead of 550 (storageReply).
+// 502 instead of 421 for the same reason, a write that failed for lack of
+// space gets 452/552 instead of 550 (storageReply), and a transfer that
+// failed after its 150 gets 426/451/452/552 in plain words (transferReply).
 type ctrlConn struct {
 	net.Conn
 	onPasvFailure func() string // cleans up, returns the reason if the session knows it
-	onFinalReply  func()        // called after a reply that can end a transfer (226, 4xx, 5xx)
+	onFinalReply  func([]byte)  // called after a reply that can end a transfer (226, 4xx, 5xx), with it
 	adm           *sessionAdmin // sees commands and replies (admin.go); nil: none
+
+	lines lineReader  // partial input held back by Read (ctrllines.go)
+	xfer  xferReplies // the replies of failed transfers (xferreply.go)
 
 	mu       sync.Mutex
 	keepOpen bool // ignore the library's next Close (a failed login that may retry)
@@ -78,12 +82,14 @@ var activeRefusals = [][]byte{[]byte("421 PORT command is disabled"), []byte("42
 
 const activeRefusal = "502 Active mode (PORT/EPRT) is disabled; use passive mode (EPSV/PASV)\r\n"
 
-// storageReply gives the reply code for a failure caused by a full disk
-// (452, "insufficient storage space") or an exhausted quota (552, "exceeded
-// storage allocation"), or "" for any other reply. The library answers
-// those with a generic 550 "Issue during transfer: …" (or "Could not …")
-// whose text ends with the system error; clients such as curl and lftp only
-// tell "disk full" from "no such file" by the code.
+// storageReply gives the reply (with its line end) for a failure caused by
+// a full disk (452, "insufficient storage space"), an exhausted quota
+// (552, "exceeded storage allocation") or, a local error, the process
+// being out of file descriptors (451), or "" for any other reply. The
+// library answers those with a generic 550 "Could not …" whose text ends
+// with the system error; clients such as curl and lftp only tell "disk
+// full" from "no such file" by the code. (A transfer that fails after its
+// 150 is answered by transferReply.)
 func storageReply(b []byte) string {
 	if len(b) < 4 || (b[0] != '4' && b[0] != '5') || b[3] != ' ' {
 		return ""
@@ -91,9 +97,11 @@ func storageReply(b []byte) string {
 	line := bytes.TrimRight(b, "\r\n")
 	switch {
 	case bytes.HasSuffix(line, []byte(": "+syscall.ENOSPC.Error())):
-		return "452"
+		return "452 Cannot store the file: insufficient storage space (the disk is full)\r\n"
 	case bytes.HasSuffix(line, []byte(": "+syscall.EDQUOT.Error())):
-		return "552"
+		return "552 Cannot store the file: exceeded storage allocation (disk quota)\r\n"
+	case bytes.HasSuffix(line, []byte(": "+syscall.EMFILE.Error())), bytes.HasSuffix(line, []byte(": "+syscall.ENFILE.Error())):
+		return "451 Cannot open the file now: the server is out of resources; try again later\r\n"
 	}
 	return ""
 }
@@ -103,7 +111,7 @@ func storageReply(b []byte) string {
 // library writes and flushes each reply line with one Write.
 func (c *ctrlConn) Write(b []byte) (int, error) {
 	if c.onFinalReply != nil && endsTransfer(b) {
-		defer c.onFinalReply()
+		defer c.onFinalReply(b)
 	}
 	c.mu.Lock()
 	closeAfter := c.closeAft
@@ -117,8 +125,19 @@ func (c *ctrlConn) Write(b []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if code := storageReply(b); code != "" {
-		if _, err := c.Conn.Write(append([]byte(code), b[3:]...)); err != nil {
+	if reply, cut := c.transferReply(b); reply != "" || cut {
+		if cut {
+			defer c.closeForReal()
+		}
+		if reply != "" {
+			if _, err := c.Conn.Write([]byte(reply)); err != nil {
+				return 0, err
+			}
+			return len(b), nil
+		}
+	}
+	if reply := storageReply(b); reply != "" {
+		if _, err := c.Conn.Write([]byte(reply)); err != nil {
 			return 0, err
 		}
 		return len(b), nil

@@ -130,8 +130,8 @@ func TestRequireSSHUser(t *testing.T) {
 func TestMaxSessionsPerSSHUser(t *testing.T) {
 	needRoot(t)
 	ts := startServer(t, 1, func(c *config.Config) { c.MaxSessionsPerSSHUser = 2 })
-	dialRaw(t, ts.Addr)
-	dialRaw(t, ts.Addr)
+	dialRaw(t, ts.Addr).Login(testUser, testPassword)
+	dialRaw(t, ts.Addr).Login(testUser, testPassword)
 	expectRefusal(t, ts.Addr, "SSH user root")
 }
 

@@ -334,10 +334,17 @@ func TestDataStallWatchdog(t *testing.T) {
 	}
 }
 
+// TestMaxSessions: once max_sessions are logged in, one more connection
+// gets 421 at connect. Connections not logged in do not fill it: a new one
+// takes the place of the oldest (prelogin.go).
 func TestMaxSessions(t *testing.T) {
 	ts := startServer(t, 1, func(c *config.Config) { c.MaxSessions = 2 })
-	dialRaw(t, ts.Addr)
-	dialRaw(t, ts.Addr)
+	waiting := testutil.DialRaw(t, ts.Addr)
+	testutil.DialRaw(t, ts.Addr).Login(testUser, testPassword)
+	testutil.DialRaw(t, ts.Addr).Login(testUser, testPassword) // makes room: waiting is closed
+	if code, msg, err := waiting.TryReply(); code != 421 || !strings.Contains(msg, "make room") {
+		t.Errorf("the connection not logged in got %d %q %v, want a 421 saying it makes room", code, msg, err)
+	}
 	expectRefusal(t, ts.Addr, "max_sessions")
 }
 

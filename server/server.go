@@ -3,11 +3,14 @@
 // one connection (every launch mode is one of the two), Shutdown(ctx) drains
 // it and Reload(cfg) puts a new config in force for new sessions. Each
 // session is the ftpserverlib MainDriver of its one connection: admission
-// (max_sessions, max_sessions_per_ssh_user, tunnel_only, deny_clients), the
-// login and the switch to the user's identity, the user's access policy and
-// class (policy.go, classes.go: package access decides, package classcount
-// counts across processes), the banner and messages (messages.go), reply
-// rewriting (ctrlconn.go) and the filter on the library's own log
+// (max_sessions, max_sessions_per_ssh_user, tunnel_only, deny_clients) and
+// the pre-login budget (prelogin.go), running out of file descriptors
+// (fds.go), the login and the switch to the user's identity, the user's
+// access policy and class (policy.go, classes.go: package access decides,
+// package classcount counts across processes), the banner and messages
+// (messages.go), the control connection that hands the library whole lines
+// only (ctrllines.go) and rewrites replies (ctrlconn.go, and transfer
+// results: xferreply.go), and the filter on the library's own log
 // (liblog.go).
 //
 // It must not open user paths (package driver does, for every file
@@ -114,14 +117,20 @@ type Options struct {
 	// ident.HelperSocket; a helper that is not there is not asked again
 	// until a minute later.
 	IdentHelper string
+	// Report, if set, receives the session's way to a login (a per-session
+	// process tells the process that handed it off, which counts it in its
+	// pre-login budget). nil: nobody is told.
+	Report func(LoginEvent)
 }
 
 // Handoff runs sessions outside this process (package daemon's per-session
 // processes, for system users).
 type Handoff interface {
 	// Start runs the session of c, admitted under cfg, elsewhere; log is the
-	// session's logger. The caller closes c once Start has returned.
-	Start(c net.Conn, cfg *config.Config, log *slog.Logger) (Handle, error)
+	// session's logger, and events receives what the session's process
+	// reports (its Options.Report), from any goroutine, until Wait returns.
+	// The caller closes c once Start has returned.
+	Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(LoginEvent)) (Handle, error)
 }
 
 // Handle is one session handed off by a Handoff.
@@ -131,6 +140,9 @@ type Handle interface {
 	// Stop asks the session to drain (a running transfer may finish), or
 	// with now set, ends it at once.
 	Stop(now bool)
+	// Evict asks a session that has not logged in to close, with a 421,
+	// to make room (its process calls Server.EvictPrelogin).
+	Evict()
 }
 
 // Server is the FTP daemon. Create it with New, then call Serve with a
@@ -150,6 +162,7 @@ type Server struct {
 	drained  chan struct{} // closed when draining and no session is left
 
 	warned sync.Map // keys of warnings already logged once
+	fds    *fdGuard // out of file descriptors (fds.go)
 
 	planned  plannedShutdown // the shutdown file, cached (shutdown.go)
 	watching bool            // watchShutdown runs (guarded by mu)
@@ -168,7 +181,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{}), fds: newFDGuard(log)}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -321,6 +334,9 @@ func (s *Server) Serve(l net.Listener) error {
 			if draining || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
+			if isFDExhaustion(err) && s.fds.refuseOne(l) {
+				continue // answered 421 with the reserve descriptor
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
 				// Out of file descriptors and the like: back off, keep serving.
@@ -332,24 +348,36 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("accepting control connections: %w", err)
 		}
 		delay = 0
+		if !s.roomForAnother() {
+			s.fds.note("admission")
+			sayOutOfFDs(c)
+			c.Close()
+			continue
+		}
+		s.fds.inFlight.Add(1) // until admitConn has registered or refused it
 		if s.opts.Handoff != nil {
 			go s.handOff(c)
 		} else {
-			go s.ServeConn(c)
+			go s.serveConn(c, true)
 		}
 	}
 }
 
 // ServeConn runs one session on an accepted control connection and returns
 // when it has ended and its files are closed.
-func (s *Server) ServeConn(c net.Conn) {
+func (s *Server) ServeConn(c net.Conn) { s.serveConn(c, false) }
+
+// serveConn is ServeConn; accepted says Serve accepted c (and counted it
+// in flight).
+func (s *Server) serveConn(c net.Conn, accepted bool) {
 	id := s.nextID.Add(1)
 	defer recoverSession(s.log.With("session", id), c)
-	sess := s.admitConn(c, id)
+	sess := s.admitConn(c, id, false, accepted)
 	if sess == nil {
 		return
 	}
 	defer s.depart(sess)
+	s.startLoginTimer(sess)
 	adm := s.joinRegistry(sess)
 	defer adm.leave()
 	s.mu.Lock()
@@ -373,13 +401,22 @@ func (s *Server) ServeConn(c net.Conn) {
 
 // handOff runs one session through Options.Handoff and waits for it.
 func (s *Server) handOff(c net.Conn) {
-	sess := s.admitConn(c, s.nextID.Add(1)) // limits only: this process never reads a command
+	sess := s.admitConn(c, s.nextID.Add(1), true, true) // limits only: this process never reads a command
 	if sess == nil {
 		return
 	}
 	defer s.depart(sess)
 
-	h, err := s.opts.Handoff.Start(c, sess.live.cfg, sess.log)
+	h, err := s.startHandoff(sess, c)
+	if err != nil {
+		if isFDExhaustion(err) {
+			s.fds.note("session process")
+			sayOutOfFDs(c)
+		} else {
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			fmt.Fprintf(c, "421 Cannot start your session; try again later\r\n")
+		}
+	}
 	c.Close() // the session has its own copy
 	if err != nil {
 		sess.log.Error("cannot start the session process", "err", err)
@@ -391,12 +428,18 @@ func (s *Server) handOff(c net.Conn) {
 	h.Wait()
 }
 
-// admitConn makes session id for connection c: it identifies the peer and
-// applies the connect-time limits. A refused connection gets one 421 line
-// and is closed, and nil is returned; otherwise the caller must depart.
-func (s *Server) admitConn(c net.Conn, id uint64) *session {
+// admitConn makes session id for connection c (to be handed off, or
+// served here): it identifies the peer and applies the connect-time limits,
+// making room where the pre-login budget allows. A refused connection gets
+// one 421 line and is closed, and nil is returned; otherwise the caller must
+// depart. accepted says Serve counted c in flight (roomForAnother).
+func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *session {
+	if accepted {
+		defer s.fds.inFlight.Add(-1)
+	}
 	live := s.acquireLive()
 	sess := &session{srv: s, live: live, id: id, peer: s.identify(c), single: s.opts.OneSession}
+	sess.pre.handedOff = handOff
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
 	sess.offer = &passive.Offer{Pool: live.pool, Range: live.cfg.Passive.Ports, Wait: live.cfg.Passive.Wait.Duration,
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
@@ -407,7 +450,11 @@ func (s *Server) admitConn(c net.Conn, id uint64) *session {
 	sess.conn = &ctrlConn{Conn: c, onPasvFailure: func() string {
 		s.opts.Metrics.PasvFailure()
 		return sess.offer.Failed()
-	}, onFinalReply: func() { sess.awaitReply.Store(false) }}
+	}, onFinalReply: sess.finalReply}
+	sess.conn.xfer.dataTimeout = live.cfg.DataTimeout.Duration
+	if s.opts.Report != nil {
+		sess.conn.lines.onFirst = func() { s.report(EventLine) }
+	}
 	// Active mode is never served (no way back through the tunnel); MFMT always is.
 	sess.cmds = ftpcmd.New(ftpcmd.Config{MFMT: true})
 	if s.refuseForShutdown(sess) {
@@ -437,6 +484,12 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 		return nil
 	}
 	p, err := ident.Lookup(c.LocalAddr(), c.RemoteAddr())
+	if errors.Is(err, ident.ErrGone) || errors.Is(err, ident.ErrNotFound) {
+		// The client has already gone (or its socket is in another network
+		// namespace): unidentified, which says nothing about the host.
+		s.log.Debug("peer of the control connection not found", "peer", c.RemoteAddr().String(), "err", err)
+		return nil
+	}
 	if err != nil {
 		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
 		return nil
@@ -488,7 +541,8 @@ func (s *Server) blind(err error) {
 	}
 }
 
-// admit registers a session, or returns why it is refused.
+// admit registers a session (prelogin.go: register), or returns why it is
+// refused.
 func (s *Server) admit(sess *session) string {
 	cfg := sess.live.cfg
 	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
@@ -498,27 +552,17 @@ func (s *Server) admit(sess *session) string {
 		return reason
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.draining {
+		s.mu.Unlock()
 		return "Server shutting down"
 	}
-	if len(s.sessions) >= cfg.MaxSessions {
-		return fmt.Sprintf("Too many sessions (max_sessions=%d); try again later", cfg.MaxSessions)
+	evicted, refusal := s.register(sess)
+	if refusal == "" {
+		s.startWatchingLocked()
 	}
-	if limit := cfg.MaxSessionsPerSSHUser; limit > 0 {
-		n := 0
-		for other := range s.sessions {
-			if other.ownerKey() == sess.ownerKey() {
-				n++
-			}
-		}
-		if n >= limit {
-			return fmt.Sprintf("Too many sessions for SSH user %s (max_sessions_per_ssh_user=%d)", sess.ownerName(), limit)
-		}
-	}
-	s.sessions[sess] = struct{}{}
-	s.startWatchingLocked()
-	return ""
+	s.mu.Unlock()
+	s.evict(evicted)
+	return refusal
 }
 
 func (s *Server) depart(sess *session) {
@@ -526,6 +570,11 @@ func (s *Server) depart(sess *session) {
 	sess.live.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, t := range []*time.Timer{sess.pre.timer, sess.pre.grace} {
+		if t != nil {
+			t.Stop()
+		}
+	}
 	delete(s.sessions, sess)
 	if s.draining && len(s.sessions) == 0 {
 		select {
@@ -589,14 +638,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			s.mu.Lock()
 			n := len(s.sessions)
+			var handles []Handle
 			for sess := range s.sessions {
 				if sess.handle != nil {
-					sess.handle.Stop(true)
+					handles = append(handles, sess.handle)
 				} else {
 					sess.close()
 				}
 			}
 			s.mu.Unlock()
+			// A session process got SIGTERM with us and cuts its own
+			// transfers (with a 426) at its shutdown_timeout, about now;
+			// it is killed only if it has not ended cutGrace later.
+			kill := time.AfterFunc(cutGrace+time.Second, func() {
+				for _, h := range handles {
+					h.Stop(true)
+				}
+			})
+			defer kill.Stop()
 			s.log.Warn("shutdown timeout: closed sessions with running transfers", "sessions", n)
 			// Give the cut sessions a moment to close their files and
 			// write their transfer records (status i) before we return.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,8 @@ type session struct {
 	// its handle, and whether it was asked to stop.
 	handle   Handle
 	stopping bool
+
+	pre prelogin // the pre-login budget (prelogin.go), guarded by Server.mu
 
 	mu   sync.Mutex
 	cc   ftpserver.ClientContext
@@ -198,15 +201,26 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
 		return nil, errors.New("already logged in")
 	}
+	start := time.Now()
+	if !s.srv.beginCheck(s) {
+		return nil, errLoginClosed
+	}
 	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
 	if err == nil {
 		if err = s.srv.loginRefusal(s); err != nil && u.Logout != nil {
 			u.Logout()
 		}
 	}
+	if !s.srv.endCheck(s, err == nil) {
+		// The login timeout closed the connection while PAM worked.
+		if err == nil && u.Logout != nil {
+			u.Logout()
+		}
+		return nil, errLoginClosed
+	}
 	if err != nil {
 		s.loginFailed(err)
-		time.Sleep(s.live.cfg.Auth.FailDelay.Duration)
+		time.Sleep(failureWait(time.Since(start), s.live.cfg.Auth.FailDelay.Duration))
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
 		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
 		var r *auth.Refusal
@@ -254,6 +268,14 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		if u.Logout != nil {
 			u.Logout()
 		}
+		if isFDExhaustion(err) {
+			// Not the user's fault, and not a refusal: 421, like a
+			// connection that finds no descriptor at connect.
+			s.srv.fds.note("login")
+			s.log.Warn("login cut short: out of file descriptors", "user", u.Name)
+			s.sayAndClose(strings.TrimSuffix(outOfFDsReply, "\r\n"))
+			return nil, errors.New("server out of resources")
+		}
 		s.log.Error("login refused: cannot open the user's root", "user", u.Name, "err", err)
 		return nil, errors.New("home directory unavailable")
 	}
@@ -264,11 +286,43 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		class = s.class.Name
 	}
 	s.mu.Unlock()
+	s.offer.SetShare(s.passiveShare(u))
 	s.cmds.SetDriver(fs)
 	s.adm.loggedIn(u, pass)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
 		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
 	return fs, nil
+}
+
+// failureWait is how long a failed login waits after its check took
+// elapsed, so that its 530 comes fail_delay after the PASS whatever the
+// reason (unknown user, wrong password, locked, ftpusers, PAM's work or
+// not): the next multiple of delay, if the check took longer than one.
+func failureWait(elapsed, delay time.Duration) time.Duration {
+	if delay <= 0 {
+		return 0
+	}
+	total := delay * max((elapsed+delay-1)/delay, 1)
+	return total - elapsed
+}
+
+// errLoginClosed refuses a login whose connection was closed while it was
+// being checked (login_timeout).
+var errLoginClosed = errors.New("the connection was closed (login_timeout)")
+
+// passiveShare is what the session's PASVs count against under
+// passive.max_per_user: its FTP user (anonymous logins are one user) and,
+// where known, its SSH user.
+func (s *session) passiveShare(u *auth.User) passive.Share {
+	name := u.Name
+	if u.Anonymous {
+		name = "(anonymous)"
+	}
+	keys := []string{"ftp:" + name}
+	if s.peer != nil {
+		keys = append(keys, "ssh:"+strconv.Itoa(s.peer.UID))
+	}
+	return passive.Share{Keys: keys, Max: s.live.cfg.Passive.PerUserLimit()}
 }
 
 // tunnel is what auth needs to know of the session's tunnel.
@@ -336,6 +390,9 @@ func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error
 func (s *session) transferDone(t driver.Transfer) {
 	defer s.contain("transferDone", nil)
 	s.awaitReply.Store(true)
+	if t.Err != nil {
+		s.conn.transferFailed(t.Err) // its reply (transfer results: xferreply.go)
+	}
 	s.mu.Lock()
 	user := s.user
 	s.mu.Unlock()
@@ -357,6 +414,28 @@ func (s *session) transferDone(t driver.Transfer) {
 		s.live.xferlog.Write(t, s.remoteHost(), name, mode)
 	}
 }
+
+// finalReply follows a reply that can end a transfer (ctrlConn). The
+// transfer's final reply has been written. And a transfer command that
+// failed before its data connection (550 no such file, say) gives up the
+// port its PASV holds at once, instead of at accept_timeout: with
+// passive.max_per_user, the user's other sessions are waiting for it.
+func (s *session) finalReply(b []byte) {
+	s.awaitReply.Store(false)
+	if b[0] != '4' && b[0] != '5' {
+		return
+	}
+	s.mu.Lock()
+	cc := s.cc
+	s.mu.Unlock()
+	if cc != nil && transferCommands[cc.GetLastCommand()] {
+		s.offer.DropUnused()
+	}
+}
+
+// transferCommands use the data connection of the PASV before them.
+var transferCommands = map[string]bool{"RETR": true, "STOR": true, "APPE": true, "STOU": true,
+	"LIST": true, "NLST": true, "MLSD": true}
 
 // FetchNext is the session's PasvPortGetter: see passive.Offer.FetchNext.
 func (s *session) FetchNext() (_, _ int, ok bool) {
@@ -382,19 +461,36 @@ func (s *session) busy() bool {
 	return s.awaitReply.Load() || fs != nil && fs.OpenTransfers() > 0
 }
 
-// close disconnects the client.
+// close disconnects the client. A running transfer is cut first, so that
+// the client hears why (426) before the connection closes (cutAndClose).
 func (s *session) close() {
 	s.mu.Lock()
 	cc := s.cc
 	s.mu.Unlock()
 	if cc != nil && s.busy() {
-		// Abort the running transfer through the library, so that it
-		// does not report it complete.
-		cc.Close()
+		go s.cutAndClose(cc, "the server is shutting down")
+		return
 	}
 	// An idle session just loses its socket: its command loop ends on the
 	// read error (the library's Close would race with that loop).
 	s.conn.closeForReal()
+}
+
+// cutGrace is how long a cut transfer has to write its reply before the
+// session is closed anyway.
+const cutGrace = 2 * time.Second
+
+// cutAndClose cuts the running transfer's data connection, so that the
+// copy fails and the library answers (426, why); the control connection
+// closes after that reply, or after cutGrace through the library, which
+// then does not report the transfer complete.
+func (s *session) cutAndClose(cc ftpserver.ClientContext, why string) {
+	s.conn.cutTransfer(why)
+	s.offer.CutData()
+	time.AfterFunc(cutGrace, func() {
+		cc.Close() // closing twice is harmless
+		s.conn.closeForReal()
+	})
 }
 
 // logSafe bounds and escapes client-supplied text for the log.

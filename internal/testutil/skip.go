@@ -44,7 +44,7 @@ var debianPackage = map[string]string{
 	"useradd": "passwd", "userdel": "passwd", "usermod": "passwd", "chpasswd": "passwd",
 	"fail2ban-regex": "fail2ban", "tnftp": "tnftp", "ncftpget": "ncftp", "ncftpput": "ncftp", "rclone": "rclone", "wget": "wget", "filezilla": "filezilla", "Xvfb": "xvfb", "xdotool": "xdotool", "strace": "strace", "systemd-socket-activate": "systemd",
 	"systemd-analyze": "systemd", "systemd-tmpfiles": "systemd", "inetd": "openbsd-inetd",
-	"xinetd": "xinetd", "go": "the Go toolchain (/usr/local/go/bin on PATH)",
+	"xinetd": "xinetd", "prlimit": "util-linux", "go": "the Go toolchain (/usr/local/go/bin on PATH)",
 }
 
 // RequireTool requires every named program (a name looked up in PATH, or

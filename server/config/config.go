@@ -72,6 +72,15 @@ type Config struct {
 	// MaxSessionsPerSSHUser limits sessions per owner of the peer socket
 	// (the SSH user behind ssh -L); 0 = no limit.
 	MaxSessionsPerSSHUser int `toml:"max_sessions_per_ssh_user"`
+	// LoginTimeout closes a connection that has not logged in this long
+	// after it was accepted (421), however busy it keeps. Default 30s.
+	LoginTimeout Duration `toml:"login_timeout"`
+	// MaxPrelogin is how many connections past a quarter of login_timeout
+	// may be not logged in yet; 0 = half of max_sessions (PreloginLimit).
+	MaxPrelogin int `toml:"max_prelogin"`
+	// MaxPreloginPerSSHUser is the same per SSH user (owner of the peer
+	// socket, where known). Default 10; 0 = no such limit.
+	MaxPreloginPerSSHUser int `toml:"max_prelogin_per_ssh_user"`
 	// Umask is the octal umask of what clients create: files 0666 &^ umask,
 	// directories 0777 &^ umask. [[users]] umask overrides it. Default "022".
 	Umask string `toml:"umask"`
@@ -125,6 +134,9 @@ type PassiveConfig struct {
 	// same owner (and sshd process, where known) as the control
 	// connection's. Default true.
 	SameOwner bool `toml:"same_owner"`
+	// MaxPerUser is how many ports one user (FTP user, and SSH user where
+	// known) may hold at once; 0 = automatic (PerUserLimit).
+	MaxPerUser int `toml:"max_per_user"`
 
 	// First and Last are the parsed range (filled by Load).
 	First, Last int `toml:"-"`
@@ -266,6 +278,9 @@ func defaults() Config {
 		ASCII:           ASCIIAsIs,
 		ShutdownTimeout: Duration{30 * time.Second},
 		DataTimeout:     Duration{2 * time.Minute},
+		LoginTimeout:    Duration{30 * time.Second},
+
+		MaxPreloginPerSSHUser: 10,
 		Passive: PassiveConfig{
 			Ports:         "22000-22004",
 			Address:       "127.0.0.1",
@@ -397,6 +412,15 @@ func (c *Config) validate(idx lineIndex) Errors {
 	if c.MaxSessionsPerSSHUser < 0 {
 		bad("max_sessions_per_ssh_user", 0, "must be 0 (no limit) or more")
 	}
+	if c.LoginTimeout.Duration < time.Second {
+		bad("login_timeout", 0, "must be at least 1s")
+	}
+	if c.MaxPrelogin < 0 || c.MaxSessions >= 1 && c.MaxPrelogin > c.MaxSessions {
+		bad("max_prelogin", 0, "must be from 1 to max_sessions (%d), or 0 for half of max_sessions", c.MaxSessions)
+	}
+	if c.MaxPreloginPerSSHUser < 0 {
+		bad("max_prelogin_per_ssh_user", 0, "must be 0 (no limit) or more")
+	}
 
 	first, last, err := ParsePortRange(c.Passive.Ports)
 	if err != nil {
@@ -431,6 +455,9 @@ func (c *Config) validate(idx lineIndex) Errors {
 	}
 	if c.Passive.AcceptTimeout.Duration < time.Second {
 		bad("passive.accept_timeout", 0, "must be at least 1s")
+	}
+	if c.Passive.MaxPerUser < 0 || c.Passive.MaxPerUser > MaxPassivePerUser {
+		bad("passive.max_per_user", 0, "must be from 1 to %d, or 0 for automatic (1 for up to 5 ports, a fifth of a bigger range)", MaxPassivePerUser)
 	}
 
 	if _, err := ParseLevel(c.Log.Level); err != nil {
@@ -538,6 +565,27 @@ func (c *Config) validate(idx lineIndex) Errors {
 		}
 	}
 	return errs
+}
+
+// MaxPassivePerUser is the highest passive.max_per_user.
+const MaxPassivePerUser = 64
+
+// PerUserLimit is passive.max_per_user in force: when 0, 1 for a range of
+// up to 5 ports, a fifth of a bigger range (at most MaxPassivePerUser).
+func (p *PassiveConfig) PerUserLimit() int {
+	if p.MaxPerUser > 0 {
+		return p.MaxPerUser
+	}
+	return min(max(1, (p.Last-p.First+1)/5), MaxPassivePerUser)
+}
+
+// PreloginLimit is max_prelogin in force: how many connections may be not
+// logged in at once (half of max_sessions, at least 1, when it is 0).
+func (c *Config) PreloginLimit() int {
+	if c.MaxPrelogin > 0 {
+		return c.MaxPrelogin
+	}
+	return max(c.MaxSessions/2, 1)
 }
 
 // ParsePortRange parses "N-M" or "N" into an inclusive port range.

@@ -29,9 +29,13 @@ import (
 //	fd 3  the control connection
 //	fd 4  the text of the config in force (a memfd)
 //	fd 5  the passive-port lock file shared by all children (a memfd)
+//	fd 6  a pipe on which it reports its way to a login (server.LoginEvent
+//	      bytes), for the parent's pre-login budget
 //
-// and runs as a single-session server (see RunSessionChild). Spawner is the
-// parent's side, the server.Handoff of such a daemon.
+// and runs as a single-session server (see RunSessionChild). SIGUSR2 asks
+// it to close its session, with a 421, if that has not logged in (the
+// parent makes room for a new connection). Spawner is the parent's side,
+// the server.Handoff of such a daemon.
 
 // ChildArg is the hidden argument of `tunnelftpd serve` that runs a
 // per-session child.
@@ -41,6 +45,7 @@ const (
 	childConnFD   = 3
 	childConfigFD = 4
 	childLockFD   = 5
+	childEventFD  = 6
 )
 
 // Spawner runs every session in a new process of a binary (normally
@@ -67,8 +72,9 @@ func NewSpawner(exe string, stdioIsClient bool) (*Spawner, error) {
 func (sp *Spawner) Close() { sp.lock.Close() }
 
 // Start starts the process of one session, handing it c and the text of
-// cfg; the caller closes its own c afterwards.
-func (sp *Spawner) Start(c net.Conn, cfg *config.Config, log *slog.Logger) (server.Handle, error) {
+// cfg; what the process reports goes to events. The caller closes its own c
+// afterwards.
+func (sp *Spawner) Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(server.LoginEvent)) (server.Handle, error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return nil, fmt.Errorf("connection is %T, not TCP", c)
@@ -83,6 +89,11 @@ func (sp *Spawner) Start(c net.Conn, cfg *config.Config, log *slog.Logger) (serv
 		return nil, err
 	}
 	defer cfgFile.Close()
+	evR, evW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("the session's event pipe: %w", err)
+	}
+	defer evW.Close()
 
 	cmd := exec.Command(sp.exe, "serve", ChildArg)
 	cmd.Args[0] = "tunnelftpd-session"
@@ -91,22 +102,51 @@ func (sp *Spawner) Start(c net.Conn, cfg *config.Config, log *slog.Logger) (serv
 		cmd.Env = append(cmd.Env, "TUNNELFTPD_STDIO_IS_CLIENT=1")
 	}
 	cmd.Stderr = os.Stderr
-	cmd.ExtraFiles = []*os.File{connFile, cfgFile, sp.lock}
+	cmd.ExtraFiles = []*os.File{connFile, cfgFile, sp.lock, evW}
 	if err := cmd.Start(); err != nil {
+		evR.Close()
 		return nil, fmt.Errorf("starting %s: %w", sp.exe, err)
 	}
 	log.Info("session process started", "child_pid", cmd.Process.Pid, "from", c.RemoteAddr().String())
-	return &child{cmd: cmd, log: log}, nil
+	ch := &child{cmd: cmd, log: log, events: make(chan struct{})}
+	go ch.readEvents(evR, events)
+	return ch, nil
 }
 
 // child is a running session process.
 type child struct {
-	cmd *exec.Cmd
-	log *slog.Logger
+	cmd    *exec.Cmd
+	log    *slog.Logger
+	events chan struct{} // closed when the event pipe has been read to its end
+}
+
+// readEvents passes on what the process reports, until it exits.
+func (ch *child) readEvents(r *os.File, events func(server.LoginEvent)) {
+	defer close(ch.events)
+	defer r.Close()
+	var buf [64]byte
+	for {
+		n, err := r.Read(buf[:])
+		for _, b := range buf[:n] {
+			events(server.LoginEvent(b))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Evict asks the process to close its session if that has not logged in
+// (SIGUSR2).
+func (ch *child) Evict() {
+	if err := ch.cmd.Process.Signal(syscall.SIGUSR2); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		ch.log.Warn("signalling the session process", "child_pid", ch.cmd.Process.Pid, "err", err)
+	}
 }
 
 // Wait waits for the process to end and logs a failure.
 func (ch *child) Wait() {
+	defer func() { <-ch.events }() // its reports reach the server before it hears of the end
 	state, err := ch.cmd.Process.Wait()
 	switch {
 	case err != nil:
@@ -183,6 +223,11 @@ func RunSessionChild(logTo io.Writer) error {
 	// Our own open file description of the shared lock file, so that our
 	// locks exclude the other children's.
 	opts := server.Options{Log: log, OneSession: true}
+	events := os.NewFile(childEventFD, "login events")
+	defer events.Close()
+	opts.Report = func(e server.LoginEvent) {
+		events.Write([]byte{byte(e)}) //nolint:errcheck // a parent that has gone needs no report
+	}
 	if lock, err := passive.ReopenLock(childLockFD); err != nil {
 		log.Warn("passive ports are not locked across sessions", "err", err)
 	} else {
@@ -203,13 +248,24 @@ func RunSessionChild(logTo io.Writer) error {
 		return err
 	}
 
+	memCtx, stopMem := context.WithCancel(context.Background())
+	defer stopMem()
+	go returnMemory(memCtx, log)
+
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
+	evict := make(chan os.Signal, 1)
+	signal.Notify(evict, syscall.SIGUSR2)
+	defer signal.Stop(evict)
+	opts.Report(server.EventStarted) // SIGUSR2 is ours now
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
+			case <-evict:
+				srv.EvictPrelogin()
+				continue
 			case sig := <-sigs:
 				if sig == syscall.SIGUSR1 {
 					if err := errors.Join(out.Reopen(), srv.ReopenLogs()); err != nil {

@@ -3,8 +3,10 @@
 // invalid; SIGUSR1 reopens the log files, for logrotate; SIGTERM and
 // SIGINT drain, a second one cuts), sd_notify
 // (READY, RELOADING, STOPPING, STATUS, WATCHDOG), the switch to run_as at
-// startup, and per-session processes for system users (Spawner, plugged into
-// the server as its Handoff, and RunSessionChild, their body).
+// startup, the open-file limit raised at startup (limits.go), memory given
+// back after a spike (memory.go), and per-session processes for system
+// users (Spawner, plugged into the server as its Handoff, and
+// RunSessionChild, their body).
 //
 // It must not parse FTP or open user paths: the server and the driver do.
 package daemon
@@ -53,6 +55,10 @@ func (d *Daemon) Run() error {
 
 	n := newNotifier(d.Log)
 	mode := d.Launch.Mode
+	raiseFileLimit(d.Server, mode.Single(), d.Log)
+	memCtx, stopMem := context.WithCancel(context.Background())
+	defer stopMem()
+	go returnMemory(memCtx, d.Log)
 	served := make(chan error, 1)
 	if mode.Single() {
 		go func() {

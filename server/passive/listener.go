@@ -26,6 +26,19 @@ type listener struct {
 	closed   bool
 	ttl      *time.Timer
 	released bool
+	conn     *net.TCPConn // the data connection it handed out
+}
+
+// cutConn makes the data connection it handed out fail now; false if none.
+func (l *listener) cutConn() bool {
+	l.mu.Lock()
+	c := l.conn
+	l.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.SetDeadline(time.Unix(1, 0)) //nolint:errcheck // closed already: nothing to cut
+	return true
 }
 
 // newListener wraps inner. The port is released after ttl unless Accept
@@ -62,6 +75,9 @@ func (l *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.Close()
+		l.mu.Lock()
+		l.conn = c
+		l.mu.Unlock()
 		if l.onConn != nil {
 			l.onConn(c)
 		}

@@ -64,10 +64,20 @@ type Offer struct {
 	OnBusy func(port int, busy bool)
 
 	mu      sync.Mutex
+	share   Share     // what the session's PASVs count against (SetShare)
 	cands   []int     // ports reserved for this PASV, in the order handed out
+	grant   *Grant    // the tokens of this PASV, until its listener takes them
 	next    int       // next of cands to hand out; 0 = not handing out
 	current *listener // latest passive listener
 	reason  string    // why the last FetchNext gave no port ("" = unknown)
+}
+
+// SetShare sets what the session's PASVs count against from now on (at
+// login: its FTP user and SSH user, and passive.max_per_user).
+func (o *Offer) SetShare(s Share) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.share = s
 }
 
 // FetchNext is ftpserverlib's PasvPortGetter. The library calls it in a loop
@@ -95,12 +105,12 @@ func (o *Offer) FetchNext() (_, _ int, ok bool) {
 		o.current.Close()
 	}
 	start := time.Now()
-	cands, err := o.Pool.candidates(0, Spares)
-	if errors.Is(err, errRangeExhausted) && o.Wait > 0 {
+	cands, grant, err := o.Pool.candidates(0, Spares, o.share)
+	if (errors.Is(err, errRangeExhausted) || errors.Is(err, errShareExhausted)) && o.Wait > 0 {
 		if o.OnWait != nil {
 			o.OnWait()
 		}
-		cands, err = o.Pool.candidates(o.Wait, Spares)
+		cands, grant, err = o.Pool.candidates(o.Wait, Spares, o.share)
 	}
 	switch {
 	case errors.Is(err, errRangeExhausted):
@@ -108,13 +118,18 @@ func (o *Offer) FetchNext() (_, _ int, ok bool) {
 			"waited", time.Since(start).Round(time.Millisecond).String())
 		o.reason = fmt.Sprintf("No free passive port in range %s after waiting %s; try again", o.Range, o.Wait)
 		return 0, 0, false
+	case errors.Is(err, errShareExhausted):
+		o.Log.Warn("passive ports: the user holds its share", "max_per_user", o.share.Max,
+			"waited", time.Since(start).Round(time.Millisecond).String())
+		o.reason = fmt.Sprintf("You already hold %d passive port(s) in other sessions (passive.max_per_user); use them or try again", o.share.Max)
+		return 0, 0, false
 	case err != nil:
 		// Out of file descriptors, or the like: not the range's fault.
 		o.Log.Error("cannot open a passive port", "range", o.Range, "err", err)
 		o.reason = "Cannot open a data connection right now (server resources exhausted); try again"
 		return 0, 0, false
 	}
-	o.cands, o.next = append(o.cands[:0], cands...), 1
+	o.cands, o.next, o.grant = append(o.cands[:0], cands...), 1, grant
 	return cands[0], cands[0], true
 }
 
@@ -129,7 +144,8 @@ func (o *Offer) releaseReservedLocked(foreign []int) {
 	if len(o.cands) > 0 {
 		o.Pool.releaseMarking(o.cands, foreign)
 	}
-	o.cands, o.next = o.cands[:0], 0
+	o.grant.Release() // nil once a listener took it
+	o.cands, o.next, o.grant = o.cands[:0], 0, nil
 }
 
 // Failed is called when the library reports a PASV failure. It cleans up
@@ -207,10 +223,13 @@ func (o *Offer) Wrap(l net.Listener) (net.Listener, error) {
 	if len(failed) > 0 {
 		o.Log.Info("passive ports in use by another program, skipped", "ports", fmt.Sprint(failed))
 	}
+	grant := o.grant
+	o.grant = nil // the listener holds the PASV's tokens with its port
 	o.releaseReservedLocked(failed)
 	pool, onBusy := o.Pool, o.OnBusy
 	o.current = newListener(tl, port, o.AcceptTimeout, func(p int) {
 		pool.release(p)
+		grant.Release()
 		if onBusy != nil {
 			onBusy(p, false)
 		}
@@ -219,6 +238,29 @@ func (o *Offer) Wrap(l net.Listener) (net.Listener, error) {
 		onBusy(port, true)
 	}
 	return o.current, nil
+}
+
+// CutData makes the running transfer's data connection fail at once (a
+// deadline in the past, as the stall watchdog does), and reports whether
+// there was one: the server is cutting the transfer.
+func (o *Offer) CutData() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.current == nil {
+		return false
+	}
+	return o.current.cutConn()
+}
+
+// DropUnused closes the listener of the last PASV if no data connection
+// has reached it: the transfer command it was for failed without one.
+func (o *Offer) DropUnused() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.current != nil && o.current.pending() {
+		o.Log.Debug("transfer command failed before its data connection: passive port released", "port", o.current.port)
+		o.current.Close()
+	}
 }
 
 // Close gives back what the session holds: the reserved ports and the
@@ -265,6 +307,8 @@ func (o *Offer) allow(c net.Conn) bool {
 	}
 	// Only the owner and, where the control peer's process is known, whether
 	// that process holds the socket: no search through every process.
+	// A peer that has already closed has no owner (ident.ErrGone), even
+	// though the kernel reports uid 0 for it: refused like any unknown one.
 	uid, inode, err := ident.Owner(c.LocalAddr(), c.RemoteAddr())
 	if err != nil {
 		o.Log.Warn("dropped data connection: cannot identify its owner", "peer", c.RemoteAddr().String(), "err", err)

@@ -8,6 +8,9 @@
 //     port is free again while the transfer runs;
 //   - when every port is busy, PASV waits a bounded time for one, then fails
 //     with a reason for the client (Offer.Failed);
+//   - one user (its FTP user, and its SSH user where known) holds at most a
+//     share of the ports at once, and waiting PASVs are served in arrival
+//     order across users and processes (fair.go);
 //   - data connections from peers other than the control connection's (its
 //     address and, with same_owner, its owner and sshd process) are dropped
 //     and the listener keeps waiting for the right client;
@@ -56,8 +59,12 @@ type Pool struct {
 	busy    []bool
 	foreign []bool // held by another program when last tried
 	next    int
-	changed chan struct{} // closed and replaced whenever a port is released
-	waiters int           // acquires waiting for a port (Waiting)
+	changed chan struct{} // closed and replaced whenever a port or token is released
+	nwait   int           // acquires waiting for a port (Waiting)
+
+	tokens tokenSet  // per-user tokens this process holds (fair.go)
+	queue  []*waiter // this process's waiting PASVs, in arrival order
+	seq    uint64    // arrival numbers, without a lock file
 }
 
 // pollInterval is how often a waiting PASV rechecks ports held by other processes.
@@ -76,6 +83,7 @@ func NewPool(first, last int, lock *os.File, log *slog.Logger) *Pool {
 		busy:    make([]bool, last-first+1),
 		foreign: make([]bool, last-first+1),
 		changed: make(chan struct{}),
+		tokens:  tokenSet{},
 	}
 }
 
@@ -117,47 +125,49 @@ func (p *Pool) String() string {
 // Range is the first and last port of the pool.
 func (p *Pool) Range() (first, last int) { return p.first, p.last }
 
-// acquire reserves a free port, waiting up to wait for one. On failure the
-// error says why: every port busy (errRangeExhausted), or a trial bind of a
-// foreign port that failed for another reason, such as running out of file
-// descriptors.
-func (p *Pool) acquire(wait time.Duration) (int, error) {
+// acquire reserves a free port and the tokens of share, waiting up to wait
+// for them, in line with the other waiting PASVs (fair.go). On failure the
+// error says why: every port busy (errRangeExhausted), the share's user at
+// its limit (errShareExhausted), or a trial bind of a foreign port that
+// failed for another reason, such as running out of file descriptors.
+func (p *Pool) acquire(wait time.Duration, s Share) (int, *Grant, error) {
+	sh := s.hashed()
 	deadline := time.Now().Add(wait)
 	var probeErr error
-	waiting := false // counted in p.waiters
+	var w *waiter // our place in line, once we wait
 	defer func() {
-		if waiting {
+		if w != nil {
 			p.mu.Lock()
-			p.waiters--
+			p.leave(w)
+			p.nwait--
 			p.mu.Unlock()
 		}
 	}()
 	for {
 		p.mu.Lock()
-		n := len(p.busy)
-		for i := 0; i < n; i++ {
-			slot := (p.next + i) % n
-			port := p.first + slot
-			if !p.take(slot, &probeErr) {
-				continue
+		if p.firstInLine(w) {
+			if port, g, ok := p.takeLocked(sh, &probeErr); ok {
+				p.mu.Unlock()
+				return port, g, nil
 			}
-			p.next = (slot + 1) % n
-			p.mu.Unlock()
-			return port, nil
 		}
 		changed := p.changed
-		if !waiting && time.Until(deadline) > 0 {
-			waiting = true
-			p.waiters++
+		left := time.Until(deadline)
+		if w == nil && left > 0 {
+			w = p.join(sh)
+			p.nwait++
 		}
+		shareFull := !p.mayTake(sh) && p.anyPortFree()
 		p.mu.Unlock()
 
-		left := time.Until(deadline)
 		if left <= 0 {
-			if probeErr != nil {
-				return 0, probeErr
+			switch {
+			case probeErr != nil:
+				return 0, nil, probeErr
+			case shareFull:
+				return 0, nil, errShareExhausted
 			}
-			return 0, errRangeExhausted
+			return 0, nil, errRangeExhausted
 		}
 		t := time.NewTimer(min(left, pollInterval))
 		select {
@@ -166,6 +176,45 @@ func (p *Pool) acquire(wait time.Duration) (int, error) {
 		}
 		t.Stop()
 	}
+}
+
+// firstInLine reports whether a PASV may take a port now: w is first among
+// the waiters that could take their tokens, or (w nil: not waiting yet) no
+// waiter could. p.mu held.
+func (p *Pool) firstInLine(w *waiter) bool {
+	if w != nil {
+		return p.turn(w)
+	}
+	for _, o := range p.waiters() {
+		if p.mayTake(o.sh) {
+			return false
+		}
+	}
+	return true
+}
+
+// takeLocked reserves the next free port round-robin and the tokens of sh.
+// p.mu held.
+func (p *Pool) takeLocked(sh share, probeErr *error) (int, *Grant, bool) {
+	if !p.mayTake(sh) {
+		return 0, nil, false
+	}
+	n := len(p.busy)
+	for i := 0; i < n; i++ {
+		slot := (p.next + i) % n
+		if !p.take(slot, probeErr) {
+			continue
+		}
+		tokens, ok := p.takeTokens(sh)
+		if !ok {
+			p.busy[slot] = false
+			p.unlockPort(p.first + slot)
+			return 0, nil, false
+		}
+		p.next = (slot + 1) % n
+		return p.first + slot, &Grant{p: p, tokens: tokens}, true
+	}
+	return 0, nil, false
 }
 
 // take reserves slot if it is free, locked by no other process and, when
@@ -191,24 +240,27 @@ func (p *Pool) take(slot int, probeErr *error) bool {
 }
 
 // candidates reserves the ports offered to the library for one PASV: one,
-// waiting up to wait for it, then up to spares more that are free now. With
+// with the tokens of s, waiting up to wait for them, then up to spares more
+// that are free now (spares are held for a moment only, and count against
+// no share). With
 // fewer spares than asked (a busy or short range), the first port gets a
 // trial bind: a port another program took since it was last seen must not
 // fail the PASV while other ports may free up in time. Such a port is marked
 // foreign and the search goes on.
-func (p *Pool) candidates(wait time.Duration, spares int) ([]int, error) {
+func (p *Pool) candidates(wait time.Duration, spares int, s Share) ([]int, *Grant, error) {
 	p.survey()
 	deadline := time.Now().Add(wait)
 	for {
-		port, err := p.acquire(time.Until(deadline))
+		port, g, err := p.acquire(time.Until(deadline), s)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		got := append([]int{port}, p.extra(spares)...)
 		if len(got) > spares || !isAddrInUse(probeBind(port)) {
-			return got, nil
+			return got, g, nil
 		}
 		p.releaseMarking(got, got[:1])
+		g.Release()
 	}
 }
 
@@ -256,8 +308,7 @@ func (p *Pool) releaseMarking(ports, foreign []int) {
 		freed = true
 	}
 	if freed {
-		close(p.changed)
-		p.changed = make(chan struct{})
+		p.notifyLocked()
 	}
 	p.mu.Unlock()
 }
@@ -322,7 +373,7 @@ func ReopenLock(fd int) (*os.File, error) {
 func (p *Pool) Waiting() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.waiters
+	return p.nwait
 }
 
 // InUse counts the ports this process holds.
@@ -340,6 +391,9 @@ func (p *Pool) InUse() int {
 
 // errRangeExhausted: every port of the range stayed busy for the whole wait.
 var errRangeExhausted = errors.New("every passive port is busy")
+
+// errShareExhausted: the user held its limit of ports for the whole wait.
+var errShareExhausted = errors.New("the user holds its share of passive ports")
 
 // probeBind checks whether the library could bind port right now: it binds
 // a socket the way the library's listener is bound (dual-stack wildcard,

@@ -34,15 +34,15 @@ func TestPortLockAcrossProcesses(t *testing.T) {
 	a := NewPool(first, first, fa, log)
 	b := NewPool(first, first, fb, log)
 
-	pa, err := a.acquire(0)
+	pa, _, err := a.acquire(0, Share{})
 	if err != nil || pa != first {
 		t.Fatalf("A: %d %v", pa, err)
 	}
-	if p, err := b.acquire(200 * time.Millisecond); !errors.Is(err, errRangeExhausted) {
+	if p, _, err := b.acquire(200*time.Millisecond, Share{}); !errors.Is(err, errRangeExhausted) {
 		t.Fatalf("B got port %d (%v) that A holds", p, err)
 	}
 	got := make(chan bool, 1)
-	go func() { _, err := b.acquire(5 * time.Second); got <- err == nil }()
+	go func() { _, _, err := b.acquire(5*time.Second, Share{}); got <- err == nil }()
 	testutil.WaitFor(t, 4*time.Second, time.Millisecond, "B waiting for a port", func() bool { return b.Waiting() == 1 })
 	a.release(pa)
 	select {
@@ -67,7 +67,7 @@ func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 	p := NewPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p.survey()
 	for i := 0; i < 3; i++ {
-		port, err := p.acquire(0)
+		port, _, err := p.acquire(0, Share{})
 		if err != nil || port != last {
 			t.Fatalf("acquire with %d foreign: %d %v, want %d", first, port, err, last)
 		}
@@ -79,7 +79,7 @@ func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 	l.Close()
 	got := map[int]bool{}
 	for i := 0; i < 2; i++ {
-		port, err := p.acquire(0)
+		port, _, err := p.acquire(0, Share{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,23 +104,23 @@ func TestCandidatesSkipNewlyHeldPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	got, err := p.candidates(0, 2)
+	got, _, err := p.candidates(0, 2, Share{})
 	if err != nil || len(got) != 3 || got[0] != first {
 		t.Fatalf("candidates with spares: %v %v, want %d first and two spares", got, err, first)
 	}
 	p.release(got...)
 	// No spares free: the held first port must be skipped.
-	mid, err := p.acquire(0)
+	mid, _, err := p.acquire(0, Share{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lastPort, err := p.acquire(0)
+	lastPort, _, err := p.acquire(0, Share{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.release(lastPort)
 	p.next = 0 // start the round at the held port again
-	got, err = p.candidates(0, 2)
+	got, _, err = p.candidates(0, 2, Share{})
 	if err != nil || len(got) != 1 || got[0] != lastPort {
 		t.Fatalf("candidates without spares: %v %v, want [%d] (%d held elsewhere, %d reserved)", got, err, lastPort, first, mid)
 	}
@@ -134,7 +134,7 @@ func TestCandidatesSkipNewlyHeldPort(t *testing.T) {
 func TestPoolExtraReservesSpares(t *testing.T) {
 	first, last := testutil.FreePortRange(t, 4)
 	p := NewPool(first, last, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	a, err := p.acquire(0)
+	a, _, err := p.acquire(0, Share{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestSurveyOnFirstPASVNotAtStart(t *testing.T) {
 			t.Fatalf("port %d marked before any PASV", first+i)
 		}
 	}
-	got, err := p.candidates(0, 2)
+	got, _, err := p.candidates(0, 2, Share{})
 	if err != nil || len(got) != 1 || got[0] != last {
 		t.Fatalf("first PASV's candidates: %v %v, want only %d (%v held since before)", got, err, last, held)
 	}
