@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/tunnelftpd/tunnelftpd/metrics"
+	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/daemon"
 )
@@ -22,6 +24,37 @@ func adminCommand(name, usage string, stdout, stderr io.Writer) (*subcommand, *s
 	sc := newSubcommand(name, usage, stdout, stderr)
 	path := sc.String("c", "", "config file (default "+config.DefaultConfigPath+")")
 	return sc, path
+}
+
+// adminSetup parses an admin tool's command line (no arguments besides the
+// flags) and loads its config. done says the caller returns code now.
+func adminSetup(sc *subcommand, path *string, args []string) (cfg *config.Config, code int, done bool) {
+	if code, done := sc.parse(args); done {
+		return nil, code, true
+	}
+	if sc.NArg() > 0 {
+		return nil, sc.usageError("unexpected argument %q", sc.Arg(0)), true
+	}
+	cfg, err := adminConfig(*path)
+	if err != nil {
+		fmt.Fprintln(sc.stderr, err)
+		return nil, exitFailure, true
+	}
+	return cfg, exitOK, false
+}
+
+// adminEntries is adminSetup, then the registry's live sessions.
+func adminEntries(sc *subcommand, path *string, args []string) (cfg *config.Config, entries []registry.Entry, code int, done bool) {
+	cfg, code, done = adminSetup(sc, path, args)
+	if done {
+		return nil, nil, code, true
+	}
+	entries, err := registry.ReadDir(cfg.RegistryPath())
+	if err != nil {
+		fmt.Fprintf(sc.stderr, "tunnelftpd %s: %v\n", sc.name, err)
+		return nil, nil, exitFailure, true
+	}
+	return cfg, entries, exitOK, false
 }
 
 // adminConfig loads the config an admin tool works on: the file given with -c, else the

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/daemon"
 )
 
@@ -29,21 +28,9 @@ Flags:
 
 func cmdCount(args []string, stdout, stderr io.Writer) int {
 	sc, path := adminCommand("count", countUsage, stdout, stderr)
-	if code, done := sc.parse(args); done {
+	cfg, entries, code, done := adminEntries(sc, path, args)
+	if done {
 		return code
-	}
-	if sc.NArg() > 0 {
-		return sc.usageError("unexpected argument %q", sc.Arg(0))
-	}
-	cfg, err := adminConfig(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	entries, err := registry.ReadDir(cfg.RegistryPath())
-	if err != nil {
-		fmt.Fprintln(stderr, "tunnelftpd count:", err)
-		return 1
 	}
 	perClass := map[string]int{}
 	noClass, notLoggedIn, busy := 0, 0, 0

@@ -24,16 +24,9 @@ Flags:
 func cmdMetrics(args []string, stdout, stderr io.Writer) int {
 	sc, path := adminCommand("metrics", metricsUsage, stdout, stderr)
 	out := sc.String("o", "", "write to this file (replaced atomically, mode 0644) instead of standard output")
-	if code, done := sc.parse(args); done {
+	cfg, code, done := adminSetup(sc, path, args)
+	if done {
 		return code
-	}
-	if sc.NArg() > 0 {
-		return sc.usageError("unexpected argument %q", sc.Arg(0))
-	}
-	cfg, err := adminConfig(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
 	}
 	var buf bytes.Buffer
 	if err := metrics.WriteText(&buf, metricsSource(cfg)); err != nil {

@@ -72,21 +72,9 @@ func newWhoSession(e registry.Entry, now time.Time) whoSession {
 func cmdWho(args []string, stdout, stderr io.Writer) int {
 	sc, path := adminCommand("who", whoUsage, stdout, stderr)
 	asJSON := sc.Bool("json", false, "print one JSON array of the sessions instead of the table")
-	if code, done := sc.parse(args); done {
+	_, entries, code, done := adminEntries(sc, path, args)
+	if done {
 		return code
-	}
-	if sc.NArg() > 0 {
-		return sc.usageError("unexpected argument %q", sc.Arg(0))
-	}
-	cfg, err := adminConfig(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	entries, err := registry.ReadDir(cfg.RegistryPath())
-	if err != nil {
-		fmt.Fprintln(stderr, "tunnelftpd who:", err)
-		return 1
 	}
 	now := clock()
 	sessions := make([]whoSession, 0, len(entries))
