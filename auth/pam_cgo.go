@@ -214,12 +214,11 @@ func (t *pamTx) end() error {
 	return nil
 }
 
-// pamLogin runs PAM's auth and account stages for name and opens a session.
-// The returned function closes the session and the PAM handle; calling it
-// again does nothing more.
-func pamLogin(service, confDir, name, password, rhost string) (func() error, error) {
+// pamStart loads PAM and starts a transaction for name answering password,
+// with PAM's own failure delay off and the rhost and tty items set.
+func pamStart(service, confDir, name, password, rhost string) (*pamTx, *conversation, error) {
 	if err := loadPAM(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cService, cName := C.CString(service), C.CString(name)
 	defer C.free(unsafe.Pointer(cService))
@@ -235,15 +234,9 @@ func pamLogin(service, confDir, name, password, rhost string) (func() error, err
 	if rc != pamSuccess {
 		t.handle.Delete()
 		if rc == -1 {
-			return nil, fmt.Errorf("starting PAM service %q: this Linux-PAM has no pam_start_confdir (needs 1.4 or later)", service)
+			return nil, nil, fmt.Errorf("starting PAM service %q: this Linux-PAM has no pam_start_confdir (needs 1.4 or later)", service)
 		}
-		return nil, fmt.Errorf("starting PAM service %q: status %d", service, int(rc))
-	}
-	fail := func(stage string, rc C.int) (func() error, error) {
-		t.last = rc
-		err := t.err(rc)
-		t.end()
-		return nil, refuse("PAM %s: %v", stage, err)
+		return nil, nil, fmt.Errorf("starting PAM service %q: status %d", service, int(rc))
 	}
 	if rhost != "" {
 		cr := C.CString(rhost)
@@ -253,7 +246,24 @@ func pamLogin(service, confDir, name, password, rhost string) (func() error, err
 	ctty := C.CString("ftp")
 	C.tf_set_item_(t.h, pamTTY, ctty)
 	C.free(unsafe.Pointer(ctty))
-	rc = C.tf_authenticate_(t.h, pamDisallowNullAuthtok)
+	return t, conv, nil
+}
+
+// pamLogin runs PAM's auth and account stages for name and opens a session.
+// The returned function closes the session and the PAM handle; calling it
+// again does nothing more.
+func pamLogin(service, confDir, name, password, rhost string) (func() error, error) {
+	t, conv, err := pamStart(service, confDir, name, password, rhost)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(stage string, rc C.int) (func() error, error) {
+		t.last = rc
+		err := t.err(rc)
+		t.end()
+		return nil, refuse("PAM %s: %v", stage, err)
+	}
+	rc := C.tf_authenticate_(t.h, pamDisallowNullAuthtok)
 	conv.forget()
 	if rc != pamSuccess {
 		return fail("authentication", rc)
@@ -289,30 +299,10 @@ func pamLogin(service, confDir, name, password, rhost string) (func() error, err
 // wrong password costs. "NOUSER" is what OpenSSH hands PAM for invalid
 // users too.
 func pamDummy(service, confDir, password, rhost string) {
-	if loadPAM() != nil {
+	t, _, err := pamStart(service, confDir, dummyUser, password, rhost)
+	if err != nil {
 		return
 	}
-	cService, cName := C.CString(service), C.CString(dummyUser)
-	defer C.free(unsafe.Pointer(cService))
-	defer C.free(unsafe.Pointer(cName))
-	var cConf *C.char
-	if confDir != "" {
-		cConf = C.CString(confDir)
-		defer C.free(unsafe.Pointer(cConf))
-	}
-	t := &pamTx{handle: cgo.NewHandle(&conversation{name: dummyUser, password: password})}
-	if rc := C.tf_start_tx(cService, cName, cConf, C.uintptr_t(t.handle), &t.h); rc != pamSuccess {
-		t.handle.Delete()
-		return
-	}
-	if rhost != "" {
-		cr := C.CString(rhost)
-		C.tf_set_item_(t.h, pamRhost, cr)
-		C.free(unsafe.Pointer(cr))
-	}
-	ctty := C.CString("ftp")
-	C.tf_set_item_(t.h, pamTTY, ctty)
-	C.free(unsafe.Pointer(ctty))
 	t.last = C.tf_authenticate_(t.h, pamDisallowNullAuthtok)
 	t.end() //nolint:errcheck // a dummy
 }
