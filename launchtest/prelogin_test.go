@@ -261,8 +261,10 @@ func TestPreloginFloodSystemUsers(t *testing.T) {
 			t.Errorf("flood connection %d ended with %q after %v, want a 421", i, lines, ended.Sub(fc.opened))
 		}
 	}
-	if timedOut > 10 || evicted+refused < 30 {
-		t.Errorf("%d closed to make room, %d refused, %d timed out; want at most 10 held (max_prelogin 10)", evicted, refused, timedOut)
+	// At most max_prelogin (10) are held at any one time; over the run one
+	// more may be, in the pre-login slot the client gives up when it logs in.
+	if timedOut > 11 || evicted+refused < 29 {
+		t.Errorf("%d closed to make room, %d refused, %d timed out; want at most 10 held at once (max_prelogin 10), 11 over the run", evicted, refused, timedOut)
 	}
 	// Each flood connection's process has exited: the only session left is
 	// the client's.
