@@ -84,7 +84,9 @@ func TestSameOwnerDropsOtherLocalUser(t *testing.T) {
 				}
 				return
 			}
-			waitFor(t, 5*time.Second, "thief dropped", func() bool { return strings.Contains(out.String(), "got") })
+			// The whole "got N" line: print may reach the pipe in pieces.
+			gotLine := regexp.MustCompile(`got \d+\n`)
+			waitFor(t, 5*time.Second, "thief dropped", func() bool { return gotLine.MatchString(out.String()) })
 			if !strings.Contains(out.String(), "got 0") {
 				t.Fatalf("thief received data: %q", out.String())
 			}
