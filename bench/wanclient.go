@@ -116,7 +116,8 @@ func (b *Bench) wanConcClients(s Server, pasv Passive, n int) WANClientResult {
 }
 
 // wanStages downloads n mirror files one after the other in one session
-// and reports the median time of each stage of a file, in milliseconds:
+// and reports the median time of each stage of a file, in milliseconds
+// (after noop, the round trip of a NOOP on the control connection):
 // pasv (PASV sent to 227 read), connect (the data connection's connect),
 // mark (RETR sent to the 150 read), data (150 to the data's EOF), final
 // (EOF to the 226 read) and file (PASV sent to 226 read).
@@ -128,6 +129,15 @@ func (b *Bench) wanStages(s Server, pasv Passive, n int) WANClientResult {
 	defer c.Quit()
 	stages := map[string][]float64{}
 	r := WANClientResult{}
+	// The control connection's own round trip first: 20 NOOPs.
+	for range 20 {
+		t := time.Now()
+		if _, _, err := c.Cmd("2", "NOOP"); err != nil {
+			r.Failures = addCount(r.Failures, FailureKey(err))
+			break
+		}
+		stages["noop"] = append(stages["noop"], float64(time.Since(t).Microseconds())/1000)
+	}
 	size := b.Cfg.WAN.FileKiB << 10
 	t0 := time.Now()
 	for i := range n {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // upstream starts a listener whose connections are handled by h.
@@ -35,7 +37,7 @@ func upstream(t *testing.T, h func(net.Conn)) string {
 
 func start(t *testing.T, up string, oneWay time.Duration) *Relay {
 	t.Helper()
-	r, err := Start("127.0.0.1:0", up, oneWay, nil)
+	r, err := Start("127.0.0.1:0", up, Options{OneWay: oneWay, MSS: DefaultMSS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +240,114 @@ func TestIsADelayLine(t *testing.T) {
 }
 
 func TestRejectsSubMillisecond(t *testing.T) {
-	if _, err := Start("127.0.0.1:0", "127.0.0.1:1", 1500*time.Microsecond, nil); err == nil {
+	if _, err := Start("127.0.0.1:0", "127.0.0.1:1", Options{OneWay: 1500 * time.Microsecond}); err == nil {
 		t.Fatal("a 1.5 ms delay was accepted; toxiproxy counts whole milliseconds")
 	}
+	if _, err := Start("127.0.0.1:0", "127.0.0.1:1", Options{MSS: 100}); err == nil {
+		t.Fatal("an MSS of 100 was accepted")
+	}
+}
+
+// TestClampsMSS: a client of the relay sends segments of at most the
+// configured MSS (loopback's own is 64 KiB), and so does the relay's
+// connection to the upstream.
+func TestClampsMSS(t *testing.T) {
+	got := make(chan int, 1)
+	up := upstream(t, func(c net.Conn) {
+		got <- maxseg(t, c.(*net.TCPConn))
+		io.Copy(io.Discard, c)
+	})
+	r := start(t, up, time.Millisecond)
+	c, err := r.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if m := maxseg(t, c.(*net.TCPConn)); m > DefaultMSS {
+		t.Errorf("client side MSS %d, want at most %d", m, DefaultMSS)
+	}
+	if m := <-got; m > DefaultMSS {
+		t.Errorf("upstream side MSS %d, want at most %d", m, DefaultMSS)
+	}
+}
+
+func maxseg(t *testing.T, c *net.TCPConn) int {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m int
+	var serr error
+	raw.Control(func(fd uintptr) { m, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) })
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return m
+}
+
+// TestNoDelayedACKStall: an upstream with Nagle's algorithm on (as sshd for
+// a session without a terminal) writes a small message, then, before any
+// answer, a second one; Nagle holds the second until the first is ACKed.
+// The relay ACKs at once, so the second arrives right after the first, not
+// a delayed-ACK timeout (40 ms on Linux) later. The warm-up ping-pong puts
+// the connection in the interactive mode where the kernel delays ACKs.
+func TestNoDelayedACKStall(t *testing.T) {
+	for _, quick := range []bool{true, false} {
+		gap := nagleGap(t, Options{OneWay: 2 * time.Millisecond, MSS: DefaultMSS, NoQuickAck: !quick})
+		t.Logf("quick ACKs %v: second small write arrived %s after the first", quick, gap)
+		if quick && gap > 20*time.Millisecond {
+			t.Errorf("with quick ACKs the second small write came %s after the first: a delayed-ACK stall", gap)
+		}
+	}
+}
+
+func nagleGap(t *testing.T, o Options) time.Duration {
+	up := upstream(t, func(c net.Conn) {
+		tc := c.(*net.TCPConn)
+		b := make([]byte, 1)
+		for range 40 { // ping-pong warm-up
+			if _, err := io.ReadFull(c, b); err != nil {
+				return
+			}
+			c.Write(b)
+		}
+		tc.SetNoDelay(false)
+		if _, err := io.ReadFull(c, b); err != nil { // go
+			return
+		}
+		c.Write([]byte("first"))
+		c.Write([]byte("second"))
+		io.Copy(io.Discard, c)
+	})
+	r, err := Start("127.0.0.1:0", up, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c, err := r.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := make([]byte, 1)
+	for range 40 {
+		c.Write(b)
+		if _, err := io.ReadFull(c, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Write(b)
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(c, first); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	second := make([]byte, 6)
+	if _, err := io.ReadFull(c, second); err != nil {
+		t.Fatal(err)
+	}
+	if string(first)+string(second) != "firstsecond" {
+		t.Fatalf("got %q %q", first, second)
+	}
+	return time.Since(t0)
 }

@@ -3,9 +3,9 @@
 //
 // Usage:
 //
-//	benchtools relay  -listen ADDR -upstream ADDR -rtt DURATION
-//	                  a latency relay: each direction delayed by RTT/2 (toxiproxy)
-//	benchtools fdpass -netns PATH ADDR
+//	benchtools relay  -listen ADDR -upstream ADDR -rtt DURATION [-mss N] [-quickack=false]
+//	                  a latency relay: each direction delayed by RTT/2 (toxiproxy's latency toxic)
+//	benchtools fdpass -netns PATH [-nodelay] ADDR
 //	                  an ssh ProxyCommand for ProxyUseFdpass=yes: connect to ADDR
 //	                  from inside the network namespace PATH, pass the socket on fd 1
 //	benchtools chart  -in PANELS.json -out CHART.svg|.png [-title TEXT]
@@ -19,6 +19,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/bench/tools/chart"
 	"github.com/tunnelftpd/tunnelftpd/bench/tools/netns"
@@ -53,17 +55,20 @@ func cmdRelay(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	up := fs.String("upstream", "", "address to forward to")
 	rtt := fs.Duration("rtt", 0, "round trip to add (each direction gets half; whole milliseconds each way)")
+	mss := fs.Int("mss", relay.DefaultMSS, "segment size of both legs (0: the kernel's, 64 KiB on loopback)")
+	quick := fs.Bool("quickack", true, "acknowledge every read at once (false: the kernel's delayed ACKs)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *up == "" {
 		return fmt.Errorf("relay: -upstream is required")
 	}
-	r, err := relay.Start(*listen, *up, *rtt/2, os.Stderr)
+	r, err := relay.Start(*listen, *up, relay.Options{OneWay: *rtt / 2, MSS: *mss, NoQuickAck: !*quick, Log: os.Stderr})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "%s relay %s -> %s, %s each way\n", time.Now().Format("15:04:05"), r.Addr(), *up, r.OneWay())
+	fmt.Fprintf(os.Stderr, "%s relay %s -> %s, %s each way, MSS %d, quick ACKs %v\n",
+		time.Now().Format("15:04:05"), r.Addr(), *up, r.OneWay(), *mss, *quick)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
@@ -74,15 +79,21 @@ func cmdRelay(args []string) error {
 func cmdFdpass(args []string) error {
 	fs := flag.NewFlagSet("fdpass", flag.ContinueOnError)
 	ns := fs.String("netns", "", "network namespace to connect from (e.g. /proc/PID/ns/net)")
+	nodelay := fs.Bool("nodelay", false, "set TCP_NODELAY on the socket (ssh sets it itself only for sessions with a terminal)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *ns == "" || fs.NArg() != 1 {
-		return fmt.Errorf("fdpass: usage: fdpass -netns PATH HOST:PORT")
+		return fmt.Errorf("fdpass: usage: fdpass -netns PATH [-nodelay] HOST:PORT")
 	}
 	fd, err := netns.DialIn(*ns, fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if *nodelay {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fmt.Errorf("fdpass: TCP_NODELAY: %w", err)
+		}
 	}
 	return netns.SendFD(1, fd)
 }
