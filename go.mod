@@ -1,6 +1,6 @@
 module github.com/tunnelftpd/tunnelftpd
 
-go 1.26.8
+go 1.26.0
 
 // No Multipath TCP on listening sockets (Go's default since 1.24): FTP
 // clients do not speak it, and every connection to such a listener pays for
@@ -13,7 +13,6 @@ require (
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/fclairamb/ftpserverlib v0.32.3
 	github.com/jlaffaye/ftp v0.2.4
-	github.com/msteinert/pam/v2 v2.1.0
 	github.com/spf13/afero v1.15.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0

@@ -1,12 +1,16 @@
-// Package auth decides who may log in and as what: it verifies a user name
-// and password against configured virtual accounts, or against the host's
-// accounts through PAM, and yields the account's root directory, permissions
-// and, for a system account, the identity the session must run as.
+// Package auth decides who may log in and as what (Logins): the order in
+// which the account sources are asked (virtual accounts, anonymous, the
+// host's accounts through PAM) and require_ssh_user, given the tunnel's
+// owner as plain values (Tunnel). It verifies a user name and password and
+// yields the account's root directory, permissions and, for a system
+// account, the identity the session must run as.
 //
-// It knows nothing about FTP commands, sessions or the network, and it never
-// touches the file system: Root is handed back as configured for the caller
-// to confine the session to. Passwords are only ever stored as bcrypt or
-// argon2id hashes; plaintext is refused at configuration time.
+// It knows nothing about FTP commands, sessions or sockets, and it never
+// opens user files: Root is handed back as configured for the caller to
+// confine the session to. The only files it reads are the host's account
+// lists for system accounts (ftpusers, /etc/shells, /etc/passwd) and what
+// PAM reads. Passwords are only ever stored as bcrypt or argon2id hashes;
+// plaintext is refused at configuration time.
 package auth
 
 import "errors"

@@ -1,5 +1,5 @@
 // Package driver is the only code in tunnelftpd that touches user files: confinement, read-only
-// mode and transfer accounting.
+// mode, the access policy's hooks and transfer accounting.
 //
 // An [Fs] is the afero.Fs that ftpserverlib uses as a session's ClientDriver. Every operation goes
 // through one [os.Root] opened at the user's root directory, so the kernel-assisted walk of os.Root
@@ -11,6 +11,10 @@
 // delegates ReadFrom/WriteTo to it, so Go's sendfile (RETR) and splice (STOR) paths stay
 // zero-copy while the bytes are counted, and it reports each finished transfer exactly once
 // through [Options.OnTransfer].
+//
+// With [Options.Policy] set, every operation asks the policy first, once, with the verb it
+// amounts to and the FTP path of its target (see [Policy]); files and directories it creates get
+// the policy's mode and group. The policy never sees a byte of a transfer.
 //
 // Errors name paths relative to the root (as os.Root does) or as FTP paths, never as host paths.
 // The one exception is [New], whose error names the directory for the operator's log.
@@ -29,6 +33,7 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
+	"github.com/tunnelftpd/tunnelftpd/access"
 )
 
 // Modes given to files and directories created by clients, whatever mode the client or
@@ -69,6 +74,10 @@ type Options struct {
 	// the file is closed. It runs on the goroutine that closes the file, before the client gets
 	// its 226 reply, so it should be quick.
 	OnTransfer func(Transfer)
+	// Policy, if non-nil, decides every operation (on top of ReadOnly) and the mode and group of
+	// what is created. Nil allows everything ReadOnly allows, with files 0644 and directories
+	// 0755 less the process umask, as before policies existed.
+	Policy Policy
 }
 
 // Fs is an afero.Fs confined to one directory with os.Root. Safe for use by one FTP session.
@@ -238,45 +247,83 @@ func (fs *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, err
 }
 
 func (fs *Fs) openFile(op, name string, flag int) (*os.File, error) {
-	var rel string
-	var err error
 	if flag&writeFlags != 0 {
-		rel, err = fs.writable(op, name)
-	} else {
-		rel, err = resolve(op, name)
+		rel, err := fs.writable(op, name)
+		if err != nil {
+			return nil, err
+		}
+		if fs.opts.Policy != nil {
+			return fs.openWrite(op, rel, flag, 0, fs.root.OpenFile)
+		}
+		return fs.root.OpenFile(rel, flag, filePerm)
 	}
+	rel, err := resolve(op, name)
 	if err != nil {
 		return nil, err
 	}
-	return fs.root.OpenFile(rel, flag, filePerm)
+	f, err := fs.root.OpenFile(rel, flag, filePerm)
+	if err != nil || fs.opts.Policy == nil {
+		return f, err
+	}
+	// Reading a directory handle lists it; reading a file retrieves it.
+	v := access.Retrieve
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		v = access.List
+	}
+	if err := fs.check(op, v, rel); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
-// Mkdir creates the named directory with mode 0755 (less the umask); perm is ignored.
+// Mkdir creates the named directory with mode 0755 (less the umask), or with the policy's mode
+// and group; perm is ignored.
 func (fs *Fs) Mkdir(name string, perm os.FileMode) error {
 	rel, err := fs.writable("mkdir", name)
 	if err != nil {
 		return err
 	}
-	return fs.root.Mkdir(rel, dirPerm)
+	return fs.mkdir(rel)
 }
 
-// MkdirAll creates the named directory and any missing parents with mode 0755 (less the umask);
-// perm is ignored.
+// MkdirAll creates the named directory and any missing parents with mode 0755 (less the umask),
+// or, under a policy, each one as Mkdir would (mkdir allowed at each); perm is ignored.
 func (fs *Fs) MkdirAll(name string, perm os.FileMode) error {
 	rel, err := fs.writable("mkdir", name)
 	if err != nil {
 		return err
 	}
-	return fs.root.MkdirAll(rel, dirPerm)
+	if fs.opts.Policy == nil {
+		return fs.root.MkdirAll(rel, dirPerm)
+	}
+	if rel == "." {
+		return nil
+	}
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			continue
+		}
+		sub := rel[:i]
+		fi, err := fs.root.Stat(sub)
+		if err == nil && fi.IsDir() {
+			continue
+		}
+		if err := fs.mkdir(sub); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return nil
 }
 
-// Remove removes the named file or empty directory. The root itself is refused.
+// Remove removes the named file or empty directory. The root itself is refused. Under a policy,
+// removing a directory needs rmdir and anything else delete.
 func (fs *Fs) Remove(name string) error {
 	rel, err := fs.changeable("remove", name)
 	if err != nil {
 		return err
 	}
-	return fs.root.Remove(rel)
+	return fs.remove(rel)
 }
 
 // RemoveDir removes an empty directory (RMD). Unlike Remove, it refuses
@@ -293,6 +340,9 @@ func (fs *Fs) RemoveDir(name string) error {
 	if !fi.IsDir() {
 		return &os.PathError{Op: "rmdir", Path: path.Clean("/" + name), Err: syscall.ENOTDIR}
 	}
+	if err := fs.check("rmdir", access.Rmdir, rel); err != nil {
+		return err
+	}
 	return fs.root.Remove(rel)
 }
 
@@ -300,9 +350,15 @@ func (fs *Fs) RemoveDir(name string) error {
 // names hold control characters (CR, LF, NUL…) are left out: the library
 // writes names into replies and listings line by line, so such a name,
 // made outside FTP, could inject a fake reply or listing line.
+//
+// Under a policy it needs list on the directory: refusing it hides the directory's names but
+// leaves uploads into it alone.
 func (fs *Fs) ReadDir(name string) ([]os.FileInfo, error) {
 	rel, err := resolve("readdir", name)
 	if err != nil {
+		return nil, err
+	}
+	if err := fs.check("readdir", access.List, rel); err != nil {
 		return nil, err
 	}
 	d, err := fs.root.Open(rel)
@@ -337,17 +393,28 @@ func hasControl(s string) bool {
 }
 
 // RemoveAll removes the named path and everything below it (ftpserverlib's SITE RMDIR). The root
-// itself is refused. A symlink is removed, never followed.
+// itself is refused. A symlink is removed, never followed. Under a policy it needs both delete
+// and rmdir at the path (what is below it is not asked one by one).
 func (fs *Fs) RemoveAll(name string) error {
 	rel, err := fs.changeable("removeall", name)
 	if err != nil {
 		return err
 	}
+	if fs.opts.Policy != nil {
+		d := fs.opts.Policy.At(ftpPath(rel))
+		if err := denied("removeall", d, access.Delete); err != nil {
+			return err
+		}
+		if err := denied("removeall", d, access.Rmdir); err != nil {
+			return err
+		}
+	}
 	return fs.root.RemoveAll(rel)
 }
 
 // Rename renames oldname to newname, both inside the root. Renaming the root, or over it, is
-// refused.
+// refused. Under a policy it needs rename at both paths, and replacing what is at newname also
+// needs overwrite there.
 func (fs *Fs) Rename(oldname, newname string) error {
 	oldRel, err := fs.changeable("rename", oldname)
 	if err != nil {
@@ -357,7 +424,7 @@ func (fs *Fs) Rename(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
-	return fs.root.Rename(oldRel, newRel)
+	return fs.rename(oldRel, newRel)
 }
 
 // Stat returns a FileInfo describing the named file, following symlinks that stay in the root.
@@ -381,11 +448,15 @@ func (fs *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 }
 
 // Chmod changes the permission bits of the named file. Only the nine permission bits of mode are
-// applied: setuid, setgid and sticky bits are dropped. The root itself is refused.
+// applied: setuid, setgid and sticky bits are dropped. The root itself is refused, and so is
+// every Chmod under a policy: modes come from its umask and rules.
 func (fs *Fs) Chmod(name string, mode os.FileMode) error {
 	rel, err := fs.changeable("chmod", name)
 	if err != nil {
 		return err
+	}
+	if fs.opts.Policy != nil {
+		return &os.PathError{Op: "chmod", Path: ftpPath(rel), Err: errChmod}
 	}
 	return fs.root.Chmod(rel, mode.Perm())
 }
@@ -404,6 +475,9 @@ func (fs *Fs) Chown(name string, uid, gid int) error {
 func (fs *Fs) Chtimes(name string, atime, mtime time.Time) error {
 	rel, err := fs.writable("chtimes", name)
 	if err != nil {
+		return err
+	}
+	if err := fs.check("chtimes", access.Mfmt, rel); err != nil {
 		return err
 	}
 	return fs.root.Chtimes(rel, atime, mtime)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/tunnelftpd/tunnelftpd/access"
 )
 
 var (
@@ -54,30 +55,31 @@ type File struct {
 // GetHandle opens the named regular file for one transfer: os.O_RDONLY for a download,
 // os.O_WRONLY with os.O_CREATE and os.O_TRUNC or os.O_APPEND for an upload. Flags pass through
 // unchanged (O_APPEND is never added: it would disable splice). A created file gets mode 0644
-// (less the umask). offset is ignored: ftpserverlib seeks to it after GetHandle, and seeking is
-// not counted as bytes moved.
+// (less the umask), or the policy's mode and group. ftpserverlib seeks to offset after GetHandle
+// (seeking is not counted as bytes moved); a policy uses it only to tell an append (REST at or
+// past the end) from an overwrite. Under a policy a download needs retrieve and an upload
+// upload, overwrite or append (see Policy).
 func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	const op = "open"
 	rel, err := resolve(op, name)
 	if err != nil {
 		return nil, err
 	}
-	if flags&writeFlags != 0 && fs.opts.ReadOnly {
+	write := flags&writeFlags != 0
+	if write && fs.opts.ReadOnly {
 		return nil, &os.PathError{Op: op, Path: ftpPath(rel), Err: errReadOnly}
 	}
-	start := time.Now()
-	// O_NONBLOCK: opening a FIFO must not wait for its other end (a write
-	// open of a FIFO without a reader fails at once), as vsftpd does. It
-	// stays set, and has no effect on a regular file (open(2)). O_NOCTTY: a
-	// terminal never becomes ours.
-	f, err := fs.root.OpenFile(rel, flags|syscall.O_NONBLOCK|syscall.O_NOCTTY, filePerm)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		// A lease (Samba, NFS delegation) refuses a non-blocking open
-		// instead of waiting for its holder: for a regular file, open it
-		// the blocking way.
-		if fi, serr := fs.root.Stat(rel); serr == nil && fi.Mode().IsRegular() {
-			f, err = fs.root.OpenFile(rel, flags|syscall.O_NOCTTY, filePerm)
+	if !write {
+		if err := fs.check(op, access.Retrieve, rel); err != nil {
+			return nil, err
 		}
+	}
+	start := time.Now()
+	var f *os.File
+	if write && fs.opts.Policy != nil {
+		f, err = fs.openWrite(op, rel, flags, offset, fs.openTransfer)
+	} else {
+		f, err = fs.openTransfer(rel, flags, filePerm)
 	}
 	if err != nil {
 		return nil, err
@@ -95,6 +97,22 @@ func (fs *Fs) GetHandle(name string, flags int, offset int64) (ftpserver.FileTra
 		upload: flags&(os.O_WRONLY|os.O_RDWR) != 0,
 		start:  start,
 	}, nil
+}
+
+// openTransfer opens a file for GetHandle. O_NONBLOCK: opening a FIFO must not wait for its other
+// end (a write open of a FIFO without a reader fails at once), as vsftpd does. It stays set, and
+// has no effect on a regular file (open(2)). O_NOCTTY: a terminal never becomes ours.
+func (fs *Fs) openTransfer(rel string, flags int, perm os.FileMode) (*os.File, error) {
+	f, err := fs.root.OpenFile(rel, flags|syscall.O_NONBLOCK|syscall.O_NOCTTY, perm)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		// A lease (Samba, NFS delegation) refuses a non-blocking open
+		// instead of waiting for its holder: for a regular file, open it
+		// the blocking way.
+		if fi, serr := fs.root.Stat(rel); serr == nil && fi.Mode().IsRegular() {
+			f, err = fs.root.OpenFile(rel, flags|syscall.O_NOCTTY, perm)
+		}
+	}
+	return f, err
 }
 
 // Name returns the FTP path of the file (never the host path).

@@ -33,7 +33,13 @@ func TestFileKeepsZeroCopyInterfaces(t *testing.T) {
 // TestZeroCopyTCP moves 8 MiB each way over a loopback TCP connection the way ftpserverlib does
 // (io.Copy between a *net.TCPConn and the handle), and checks the data and the counts.
 func TestZeroCopyTCP(t *testing.T) {
-	loopbackTransfers(t)
+	loopbackTransfers(t, Options{})
+}
+
+// TestZeroCopyTCPWithPolicy is TestZeroCopyTCP under a ten-rule access policy: the policy's
+// checks and create modes must not put anything between the file and the socket.
+func TestZeroCopyTCPWithPolicy(t *testing.T) {
+	loopbackTransfers(t, Options{Policy: tenRulePolicy(t)})
 }
 
 // TestZeroCopyHelper is the traced half of TestZeroCopySyscalls.
@@ -41,12 +47,13 @@ func TestZeroCopyHelper(t *testing.T) {
 	if os.Getenv(zeroCopyHelperEnv) == "" {
 		t.Skip("helper process for TestZeroCopySyscalls")
 	}
-	loopbackTransfers(t)
+	loopbackTransfers(t, Options{})
+	loopbackTransfers(t, Options{Policy: tenRulePolicy(t)})
 }
 
-// TestZeroCopySyscalls runs the loopback transfers under strace and checks that the download
-// went through sendfile and the upload through splice, which is what embedding *os.File and
-// delegating WriteTo/ReadFrom is for.
+// TestZeroCopySyscalls runs the loopback transfers, without and with an access policy, under
+// strace and checks that the downloads went through sendfile and the uploads through splice,
+// which is what embedding *os.File and delegating WriteTo/ReadFrom is for.
 func TestZeroCopySyscalls(t *testing.T) {
 	if os.Getenv(zeroCopyHelperEnv) != "" {
 		t.Skip("already the helper")
@@ -75,13 +82,13 @@ func TestZeroCopySyscalls(t *testing.T) {
 	trace, err := os.ReadFile(out)
 	must(t, err)
 	totals := syscallTotals(string(trace))
-	t.Logf("sendfile moved %d bytes, splice %d bytes (file size %d)", totals["sendfile"], totals["splice"], zeroCopySize)
-	if totals["sendfile"] != zeroCopySize {
-		t.Errorf("sendfile moved %d bytes, want %d: RETR is not zero-copy", totals["sendfile"], zeroCopySize)
+	t.Logf("sendfile moved %d bytes, splice %d bytes (two transfers each way of %d bytes)", totals["sendfile"], totals["splice"], zeroCopySize)
+	if totals["sendfile"] != 2*zeroCopySize {
+		t.Errorf("sendfile moved %d bytes, want %d: RETR is not zero-copy", totals["sendfile"], 2*zeroCopySize)
 	}
 	// Each chunk is spliced twice: socket to pipe, pipe to file.
-	if totals["splice"] < zeroCopySize {
-		t.Errorf("splice moved %d bytes, want at least %d: STOR is not zero-copy", totals["splice"], zeroCopySize)
+	if totals["splice"] < 2*zeroCopySize {
+		t.Errorf("splice moved %d bytes, want at least %d: STOR is not zero-copy", totals["splice"], 2*zeroCopySize)
 	}
 }
 
@@ -98,7 +105,7 @@ func syscallTotals(trace string) map[string]int64 {
 	return totals
 }
 
-func loopbackTransfers(t *testing.T) {
+func loopbackTransfers(t *testing.T, opts Options) {
 	dir := t.TempDir()
 	data := make([]byte, zeroCopySize)
 	_, _ = rand.Read(data)
@@ -106,7 +113,8 @@ func loopbackTransfers(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "down.bin"), data, 0o644))
 
 	var transfers []Transfer
-	fsys, err := New(dir, Options{OnTransfer: func(tr Transfer) { transfers = append(transfers, tr) }})
+	opts.OnTransfer = func(tr Transfer) { transfers = append(transfers, tr) }
+	fsys, err := New(dir, opts)
 	must(t, err)
 	defer fsys.Close()
 

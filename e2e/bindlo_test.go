@@ -1,20 +1,19 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // TestPassiveRefusesOtherInterfaces: when the advertised address is
@@ -24,14 +23,8 @@ import (
 // namespace of its own; the "outsider" reaches it over a veth pair from a
 // second namespace.
 func TestPassiveRefusesOtherInterfaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "not root: the test creates network namespaces")
-	}
-	for _, tool := range []string{"ip", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, tool+" not found (Debian: apt-get install iproute2)")
-		}
-	}
+	testutil.Privileged(t, "creates network namespaces")
+	testutil.RequireTool(t, "ip", "go")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
@@ -75,60 +68,30 @@ root = %q
 		t.Fatal(err)
 	}
 
-	ctrl, err := dialIn(nsSrv, "127.0.0.1:"+ctrlPort, 5*time.Second)
+	// The client: control and data connections over the server
+	// namespace's loopback.
+	inSrv := func(addr string) (net.Conn, error) { return dialIn(nsSrv, addr, 5*time.Second) }
+	rc, err := testutil.TryDialRaw(inSrv, "127.0.0.1:"+ctrlPort)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ctrl.Close()
-	r := bufio.NewReader(ctrl)
-	cmdReply := func(line string) (int, string) {
-		t.Helper()
-		if line != "" {
-			fmt.Fprintf(ctrl, "%s\r\n", line)
-		}
-		ctrl.SetReadDeadline(time.Now().Add(20 * time.Second))
-		for {
-			l, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("after %q: %v", line, err)
-			}
-			if len(l) >= 4 && l[3] == ' ' {
-				code, _ := strconv.Atoi(l[:3])
-				return code, strings.TrimSpace(l)
-			}
-		}
-	}
-	cmdReply("") // greeting
-	cmdReply("USER " + ftpUser)
-	if code, msg := cmdReply("PASS " + ftpPass); code != 230 {
-		t.Fatalf("login: %s", msg)
-	}
-	_, msg := cmdReply("EPSV")
-	m := regexp.MustCompile(`\|\|\|(\d+)\|`).FindStringSubmatch(msg)
-	if m == nil {
-		t.Fatalf("EPSV: %s", msg)
-	}
+	defer rc.Close()
+	rc.T = t
+	rc.Login(ftpUser, ftpPass)
+	port := rc.Epsv()
 
 	// The outsider, on the other end of the veth, is refused by the kernel.
-	c, err := dialIn(nsOut, srv+":"+m[1], 5*time.Second)
+	c, err := dialIn(nsOut, fmt.Sprintf("%s:%d", srv, port), 5*time.Second)
 	if err == nil {
 		c.Close()
-		t.Fatalf("a connection to %s:%s from another interface was accepted", srv, m[1])
+		t.Fatalf("a connection to %s:%d from another interface was accepted", srv, port)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("outsider: %v, want connection refused", err)
 	}
 
-	data, err := dialIn(nsSrv, "127.0.0.1:"+m[1], 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, msg := cmdReply("RETR f.txt"); code != 150 {
-		t.Fatalf("RETR: %s", msg)
-	}
-	got, _ := io.ReadAll(data)
-	data.Close()
-	if code, msg := cmdReply(""); code != 226 || string(got) != "loopback only\n" {
-		t.Fatalf("RETR: %s, data %q", msg, got)
+	rc.Send("RETR f.txt")
+	if got := rc.Receive(port); string(got) != "loopback only\n" {
+		t.Fatalf("RETR: data %q", got)
 	}
 }

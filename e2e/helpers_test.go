@@ -57,7 +57,7 @@ func runCmd(cmd *exec.Cmd) (string, string, error) {
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if err != nil {
-		err = fmt.Errorf("%s: %w\nstderr:\n%s", strings.Join(cmd.Args, " "), err, tail(errb.String(), 4000))
+		err = fmt.Errorf("%s: %w\nstderr:\n%s", strings.Join(cmd.Args, " "), err, testutil.Tail(errb.String(), 4000))
 	}
 	return out.String(), errb.String(), err
 }
@@ -82,71 +82,15 @@ func mustRunIn(t *testing.T, ctx context.Context, timeout time.Duration, ns, nam
 	return out
 }
 
-// proc is a long-running process the test started and stops.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr
-	done chan struct{}
-	err  error // Wait's result, valid after done is closed
-}
-
-// start starts cmd in a process group of its own (so that stopping it also
-// stops what it forked without setsid) and registers its stop; its output is
-// logged when the test fails. (No Pdeathsig: it fires when the forking OS
-// thread exits, and inNetns ends threads on purpose.)
-func start(t *testing.T, name string, cmd *exec.Cmd) *proc {
+// start starts cmd (made by netnsCmd) as a process of the test
+// (testutil.StartProcess: a process group of its own, stopped and its
+// output logged at the end), and makes the end of the test's context stop
+// the whole group.
+func start(t *testing.T, name string, cmd *exec.Cmd) *testutil.Process {
 	t.Helper()
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("--- output of %s (pid %d, %v):\n%s", name, cmd.Process.Pid, p.err, tail(p.out.String(), 12000))
-		}
-	})
-	return p
+	return testutil.StartProcess(t, name, cmd)
 }
-
-// stop sends SIGTERM to the process group, then SIGKILL after 5s, and waits.
-func (p *proc) stop() error {
-	select {
-	case <-p.done:
-		return p.err
-	default:
-	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM) //nolint:errcheck // gone already is fine
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck
-		<-p.done
-	}
-	return p.err
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// syncBuffer is a buffer safe for a process's output and the test.
-type syncBuffer = testutil.SyncBuffer
 
 // inNetns runs fn on an OS thread that has joined network namespace ns, so
 // sockets fn creates belong to ns (they keep working from any goroutine).
@@ -196,27 +140,30 @@ func listenIn(ns, addr string) (net.Listener, error) {
 // waitPort polls until addr accepts a TCP connection inside ns. It gives up
 // when ctx ends, after timeout, or as soon as one of watch has exited (its
 // output then says why).
-func waitPort(ctx context.Context, ns, addr string, timeout time.Duration, watch ...*proc) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := dialIn(ns, addr, time.Second)
-		if err == nil {
+func waitPort(ctx context.Context, ns, addr string, timeout time.Duration, watch ...*testutil.Process) error {
+	var err error
+	var gone *testutil.Process
+	testutil.Poll(timeout, 50*time.Millisecond, func() bool {
+		var c net.Conn
+		if c, err = dialIn(ns, addr, time.Second); err == nil {
 			c.Close()
-			return nil
+			return true
 		}
 		for _, p := range watch {
-			if p.exited() {
-				return fmt.Errorf("%s exited (%v) before %s accepted connections", p.name, p.err, addr)
+			if p.Exited() {
+				gone = p
+				return true
 			}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s in netns %s: no listener after %s: %v", addr, ns, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
+		return ctx.Err() != nil
+	})
+	switch {
+	case gone != nil:
+		return fmt.Errorf("%s exited (%v) before %s accepted connections", gone.Name, gone.Err(), addr)
+	case err != nil:
+		return fmt.Errorf("%s in netns %s: no listener after %s: %v", addr, ns, timeout, err)
 	}
+	return nil
 }
 
 // sha256file is the hex SHA-256 of the file at path.
@@ -326,14 +273,6 @@ func processesOf(uid int) []int {
 		}
 	}
 	return pids
-}
-
-// tail is the last n bytes of s.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }
 
 // isTimeout reports whether err is a dial that got no answer at all (a

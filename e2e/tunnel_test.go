@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // Addresses of the veth pair. They exist only inside the two namespaces the
@@ -36,28 +38,12 @@ const (
 // tools the test runs; the Debian packages that bring them are in doc.go.
 var tools = []string{"ip", "nft", "/usr/sbin/sshd", "ssh", "ssh-keygen", "curl", "lftp", "python3", "useradd", "userdel", "go", "fail2ban-regex"}
 
-// skipOrFail skips the test with why, or fails it when TUNNELFTPD_E2E=1
-// says the environment is meant to run it.
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("TUNNELFTPD_E2E") == "1" {
-		t.Fatalf("TUNNELFTPD_E2E=1 but %s", why)
-	}
-	t.Skip(why)
-}
-
 // TestTunnel runs tunnelftpd behind a real sshd in one network namespace and
 // real FTP clients behind ssh -L in another; a packet filter lets only SSH
 // into the server namespace, so every byte goes through the tunnel.
 func TestTunnel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "not root: the test creates network namespaces and a system user")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, fmt.Sprintf("%s not found (Debian: apt-get install openssh-server openssh-client curl lftp iproute2 nftables python3 fail2ban)", tool))
-		}
-	}
+	testutil.Privileged(t, "creates network namespaces and a system user")
+	testutil.RequireTool(t, tools...)
 	began := time.Now()
 	budget := 5 * time.Minute
 	bigSize := int64(256 << 20)
@@ -103,9 +89,9 @@ type env struct {
 	nsSrv     string
 	nsCli     string
 
-	daemon *proc
-	sshd   *proc
-	ssh    *proc // the tunnel built from `tunnelftpd tunnel --format ssh`
+	daemon *testutil.Process
+	sshd   *testutil.Process
+	ssh    *testutil.Process // the tunnel built from `tunnelftpd tunnel --format ssh`
 }
 
 func (e *env) buildBinary() { e.bin = tunnelftpdBinary(e.t) }
@@ -125,10 +111,7 @@ func (e *env) makeUser() {
 	t.Cleanup(func() {
 		// sshd's session processes run as the user; they end with the
 		// tunnel, but userdel refuses a user that still has processes.
-		deadline := time.Now().Add(5 * time.Second)
-		for len(processesOf(uid)) > 0 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		testutil.Poll(5*time.Second, 50*time.Millisecond, func() bool { return len(processesOf(uid)) == 0 })
 		for _, pid := range processesOf(uid) {
 			t.Logf("killing leftover process %d of %s", pid, e.sysUser)
 			syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck // it may have ended meanwhile
@@ -233,7 +216,7 @@ ssh_user = %q
 	t.Cleanup(func() {
 		if t.Failed() {
 			xfer, _ := os.ReadFile(filepath.Join(e.tmp, "xferlog"))
-			t.Logf("--- xferlog:\n%s", tail(string(xfer), 4000))
+			t.Logf("--- xferlog:\n%s", testutil.Tail(string(xfer), 4000))
 		}
 	})
 }
@@ -318,7 +301,7 @@ func (e *env) sshOptions() []string {
 // them in order, control port first, before it serves any, so the last
 // passive port stands for all. (Probing the passive ports makes sshd log a
 // failed connect_to: nothing listens there between transfers.)
-func (e *env) waitForwards(t *testing.T, ctrl string, ssh *proc) {
+func (e *env) waitForwards(t *testing.T, ctrl string, ssh *testutil.Process) {
 	t.Helper()
 	for _, port := range []string{ctrl, "22004"} {
 		if err := waitPort(e.ctx, e.nsCli, "127.0.0.1:"+port, 30*time.Second, ssh, e.sshd); err != nil {
@@ -365,7 +348,7 @@ func (e *env) testSSHConfigTunnel(t *testing.T) {
 	got := filepath.Join(e.cliDir, "small-via-2222.bin")
 	e.curl(t, "epsv", "-o", got, e.url("2222", "small.bin"))
 	sameFile(t, "download through the ssh-config tunnel", filepath.Join(e.ftpRoot, "small.bin"), got)
-	ssh.stop() //nolint:errcheck // ends by SIGTERM
+	ssh.Stop() //nolint:errcheck // ends by SIGTERM
 }
 
 // startTunnel runs the ssh command `tunnelftpd tunnel --format ssh` prints,
@@ -403,7 +386,7 @@ func (e *env) curl(t *testing.T, mode string, args ...string) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(stderr, want) {
-		t.Errorf("curl did not send %q:\n%s", want[2:], tail(stderr, 3000))
+		t.Errorf("curl did not send %q:\n%s", want[2:], testutil.Tail(stderr, 3000))
 	}
 }
 
@@ -440,7 +423,7 @@ func (e *env) testLftp(t *testing.T) {
 			want = "EPSV"
 		}
 		if !strings.Contains(stderr, "---> "+want) {
-			t.Errorf("lftp (prefer-epsv %s) did not send %s:\n%s", epsv, want, tail(stderr, 3000))
+			t.Errorf("lftp (prefer-epsv %s) did not send %s:\n%s", epsv, want, testutil.Tail(stderr, 3000))
 		}
 		sameTree(t, "lftp mirror (prefer-epsv "+epsv+")", filepath.Join(e.ftpRoot, "tree"), down)
 		sameTree(t, "lftp mirror -R (prefer-epsv "+epsv+")", filepath.Join(e.cliDir, "srctree"), filepath.Join(e.ftpRoot, upName))
@@ -474,7 +457,7 @@ func (e *env) testFtplib(t *testing.T) {
 		t.Fatal(err)
 	}
 	if strings.Count(stdout, "*cmd* 'PASV'") != 2 {
-		t.Errorf("ftplib did not use PASV for both transfers:\n%s", tail(stdout, 3000))
+		t.Errorf("ftplib did not use PASV for both transfers:\n%s", testutil.Tail(stdout, 3000))
 	}
 	sameFile(t, "ftplib download", filepath.Join(e.ftpRoot, "small.bin"), got)
 	sameFile(t, "ftplib upload", up, filepath.Join(e.ftpRoot, "ftplib-up.bin"))
@@ -542,7 +525,7 @@ func (e *env) testThroughput(t *testing.T) {
 
 	// The raw stream: the daemon goes, a plain TCP source takes its port in
 	// the server namespace, and the sink reads through the client's forward.
-	if err := e.daemon.stop(); err != nil {
+	if err := e.daemon.Stop(); err != nil {
 		t.Errorf("tunnelftpd serve did not stop cleanly: %v", err)
 	}
 	l, err := listenIn(e.nsSrv, "127.0.0.1:"+ctrlPort)
@@ -639,16 +622,16 @@ func (e *env) testIdentity(t *testing.T) {
 	if err == nil {
 		t.Fatal("curl with a wrong password succeeded")
 	}
-	logs := e.daemon.out.String()
+	logs := e.daemon.Out.String()
 	loginRe := regexp.MustCompile(`msg=login user=` + ftpUser + ` from=127\.0\.0\.1:\d+ ssh_user=` + e.sysUser +
 		` client=` + regexp.QuoteMeta(cliAddr) + `:\d+ `)
 	if !loginRe.MatchString(logs) {
-		t.Errorf("no login line naming ssh_user=%s client=%s:\n%s", e.sysUser, cliAddr, tail(logs, 4000))
+		t.Errorf("no login line naming ssh_user=%s client=%s:\n%s", e.sysUser, cliAddr, testutil.Tail(logs, 4000))
 	}
 	failRe := regexp.MustCompile(`msg="login failed" user=` + ftpUser + ` from=127\.0\.0\.1:\d+ ssh_user=` + e.sysUser +
 		` client=` + regexp.QuoteMeta(cliAddr) + `:\d+ `)
 	if !failRe.MatchString(logs) {
-		t.Errorf("no login-failed line with the real client address:\n%s", tail(logs, 4000))
+		t.Errorf("no login-failed line with the real client address:\n%s", testutil.Tail(logs, 4000))
 	}
 
 	logFile := filepath.Join(e.tmp, "daemon.log")

@@ -41,8 +41,17 @@ type Peer struct {
 // matches: the peer is remote, in another namespace, or already gone.
 var ErrNotFound = errors.New("peer socket not found")
 
-// ProcRoot is where /proc is mounted; tests may change it.
+// ProcRoot is where /proc is mounted.
 var ProcRoot = "/proc"
+
+// CanReadOthersFDs reports whether this process may list another user's
+// open files (/proc/1/fd belongs to root): what finding the process behind
+// a peer socket (Peer.PID, and so Peer.SSH and Peer.Client) needs. A peer
+// whose PID is 0 while this holds has simply gone.
+func CanReadOthersFDs() bool {
+	_, err := os.ReadDir(filepath.Join(ProcRoot, "1", "fd"))
+	return !errors.Is(err, os.ErrPermission) // other errors (EMFILE) say nothing about privilege
+}
 
 // Lookup finds the owner of the socket at the other end of a connection
 // whose own end is local and whose peer is remote.

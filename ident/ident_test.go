@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 func TestParseAddr(t *testing.T) {
@@ -86,13 +88,9 @@ func TestLookupUnknownPeer(t *testing.T) {
 // TestLookupOtherUser: a connection made by a process of another user is
 // attributed to that user and process.
 func TestLookupOtherUser(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to start a process as nobody")
-	}
+	testutil.Privileged(t, "starts a process as nobody")
 	py := "/usr/bin/python3" // Debian's, runnable by nobody (a pyenv shim may not be)
-	if _, err := os.Stat(py); err != nil {
-		t.Skip("python3 (Debian package) not installed")
-	}
+	testutil.RequireTool(t, py)
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +148,7 @@ func TestOwnerMatchesProcTable(t *testing.T) {
 // TestFakeSSHDIsNotSSHD: a process that calls itself sshd, from a copy of a
 // binary named sshd in a user's directory, is not taken for sshd.
 func TestFakeSSHDIsNotSSHD(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run the copy as another user")
-	}
+	testutil.Privileged(t, "runs the copy as another user")
 	dir := t.TempDir()
 	os.Chmod(dir, 0o777) // a directory others can write, like a user's own
 	fake := dir + "/sshd"
@@ -168,9 +164,13 @@ func TestFakeSSHDIsNotSSHD(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	time.Sleep(50 * time.Millisecond)
-	comm, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm")
-	if strings.TrimSpace(string(comm)) != "sshd" {
+	// Start returns after the fork; comm is the copy's name once it has
+	// exec'd.
+	var comm []byte
+	if !testutil.Poll(5*time.Second, 10*time.Millisecond, func() bool {
+		comm, _ = os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm")
+		return strings.TrimSpace(string(comm)) == "sshd"
+	}) {
 		t.Fatalf("comm is %q, want sshd (the disguise)", comm)
 	}
 	if isSSHD(cmd.Process.Pid) {
@@ -279,14 +279,13 @@ func TestLookupPrefersOldestHolder(t *testing.T) {
 	client.Close() // only the two processes hold it now
 	parent := cmd.Process.Pid
 	var child int
-	deadline := time.Now().Add(5 * time.Second)
-	for child == 0 && time.Now().Before(deadline) {
+	testutil.Poll(5*time.Second, 10*time.Millisecond, func() bool {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(parent) + "/task/" + strconv.Itoa(parent) + "/children")
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			child, _ = strconv.Atoi(f[0])
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return child != 0
+	})
 	if child == 0 {
 		t.Skip("cannot see the forked child (no /proc/PID/task/TID/children)")
 	}

@@ -6,11 +6,12 @@ import (
 	"io"
 	"net"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // TestInetdControlStreamIsOnlyReplies: with --inetd, fds 0, 1 and 2 are the
@@ -18,30 +19,30 @@ import (
 // sets 0 and 1, a shell adds 2). At log.level = debug, with every log
 // destination, the client must read FTP replies and nothing else.
 func TestInetdControlStreamIsOnlyReplies(t *testing.T) {
-	requireTool(t, "systemd-socket-activate")
+	testutil.RequireTool(t, "systemd-socket-activate")
 	t.Parallel()
 	for _, output := range []string{"stderr", "auto", "file"} {
 		t.Run(output, func(t *testing.T) {
 			t.Parallel()
-			o := options{level: "debug", output: output}
+			o := testutil.DaemonOptions{LogLevel: "debug", LogOutput: output}
 			if output == "file" {
-				o.output = ""
+				o.LogOutput = ""
 			}
 			f := newFixture(t, o)
 			// fd 2 becomes the socket too, as under inetd and xinetd.
 			p := socketActivate(t, f, nil, []string{"--accept", "--inetd"},
-				"/bin/sh", "-c", `exec "$0" serve --inetd -c "$1" 2>&1`, binary, f.config)
+				"/bin/sh", "-c", `exec "$0" serve --inetd -c "$1" 2>&1`, binary, f.Config)
 
 			// A failed login, then QUIT (unanswered if the server already
 			// ended the connection after the failure).
-			bad := dialStream(t, f.addr)
+			bad := dialStream(t, f.Addr)
 			bad.send("USER %s", testUser)
 			bad.send("PASS wrong")
-			fmt.Fprintf(bad.c, "QUIT\r\n")
+			fmt.Fprintf(bad.C, "QUIT\r\n")
 			bad.end()
 
 			// A whole session, with a mistake or two.
-			s := dialStream(t, f.addr)
+			s := dialStream(t, f.Addr)
 			s.send("USER %s", testUser)
 			s.send("PASS %s", testPassword)
 			for _, cmd := range []string{"SYST", "PWD", "TYPE I", "NOOP", "XYZZY", "RETR missing.txt", "PORT 127,0,0,1,1,1", "SIZE hello.txt"} {
@@ -60,12 +61,12 @@ func TestInetdControlStreamIsOnlyReplies(t *testing.T) {
 			for _, st := range []*stream{bad, s} {
 				checkOnlyReplies(t, st.all())
 			}
-			if strings.Contains(p.stderr.String(), "level=") {
-				t.Errorf("daemon log lines reached standard error:\n%s", p.stderr.String())
+			if strings.Contains(p.Out.String(), "level=") {
+				t.Errorf("daemon log lines reached standard error:\n%s", p.Out.String())
 			}
 			if output == "file" {
 				// The lines that must not reach the client were written.
-				logs := f.logs()
+				logs := f.Logs()
 				for _, want := range []string{"level=DEBUG", `msg="login failed"`, `msg="transfer complete"`} {
 					if !strings.Contains(logs, want) {
 						t.Errorf("log file lacks %s:\n%s", want, logs)
@@ -114,92 +115,52 @@ func checkOnlyReplies(t *testing.T, text string) {
 
 // stream is a raw control connection that records every byte it reads.
 type stream struct {
-	t   *testing.T
-	c   net.Conn
-	r   *bufio.Reader
-	rec strings.Builder
+	*testutil.RawConn
+	rec testutil.SyncBuffer
 }
 
 func dialStream(t *testing.T, addr string) *stream {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := testutil.Loopback(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	s := &stream{t: t, c: c}
-	s.r = bufio.NewReader(io.TeeReader(c, &s.rec))
-	s.reply()
+	s := &stream{}
+	s.RawConn = &testutil.RawConn{T: t, C: c, R: bufio.NewReader(io.TeeReader(c, &s.rec))}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stream from %s so far: %q", addr, s.all())
+		}
+	})
+	s.Reply()
 	return s
-}
-
-// reply reads one reply and returns its code.
-func (s *stream) reply() int {
-	s.t.Helper()
-	s.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for {
-		line, err := s.r.ReadString('\n')
-		if err != nil {
-			s.t.Fatalf("reading a reply: %v (stream so far %q)", err, s.rec.String())
-		}
-		if len(line) >= 4 && line[3] == ' ' {
-			if code, err := strconv.Atoi(line[:3]); err == nil {
-				return code
-			}
-		}
-	}
 }
 
 // send sends a command and reads its reply.
 func (s *stream) send(format string, args ...any) int {
-	s.t.Helper()
-	fmt.Fprintf(s.c, format+"\r\n", args...)
-	return s.reply()
+	s.T.Helper()
+	code, _ := s.Cmd(format, args...)
+	return code
 }
-
-var epsvPortRe = regexp.MustCompile(`\(\|\|\|(\d+)\|\)`)
 
 // transfer runs cmd over an EPSV data connection, sending upload if not nil,
 // and returns what was received.
 func (s *stream) transfer(cmd string, upload []byte) string {
-	s.t.Helper()
-	before := s.rec.Len()
-	if code := s.send("EPSV"); code != 229 {
-		s.t.Fatalf("EPSV: %d", code)
-	}
-	m := epsvPortRe.FindStringSubmatch(s.rec.String()[before:])
-	if m == nil {
-		s.t.Fatalf("no port in the EPSV reply: %q", s.rec.String()[before:])
-	}
-	data, err := net.DialTimeout("tcp", "127.0.0.1:"+m[1], 5*time.Second)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer data.Close()
-	fmt.Fprintf(s.c, "%s\r\n", cmd)
-	if code := s.reply(); code != 150 {
-		s.t.Fatalf("%s: %d", cmd, code)
-	}
-	var got []byte
+	s.T.Helper()
 	if upload != nil {
-		data.Write(upload)
-		data.Close()
-	} else {
-		data.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got, _ = io.ReadAll(data)
+		s.Upload(upload, "%s", cmd)
+		return ""
 	}
-	if code := s.reply(); code != 226 {
-		s.t.Fatalf("%s: end %d", cmd, code)
-	}
-	return string(got)
+	return string(s.Download("%s", cmd))
 }
 
 // end reads until the server closes the connection.
 func (s *stream) end() {
-	s.t.Helper()
-	s.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.Copy(io.Discard, s.r); err != nil {
-		s.t.Errorf("reading to the end: %v", err)
+	s.T.Helper()
+	s.C.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.Copy(io.Discard, s.R); err != nil {
+		s.T.Errorf("reading to the end: %v", err)
 	}
 }
 
@@ -210,22 +171,22 @@ func (s *stream) all() string { return s.rec.String() }
 // report goes to the log file (runtime/debug.SetCrashOutput) and the client,
 // whose socket fds 0, 1 and 2 were, reads only FTP replies before EOF.
 func TestInetdCrashDoesNotReachClient(t *testing.T) {
-	requireTool(t, "systemd-socket-activate")
+	testutil.RequireTool(t, "systemd-socket-activate")
 	t.Parallel()
-	f := newFixture(t, options{})
+	f := newFixture(t, testutil.DaemonOptions{})
 	p := socketActivate(t, f, nil, []string{"--accept", "--inetd"},
-		"/bin/sh", "-c", `exec "$0" serve --inetd -c "$1" 2>&1`, binary, f.config)
-	s := dialStream(t, f.addr)
+		"/bin/sh", "-c", `exec "$0" serve --inetd -c "$1" 2>&1`, binary, f.Config)
+	s := dialStream(t, f.Addr)
 	s.send("USER %s", testUser)
 	s.send("PASS %s", testPassword)
-	pid := sessionPID(t, f.logs, 1)
+	pid := sessionPID(t, f.Logs, 1)
 	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil {
 		t.Fatal(err)
 	}
 	s.end()
 	checkOnlyReplies(t, s.all())
-	p.waitOutput(regexp.MustCompile(fmt.Sprintf(`Child %d died with code 2\b`, pid)), 10*time.Second)
-	waitLog(t, f.logs, regexp.MustCompile(`SIGQUIT: quit`), 5*time.Second)
+	p.WaitOutput(regexp.MustCompile(fmt.Sprintf(`Child %d died with code 2\b`, pid)), 10*time.Second)
+	f.WaitLog(regexp.MustCompile(`SIGQUIT: quit`), 5*time.Second)
 }
 
 // TestSingleSessionBrokenConfig: when a per-connection process cannot start
@@ -233,26 +194,26 @@ func TestInetdCrashDoesNotReachClient(t *testing.T) {
 // with --inetd the error does not reach the client, with Accept=yes it is
 // on standard error (the journal) as FILE:LINE: key: problem.
 func TestSingleSessionBrokenConfig(t *testing.T) {
-	requireTool(t, "systemd-socket-activate")
+	testutil.RequireTool(t, "systemd-socket-activate")
 	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		ssaArgs []string
-		command func(f *fixture) []string
+		command func(f *testutil.Daemon) []string
 	}{
-		{"inetd", []string{"--accept", "--inetd"}, func(f *fixture) []string {
-			return []string{"/bin/sh", "-c", `exec "$0" serve --inetd -c "$1" 2>&1`, binary, f.config}
+		{"inetd", []string{"--accept", "--inetd"}, func(f *testutil.Daemon) []string {
+			return []string{"/bin/sh", "-c", `exec "$0" serve --inetd -c "$1" 2>&1`, binary, f.Config}
 		}},
-		{"systemd-accept-yes", []string{"--accept"}, func(f *fixture) []string {
-			return []string{binary, "serve", "-c", f.config}
+		{"systemd-accept-yes", []string{"--accept"}, func(f *testutil.Daemon) []string {
+			return []string{binary, "serve", "-c", f.Config}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, options{})
-			f.writeConfig(strings.Replace(f.configText(), fmt.Sprintf(`ports = "%d-%d"`, f.first, f.last), `ports = "x"`, 1))
+			f := newFixture(t, testutil.DaemonOptions{})
+			f.EditConfig(fmt.Sprintf(`ports = "%d-%d"`, f.First, f.Last), `ports = "x"`)
 			p := socketActivate(t, f, nil, tc.ssaArgs, tc.command(f)...)
-			c, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
+			c, err := net.DialTimeout("tcp", f.Addr, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,10 +226,10 @@ func TestSingleSessionBrokenConfig(t *testing.T) {
 			if !regexp.MustCompile(`^421 [^\r\n]*\r\n$`).Match(all) {
 				t.Errorf("the client got %q, want a single 421 line", all)
 			}
-			p.waitOutput(regexp.MustCompile(`Child \d+ died with code 1\b`), 10*time.Second)
-			errLine := regexp.QuoteMeta(f.config) + `:\d+: passive\.ports: `
-			if got := regexp.MustCompile(errLine).MatchString(p.stderr.String()); got != (tc.name != "inetd") {
-				t.Errorf("config error on standard error: %v, want %v:\n%s", got, tc.name != "inetd", p.stderr.String())
+			p.WaitOutput(regexp.MustCompile(`Child \d+ died with code 1\b`), 10*time.Second)
+			errLine := regexp.QuoteMeta(f.Config) + `:\d+: passive\.ports: `
+			if got := regexp.MustCompile(errLine).MatchString(p.Out.String()); got != (tc.name != "inetd") {
+				t.Errorf("config error on standard error: %v, want %v:\n%s", got, tc.name != "inetd", p.Out.String())
 			}
 		})
 	}

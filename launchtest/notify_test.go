@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // notifySocket is a test NOTIFY_SOCKET: a unixgram socket collecting the
@@ -68,10 +70,10 @@ func (n *notifySocket) next(t *testing.T, seen *[]string) string {
 // SIGTERM, and watchdog pings.
 func TestSdNotify(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, options{})
+	f := newFixture(t, testutil.DaemonOptions{})
 	ns := newNotifySocket(t)
-	p := socketActivate(t, f, []string{"NOTIFY_SOCKET=" + ns.path, "WATCHDOG_USEC=200000"}, nil, binary, "serve", "-c", f.config)
-	c := dial(t, f.addr) // the first connection starts the daemon
+	p := socketActivate(t, f, []string{"NOTIFY_SOCKET=" + ns.path, "WATCHDOG_USEC=200000"}, nil, binary, "serve", "-c", f.Config)
+	c := dial(t, f.Addr) // the first connection starts the daemon
 	var seen []string
 	statusRe := regexp.MustCompile(`(?m)^STATUS=\d+ sessions?; passive ports \d+-\d+: \d+ of \d+ busy$`)
 
@@ -80,7 +82,7 @@ func TestSdNotify(t *testing.T) {
 		t.Errorf("first message %q, want READY=1 with STATUS=", ready)
 	}
 
-	p.signal(syscall.SIGHUP)
+	p.Signal(syscall.SIGHUP)
 	reloading := ns.next(t, &seen)
 	if !strings.Contains(reloading, "RELOADING=1") || !regexp.MustCompile(`(?m)^MONOTONIC_USEC=\d+$`).MatchString(reloading) {
 		t.Errorf("after SIGHUP: %q, want RELOADING=1 and MONOTONIC_USEC=", reloading)
@@ -88,16 +90,16 @@ func TestSdNotify(t *testing.T) {
 	if again := ns.next(t, &seen); !strings.Contains(again, "READY=1") || !statusRe.MatchString(again) {
 		t.Errorf("after the reload: %q, want READY=1 with STATUS=", again)
 	}
-	waitLog(t, f.logs, regexp.MustCompile(`msg="config reloaded for new sessions"`), 5*time.Second)
+	f.WaitLog(regexp.MustCompile(`msg="config reloaded for new sessions"`), 5*time.Second)
 
 	if err := c.Quit(); err != nil {
 		t.Fatal(err)
 	}
-	p.signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	if stopping := ns.next(t, &seen); !strings.Contains(stopping, "STOPPING=1") {
 		t.Errorf("after SIGTERM: %q, want STOPPING=1", stopping)
 	}
-	if code := p.wait(20 * time.Second); code != 0 {
+	if code := p.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
 	watchdog := false

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -31,18 +30,14 @@ type sysAccount struct {
 	home     string
 }
 
-// needSystemUsers skips unless the test can create users and use PAM.
+// needSystemUsers requires what the test needs to create users and use
+// PAM (testutil.Require: a skip, or a failure under TUNNELFTPD_E2E=1).
 func needSystemUsers(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: system-user tests need root (useradd, PAM, privilege drop)")
-	}
-	for _, tool := range []string{"useradd", "userdel", "chpasswd", "usermod"} {
-		requireTool(t, tool)
-	}
-	if _, err := os.Stat("/etc/pam.d/common-auth"); err != nil {
-		t.Skip("SKIP: no PAM stack in /etc/pam.d (Debian package libpam-runtime)")
-	}
+	testutil.Privileged(t, "creates system users, logs them in through PAM and drops privileges")
+	testutil.RequireTool(t, "useradd", "userdel", "chpasswd", "usermod")
+	_, err := os.Stat("/etc/pam.d/common-auth")
+	testutil.Require(t, err == nil, "no PAM stack in /etc/pam.d (Debian package libpam-runtime)")
 }
 
 // addSysUser creates a user with a home directory and sysPassword; it is
@@ -94,32 +89,32 @@ func installPAMService(t *testing.T) string {
 
 // sysFixture is a config with system users, anonymous access and one
 // virtual user, whose sessions run as nobody.
-func sysFixture(t *testing.T, extraConfig string) (*fixture, string) {
+func sysFixture(t *testing.T, extraConfig string) (*testutil.Daemon, string) {
 	t.Helper()
-	return sysFixtureOpts(t, extraConfig, options{})
+	return sysFixtureOpts(t, extraConfig, testutil.DaemonOptions{})
 }
 
-func sysFixtureOpts(t *testing.T, extraConfig string, o options) (*fixture, string) {
+func sysFixtureOpts(t *testing.T, extraConfig string, o testutil.DaemonOptions) (*testutil.Daemon, string) {
 	t.Helper()
 	f := newFixture(t, o)
-	anon := filepath.Join(f.dir, "pub")
+	anon := filepath.Join(f.Dir, "pub")
 	os.MkdirAll(anon, 0o755)
 	os.WriteFile(filepath.Join(anon, "readme.txt"), []byte("public\n"), 0o644)
 	// The test's temp dir is root-only; the session processes, once they
 	// are the user, must still reach their roots and the log file.
-	os.Chmod(f.dir, 0o755)
-	os.Chmod(filepath.Dir(f.dir), 0o755) // t.TempDir's parent is 0700 too
-	ftpusers := filepath.Join(f.dir, "ftpusers")
+	os.Chmod(f.Dir, 0o755)
+	os.Chmod(filepath.Dir(f.Dir), 0o755) // t.TempDir's parent is 0700 too
+	ftpusers := filepath.Join(f.Dir, "ftpusers")
 	os.WriteFile(ftpusers, []byte("root\n"), 0o644)
 	// Top-level keys first (before any table), then the [auth] additions.
-	text := "run_as = \"nobody\"\n" + extraConfig + "\n" + strings.Replace(f.configText(), "[auth]\n", fmt.Sprintf(`[auth]
+	text := "run_as = \"nobody\"\n" + extraConfig + "\n" + strings.Replace(f.ConfigText(), "[auth]\n", fmt.Sprintf(`[auth]
 system_users = true
 pam_service = %q
 ftpusers = %q
 anonymous_root = %q
 max_login_attempts = 1
 `, installPAMService(t), ftpusers, anon), 1)
-	f.writeConfig(text)
+	f.WriteConfig(text)
 	return f, ftpusers
 }
 
@@ -144,13 +139,13 @@ func procIDs(t *testing.T, pid int) (uidLine, gidLine string) {
 func ids(n int) string { return fmt.Sprintf("%d %d %d %d", n, n, n, n) }
 
 // childPIDs waits for n "session process started" lines and returns their child pids.
-func childPIDs(t *testing.T, f *fixture, n int) []int {
+func childPIDs(t *testing.T, f *testutil.Daemon, n int) []int {
 	t.Helper()
 	re := regexp.MustCompile(`msg="session process started".* child_pid=(\d+)`)
 	var pids []int
-	waitFor(t, 10*time.Second, fmt.Sprintf("%d session processes", n), func() bool {
+	testutil.WaitFor(t, 10*time.Second, 20*time.Millisecond, fmt.Sprintf("%d session processes", n), func() bool {
 		pids = nil
-		for _, m := range re.FindAllStringSubmatch(f.logs(), -1) {
+		for _, m := range re.FindAllStringSubmatch(f.Logs(), -1) {
 			p, _ := strconv.Atoi(m[1])
 			pids = append(pids, p)
 		}
@@ -173,13 +168,12 @@ func TestSystemUsersStandalone(t *testing.T) {
 	os.Symlink(filepath.Join(bob.home, "secret.txt"), filepath.Join(alice.home, "secret-link"))
 
 	f, _ := sysFixture(t, "")
-	d := start(t, nil, binary, "serve", "-c", f.config)
-	waitListening(t, f, d)
+	d := serveStandalone(t, f)
 
-	a := dialRaw(t, f.addr)
+	a := testutil.DialRaw(t, f.Addr)
 	a.Expect(331, "USER %s", alice.name)
 	a.Expect(230, "PASS %s", sysPassword)
-	b := dialRaw(t, f.addr)
+	b := testutil.DialRaw(t, f.Addr)
 	b.Expect(331, "USER %s", bob.name)
 	b.Expect(230, "PASS %s", sysPassword)
 
@@ -194,22 +188,13 @@ func TestSystemUsersStandalone(t *testing.T) {
 			t.Errorf("no session process runs as %s (uid %d gid %d): %v", u.name, u.uid, u.gid, seen)
 		}
 	}
-	if uidLine, _ := procIDs(t, d.cmd.Process.Pid); uidLine != ids(0) {
+	if uidLine, _ := procIDs(t, d.Pid()); uidLine != ids(0) {
 		t.Errorf("the listening process changed identity: Uid %s", uidLine)
 	}
 
 	// Alice's upload is hers.
-	port := pasvPort(t, a)
-	data, err := dialData(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Expect(150, "STOR mine.txt")
-	data.Write([]byte("alice's file\n"))
-	data.Close()
-	if code, msg := a.Reply(); code != 226 {
-		t.Fatalf("STOR: %d %s", code, msg)
-	}
+	a.UsePASV = true
+	a.Stor("mine.txt", []byte("alice's file\n"))
 	st, err := os.Stat(filepath.Join(alice.home, "mine.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -220,11 +205,7 @@ func TestSystemUsersStandalone(t *testing.T) {
 
 	// Links out of Alice's home lead nowhere.
 	for _, p := range []string{"bob/secret.txt", "secret-link"} {
-		port := pasvPort(t, a)
-		data, err := dialData(port)
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := a.OpenData()
 		code, msg := a.Cmd("RETR %s", p)
 		if code == 150 {
 			got, _ := io.ReadAll(data)
@@ -241,8 +222,8 @@ func TestSystemUsersStandalone(t *testing.T) {
 	for _, pid := range pids[:2] {
 		waitGone(t, pid, 10*time.Second)
 	}
-	d.signal(syscall.SIGTERM)
-	if code := d.wait(20 * time.Second); code != 0 {
+	d.Signal(syscall.SIGTERM)
+	if code := d.Wait(20 * time.Second); code != 0 {
 		t.Errorf("daemon exit %d", code)
 	}
 }
@@ -253,24 +234,17 @@ func TestSystemUserAcceptYes(t *testing.T) {
 	needSystemUsers(t)
 	alice := addSysUser(t)
 	f, _ := sysFixture(t, "")
-	socketActivate(t, f, nil, []string{"--accept"}, binary, "serve", "-c", f.config)
+	socketActivate(t, f, nil, []string{"--accept"}, binary, "serve", "-c", f.Config)
 
-	a := dialRaw(t, f.addr)
+	a := testutil.DialRaw(t, f.Addr)
 	a.Expect(331, "USER %s", alice.name)
 	a.Expect(230, "PASS %s", sysPassword)
-	pid := sessionPID(t, f.logs, 1)
+	pid := sessionPID(t, f.Logs, 1)
 	if uidLine, gidLine := procIDs(t, pid); uidLine != ids(alice.uid) || gidLine != ids(alice.gid) {
 		t.Errorf("session process runs as Uid %s Gid %s, want %d/%d", uidLine, gidLine, alice.uid, alice.gid)
 	}
-	port := pasvPort(t, a)
-	data, err := dialData(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Expect(150, "STOR up.txt")
-	data.Write([]byte("x"))
-	data.Close()
-	a.Reply()
+	a.UsePASV = true
+	a.Stor("up.txt", []byte("x"))
 	st, err := os.Stat(filepath.Join(alice.home, "up.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -296,8 +270,7 @@ func TestSystemUserRefusals(t *testing.T) {
 
 	f, ftpusers := sysFixture(t, "")
 	os.WriteFile(ftpusers, []byte("root\n"+listed.name+"\n"), 0o644)
-	d := start(t, nil, binary, "serve", "-c", f.config)
-	waitListening(t, f, d)
+	serveStandalone(t, f)
 
 	for _, tc := range []struct{ name, user, pass, reason string }{
 		{"wrong password", good.name, "wrong", "PAM authentication"},
@@ -308,18 +281,18 @@ func TestSystemUserRefusals(t *testing.T) {
 		{"uid below min_uid", lowUID.name, sysPassword, "below min_uid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := dialRaw(t, f.addr)
+			rc := testutil.DialRaw(t, f.Addr)
 			rc.Expect(331, "USER %s", tc.user)
 			rc.Expect(530, "PASS %s", tc.pass)
 			re := regexp.MustCompile(`msg="login failed" user=` + regexp.QuoteMeta(tc.user) + ` from=127\.0\.0\.1:\d+ .*reason="[^"]*` + regexp.QuoteMeta(tc.reason))
-			waitFor(t, 10*time.Second, "the login-failed line", func() bool { return re.MatchString(f.logs()) })
+			testutil.WaitFor(t, 10*time.Second, 20*time.Millisecond, "the login-failed line", func() bool { return re.MatchString(f.Logs()) })
 		})
 	}
-	if strings.Contains(f.logs(), sysPassword) {
+	if strings.Contains(f.Logs(), sysPassword) {
 		t.Error("a password reached the log")
 	}
 	// The good user still logs in.
-	rc := dialRaw(t, f.addr)
+	rc := testutil.DialRaw(t, f.Addr)
 	rc.Expect(331, "USER %s", good.name)
 	rc.Expect(230, "PASS %s", sysPassword)
 }
@@ -329,11 +302,10 @@ func TestSystemUserRefusals(t *testing.T) {
 func TestAnonymousReadOnly(t *testing.T) {
 	needSystemUsers(t)
 	f, _ := sysFixture(t, "")
-	d := start(t, nil, binary, "serve", "-c", f.config)
-	waitListening(t, f, d)
-	anon := filepath.Join(f.dir, "pub")
+	serveStandalone(t, f)
+	anon := filepath.Join(f.Dir, "pub")
 	for _, name := range []string{"anonymous", "ftp"} {
-		rc := dialRaw(t, f.addr)
+		rc := testutil.DialRaw(t, f.Addr)
 		rc.Expect(331, "USER %s", name)
 		rc.Expect(230, "PASS someone@example.org")
 		if name == "anonymous" {
@@ -343,16 +315,8 @@ func TestAnonymousReadOnly(t *testing.T) {
 				t.Errorf("anonymous session runs as Uid %s Gid %s, want nobody", uidLine, gidLine)
 			}
 		}
-		port := pasvPort(t, rc)
-		data, err := dialData(port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc.Expect(150, "RETR readme.txt")
-		got, _ := io.ReadAll(data)
-		data.Close()
-		rc.Reply()
-		if string(got) != "public\n" {
+		rc.UsePASV = true
+		if got := rc.Retr("readme.txt"); string(got) != "public\n" {
 			t.Errorf("%s RETR: %q", name, got)
 		}
 		for _, cmd := range []string{"DELE readme.txt", "MKD new", "RMD ."} {
@@ -364,11 +328,7 @@ func TestAnonymousReadOnly(t *testing.T) {
 		if code, msg := rc.Cmd("RNTO moved.txt"); code != 550 {
 			t.Errorf("%s RNTO: %d %s, want 550", name, code, msg)
 		}
-		port = pasvPort(t, rc)
-		data, err = dialData(port)
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := rc.OpenData()
 		if code, msg := rc.Cmd("STOR upload.txt"); code != 550 {
 			t.Errorf("%s STOR: %d %s, want 550", name, code, msg)
 		}
@@ -380,67 +340,34 @@ func TestAnonymousReadOnly(t *testing.T) {
 	}
 }
 
-// waitListening waits for a standalone daemon's "serving" line.
-func waitListening(t *testing.T, f *fixture, _ *proc) {
-	t.Helper()
-	waitLog(t, f.logs, regexp.MustCompile(`msg=serving mode=standalone`), 10*time.Second)
-}
-
-// dialData connects to a passive port on loopback.
-func dialData(port int) (net.Conn, error) {
-	return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
-}
-
 // TestPassivePortAcrossSessionProcesses: with one passive port and every
 // session in its own process, 10 clients that PASV and RETR at once all
 // succeed: the processes share the port through the lock file, waiting for
 // it instead of failing.
 func TestPassivePortAcrossSessionProcesses(t *testing.T) {
 	needSystemUsers(t)
-	f, _ := sysFixtureOpts(t, "", options{ports: 1})
+	f, _ := sysFixtureOpts(t, "", testutil.DaemonOptions{PortCount: 1})
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
-	os.WriteFile(filepath.Join(f.dir, "pub", "big.bin"), []byte(big), 0o644)
-	d := start(t, nil, binary, "serve", "-c", f.config)
-	waitListening(t, f, d)
+	os.WriteFile(filepath.Join(f.Dir, "pub", "big.bin"), []byte(big), 0o644)
+	serveStandalone(t, f)
 
 	const clients = 10
-	conns := make([]*rawConn, clients)
+	conns := make([]*testutil.RawConn, clients)
 	for i := range conns {
-		conns[i] = dialRaw(t, f.addr)
+		conns[i] = testutil.DialRaw(t, f.Addr)
 		conns[i].Expect(331, "USER anonymous")
 		conns[i].Expect(230, "PASS x@example.org")
 	}
 	childPIDs(t, f, clients) // every session has its process
 	errs := make(chan error, clients)
 	for _, rc := range conns {
+		rc.Timeout = 30 * time.Second
 		go func() {
-			if _, err := fmt.Fprintf(rc.C, "EPSV\r\n"); err != nil {
-				errs <- err
-				return
+			got, err := rc.TryRetr("big.bin")
+			if err == nil && len(got) != len(big) {
+				err = fmt.Errorf("RETR: %d bytes, want %d", len(got), len(big))
 			}
-			code, msg := rc.replyErr()
-			if code != 229 {
-				errs <- fmt.Errorf("EPSV: %d %s", code, msg)
-				return
-			}
-			port, _ := strconv.Atoi(regexp.MustCompile(`\|\|\|(\d+)\|`).FindStringSubmatch(msg)[1])
-			data, err := dialData(port)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer data.Close()
-			fmt.Fprintf(rc.C, "RETR big.bin\r\n")
-			if code, msg := rc.replyErr(); code != 150 {
-				errs <- fmt.Errorf("RETR: %d %s", code, msg)
-				return
-			}
-			got, _ := io.ReadAll(data)
-			if code, msg := rc.replyErr(); code != 226 || len(got) != len(big) {
-				errs <- fmt.Errorf("RETR end: %d %s, %d bytes", code, msg, len(got))
-				return
-			}
-			errs <- nil
+			errs <- err
 		}()
 	}
 	failed := 0
@@ -453,17 +380,6 @@ func TestPassivePortAcrossSessionProcesses(t *testing.T) {
 	t.Logf("1 passive port, %d session processes: %d succeeded", clients, clients-failed)
 }
 
-// replyErr reads one reply without failing the test (for goroutines): a
-// read error gives code 0 and the error text.
-func (rc *rawConn) replyErr() (int, string) {
-	rc.C.SetReadDeadline(time.Now().Add(30 * time.Second))
-	code, lines, err := testutil.ReadReply(rc.R)
-	if err != nil {
-		return 0, fmt.Sprintf("reading reply (after %q): %v", lines, err)
-	}
-	return code, strings.Join(lines, "\n")
-}
-
 // TestNoCgoBuild: a build without cgo (no PAM) runs virtual users, and a
 // config asking for system users is refused at startup, saying why.
 func TestNoCgoBuild(t *testing.T) {
@@ -473,15 +389,15 @@ func TestNoCgoBuild(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("CGO_ENABLED=0 build: %v\n%s", err, out)
 	}
-	f := newFixture(t, options{})
-	d := start(t, nil, bin, "serve", "-c", f.config)
-	waitListening(t, f, d)
+	f := newFixture(t, testutil.DaemonOptions{})
+	f.Bin = bin
+	d := serveStandalone(t, f)
 	exercise(t, f, "nocgo.txt")
-	d.signal(syscall.SIGTERM)
-	d.wait(20 * time.Second)
+	d.Signal(syscall.SIGTERM)
+	d.Wait(20 * time.Second)
 
-	f.writeConfig(strings.Replace(f.configText(), "[auth]\n", "[auth]\nsystem_users = true\n", 1))
-	out, err := exec.Command(bin, "check", "-c", f.config).CombinedOutput()
+	f.EditConfig("[auth]\n", "[auth]\nsystem_users = true\n")
+	out, err := exec.Command(bin, "check", "-c", f.Config).CombinedOutput()
 	if err == nil || !regexp.MustCompile(`:\d+: auth\.system_users: .*without PAM support \(no cgo\)`).Match(out) {
 		t.Errorf("check with system_users on a no-cgo build: %v\n%s", err, out)
 	}

@@ -6,16 +6,16 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // TestShippedTmpfiles: systemd-tmpfiles creates /run/tunnelftpd, owned by
 // the service user, from the shipped etc/tmpfiles.d/tunnelftpd.conf (in a
 // scratch root, so the host is not touched).
 func TestShippedTmpfiles(t *testing.T) {
-	tmpfiles := requireTool(t, "systemd-tmpfiles")
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: needs root to chown in the scratch root")
-	}
+	testutil.RequireTool(t, "systemd-tmpfiles")
+	testutil.Privileged(t, "chowns in the scratch root")
 	root := t.TempDir()
 	for _, d := range []string{"etc", "run"} {
 		os.MkdirAll(filepath.Join(root, d), 0o755)
@@ -23,7 +23,7 @@ func TestShippedTmpfiles(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("tunnelftpd:x:990:990::/nonexistent:/usr/sbin/nologin\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/group"), []byte("tunnelftpd:x:990:\n"), 0o644)
 	conf, _ := filepath.Abs("../etc/tmpfiles.d/tunnelftpd.conf")
-	if out, err := exec.Command(tmpfiles, "--root="+root, "--create", conf).CombinedOutput(); err != nil {
+	if out, err := exec.Command("systemd-tmpfiles", "--root="+root, "--create", conf).CombinedOutput(); err != nil {
 		t.Fatalf("systemd-tmpfiles: %v\n%s", err, out)
 	}
 	st, err := os.Stat(filepath.Join(root, "run/tunnelftpd"))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // The shipped unit files, inetd.conf line and xinetd service.
@@ -21,14 +23,14 @@ var unitFiles = []string{"tunnelftpd.socket", "tunnelftpd.service", "tunnelftpd-
 // its output; verify exits 0 on unknown keys and such, so any output counts.
 func verifyUnits(t *testing.T, dir string, units ...string) (string, error) {
 	t.Helper()
-	tool := requireTool(t, "systemd-analyze")
+	testutil.RequireTool(t, "systemd-analyze")
 	args := []string{"verify", "--man=no"}
 	for _, u := range units {
 		args = append(args, filepath.Join(dir, u))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, args...)
+	cmd := exec.CommandContext(ctx, "systemd-analyze", args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
 
 // TestDropInChild re-runs this test binary as a child that drops to nobody
@@ -30,9 +32,7 @@ func TestDropInChild(t *testing.T) {
 		}
 		return
 	}
-	if os.Getuid() != 0 {
-		t.Skip("needs root")
-	}
+	testutil.Privileged(t, "drops from root to nobody")
 	cmd := exec.Command(os.Args[0], "-test.run=TestDropInChild", "-test.v")
 	cmd.Env = append(os.Environ(), "PRIVSEP_CHILD=1")
 	out, err := cmd.CombinedOutput()

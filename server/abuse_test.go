@@ -25,6 +25,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 const (
@@ -105,7 +110,7 @@ func TestHostileNamesEveryPathCommand(t *testing.T) {
 	before := snapshot(t, outside, ts.Root)
 
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	attempts, escapes, refused := 0, 0, 0
 	escape := func(format string, args ...any) {
 		escapes++
@@ -173,7 +178,7 @@ func TestHostileNamesEveryPathCommand(t *testing.T) {
 		attempts++
 		refused++
 		c := dialRaw(t, ts.Addr)
-		c.login(testUser)
+		c.Login(testUser, testPassword)
 		fmt.Fprintf(c.C, "%s %s\r\n", pc.cmd, strings.Repeat("../", 1366)+"secret.txt")
 		c.C.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if b, _ := io.ReadAll(c.R); leaks(b, outside) {
@@ -206,7 +211,7 @@ func TestHostileNamesEveryPathCommand(t *testing.T) {
 // Guards: os.Root resolving every path in the kernel on each use, never a
 // path checked earlier.
 func TestSymlinkRace(t *testing.T) {
-	ts := startServer(t, 5, func(c *Config) { c.MaxSessions = 20 })
+	ts := startServer(t, 5, func(c *config.Config) { c.MaxSessions = 20 })
 	outside := outsideFixture(t, ts)
 	// Outside: the files the race could reach, told apart from the inside
 	// ones by size, mtime and content.
@@ -274,7 +279,7 @@ func TestSymlinkRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for c := range clients {
 		rc := dialRaw(t, ts.Addr)
-		rc.login(testUser)
+		rc.Login(testUser, testPassword)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -322,7 +327,7 @@ var sizeRe = regexp.MustCompile(`(?i)size=(\d+)`)
 // swapper keeps turning into a link to the outside) and reports anything
 // that came from outside. It runs on a client goroutine, so it returns
 // errors rather than failing the test.
-func raceOnce(rc *rawConn, d string, c, k, op int, report func(string, ...any)) error {
+func raceOnce(rc *testutil.RawConn, d string, c, k, op int, report func(string, ...any)) error {
 	cmd := func(line string) (int, string, error) {
 		if _, err := fmt.Fprintf(rc.C, "%s\r\n", line); err != nil {
 			return 0, "", err
@@ -433,7 +438,7 @@ func raceOnce(rc *rawConn, d string, c, k, op int, report func(string, ...any)) 
 
 // raceData runs a data command over EPSV without failing the test, and
 // returns what the server sent on the data connection.
-func raceData(rc *rawConn, line string) ([]byte, error) {
+func raceData(rc *testutil.RawConn, line string) ([]byte, error) {
 	if _, err := fmt.Fprint(rc.C, "EPSV\r\n"); err != nil {
 		return nil, err
 	}
@@ -441,8 +446,10 @@ func raceData(rc *rawConn, line string) ([]byte, error) {
 	if err != nil || code != 229 {
 		return nil, fmt.Errorf("EPSV: %d %s %v", code, msg, err)
 	}
-	m := epsvRe.FindStringSubmatch(msg)
-	port, _ := strconv.Atoi(m[1])
+	port, err := testutil.ParseEPSV(msg)
+	if err != nil {
+		return nil, err
+	}
 	data, err := dialData(port)
 	if err != nil {
 		return nil, err
@@ -479,7 +486,7 @@ func raceData(rc *rawConn, line string) ([]byte, error) {
 func TestLongCommandLine(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	warm := dialRaw(t, ts.Addr) // a first session starts the pools the runtime keeps
-	warm.login(testUser)
+	warm.Login(testUser, testPassword)
 	warm.Expect(221, "QUIT")
 	waitFor(t, 5*time.Second, "no session", func() bool { return ts.Sessions() == 0 })
 	baseG := baselineGoroutines()
@@ -488,7 +495,7 @@ func TestLongCommandLine(t *testing.T) {
 
 	for _, n := range []int{100, 4000, 4094} { // + "\r\n" = at most 4096 bytes
 		rc := dialRaw(t, ts.Addr)
-		rc.login(testUser)
+		rc.Login(testUser, testPassword)
 		if code, msg := rc.Cmd("NOOP %s", strings.Repeat("x", n-len("NOOP "))); code != 200 {
 			t.Errorf("a %d-byte line: %d %s", n, code, msg)
 		}
@@ -498,7 +505,7 @@ func TestLongCommandLine(t *testing.T) {
 		for _, loggedIn := range []bool{false, true} {
 			rc := dialRaw(t, ts.Addr)
 			if loggedIn {
-				rc.login(testUser)
+				rc.Login(testUser, testPassword)
 			}
 			start := time.Now()
 			go func() {
@@ -527,7 +534,7 @@ func TestLongCommandLine(t *testing.T) {
 	}
 	// The server still serves.
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	rc.Expect(200, "NOOP")
 }
 
@@ -544,7 +551,7 @@ func TestPipelined10000Commands(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	os.WriteFile(filepath.Join(ts.Root, "inside.txt"), []byte("inside"), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	want := map[string]int{}
 	for _, c := range pipelineCmds {
 		want[c], _ = rc.Cmd("%s", c)
@@ -582,12 +589,12 @@ func TestPipelined10000Commands(t *testing.T) {
 // which the library logs at warn level, give at most libraryLogBurst log
 // lines per second and per message, plus summary lines that account for
 // every suppressed one.
-// Guards: the per-session limit on library log records (ratelimit.go);
+// Guards: the per-session limit on library log records (liblog.go);
 // without it each junk line becomes a log line.
 func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	const n = 5000
 	start := time.Now()
 	go func() { rc.C.Write(bytes.Repeat([]byte("XYZZY\r\n"), n)) }()
@@ -625,7 +632,7 @@ func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 // Guards: the per-message keying of the limit.
 func TestLogLimiterKeysOnMessage(t *testing.T) {
 	var out syncBuffer
-	h := newLibraryHandler(NewLogger(&Config{Log: LogConfig{Level: "info", Format: "text"}}, &out).Handler())
+	h := newLibraryHandler(logging.NewLogger(&config.Config{Log: config.LogConfig{Level: "info", Format: "text"}}, &out).Handler())
 	l := newLogLimiter(h.Handler, 3, time.Hour)
 	now := time.Now()
 	for range 10 {
@@ -658,7 +665,7 @@ func TestLogLimiterKeysOnMessage(t *testing.T) {
 func TestPASVFlood(t *testing.T) {
 	for _, ports := range []int{1, 5} {
 		t.Run(fmt.Sprintf("%d-port range", ports), func(t *testing.T) {
-			ts := startServer(t, ports, func(c *Config) { c.Passive.Wait = Duration{0} })
+			ts := startServer(t, ports, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 0} })
 			first, last := ts.cfg.Passive.First, ts.cfg.Passive.Last
 			stop := make(chan struct{})
 			maxBusy, maxListen := 0, 0
@@ -679,7 +686,7 @@ func TestPASVFlood(t *testing.T) {
 				}
 			}()
 			rc := dialRaw(t, ts.Addr)
-			rc.login(testUser)
+			rc.Login(testUser, testPassword)
 			for i := range 1000 {
 				cmd, want := "PASV", 227
 				if i%2 == 1 {
@@ -691,7 +698,7 @@ func TestPASVFlood(t *testing.T) {
 			}
 			close(stop)
 			<-sampled
-			if maxBusy > 1+pasvSpares || maxListen > 1 {
+			if maxBusy > 1+passive.Spares || maxListen > 1 {
 				t.Errorf("one session held up to %d ports (%d listening sockets)", maxBusy, maxListen)
 			}
 			rc.Expect(221, "QUIT")
@@ -754,7 +761,7 @@ func TestActiveModeBounceRefused(t *testing.T) {
 		cmds = append(cmds, fmt.Sprintf("PORT 127,0,0,1,%d,%d", lowPort/256, lowPort%256))
 	}
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	for _, c := range cmds {
 		if code, msg := rc.Cmd("%s", c); code != 502 {
@@ -772,7 +779,7 @@ func TestActiveModeBounceRefused(t *testing.T) {
 		t.Errorf("the server made %d active-mode connections", n)
 	}
 	for _, key := range []string{"active_mode = true", "enable_active = true", "[active]\nenabled = true"} {
-		if _, err := ParseConfig("t.toml", []byte(key+"\n")); err == nil || !strings.Contains(err.Error(), "unknown key") {
+		if _, err := config.Parse("t.toml", []byte(key+"\n")); err == nil || !strings.Contains(err.Error(), "unknown key") {
 			t.Errorf("config %q: %v, want an unknown-key error", key, err)
 		}
 	}
@@ -812,7 +819,7 @@ func TestCommandsBeforeLogin(t *testing.T) {
 	if d := snapshot(t, ts.Root, ""); fmt.Sprint(d) != fmt.Sprint(before) {
 		t.Errorf("files changed before login: %v -> %v", before, d)
 	}
-	rc.login(testUser) // the session is still usable
+	rc.Login(testUser, testPassword) // the session is still usable
 	rc.Expect(257, "PWD")
 	t.Logf("%d commands refused before login", n)
 }
@@ -835,15 +842,12 @@ func TestAbortMidTransfer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			xfer := filepath.Join(t.TempDir(), "xferlog")
-			ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+			ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 			size := 64 << 20
 			os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("b"), size), 0o644)
 			rc := dialRaw(t, ts.Addr)
-			rc.login(testUser)
-			data, err := dialData(rc.epsv())
-			if err != nil {
-				t.Fatal(err)
-			}
+			rc.Login(testUser, testPassword)
+			data := rc.OpenData()
 			defer data.Close()
 			if tc.upload {
 				rc.Expect(150, "STOR up")
@@ -881,7 +885,7 @@ func TestAbortMidTransfer(t *testing.T) {
 					t.Errorf("partial upload after ABOR: %v %v, want it kept with 1 MiB", fi, err)
 				}
 			}
-			if got := rc.retr("big"); len(got) != size { // the next transfer works
+			if got := rc.Retr("big"); len(got) != size { // the next transfer works
 				t.Errorf("RETR after ABOR: %d bytes", len(got))
 			}
 		})

@@ -16,14 +16,13 @@ import (
 // space gets 452/552 instead of 550 (storageReply).
 type ctrlConn struct {
 	net.Conn
-	onPasvFailure func() string // returns the reason, if the session knows it
+	onPasvFailure func() string // cleans up, returns the reason if the session knows it
 	onFinalReply  func()        // called after a reply that can end a transfer (226, 4xx, 5xx)
 
 	mu       sync.Mutex
-	pasvMsg  string // replacement text for the next PASV failure, if known
-	keepOpen bool   // ignore the library's next Close (a failed login that may retry)
-	closed   bool   // the connection was closed
-	closeAft bool   // close the connection once the next reply is written
+	keepOpen bool // ignore the library's next Close (a failed login that may retry)
+	closed   bool // the connection was closed
+	closeAft bool // close the connection once the next reply is written
 }
 
 // closeAfterNextReply closes the connection right after the next reply: the
@@ -71,13 +70,6 @@ func (c *ctrlConn) closeForReal() error {
 
 // pasvFailurePrefix starts every reply of the library's handlePASV failures.
 var pasvFailurePrefix = []byte("421 Could not listen for passive connection")
-
-// expectPasvFailure sets the text of the 425 that replaces the next PASV 421.
-func (c *ctrlConn) expectPasvFailure(msg string) {
-	c.mu.Lock()
-	c.pasvMsg = msg
-	c.mu.Unlock()
-}
 
 // activeRefusals are the library's replies to PORT/EPRT with active mode
 // off: 421 would tell the client the session is over.
@@ -136,14 +128,9 @@ func (c *ctrlConn) Write(b []byte) (int, error) {
 	if !bytes.HasPrefix(b, pasvFailurePrefix) {
 		return c.Conn.Write(b)
 	}
-	c.mu.Lock()
-	msg := c.pasvMsg
-	c.pasvMsg = ""
-	c.mu.Unlock()
+	var msg string
 	if c.onPasvFailure != nil {
-		if why := c.onPasvFailure(); msg == "" {
-			msg = why
-		}
+		msg = c.onPasvFailure()
 	}
 	if msg == "" {
 		// Another PASV failure (no IPv4 address to advertise, say): keep

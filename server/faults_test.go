@@ -3,7 +3,7 @@ package server
 // Faults during transfers (issue 6, item 4), in process. The faults that need
 // the real binary or a second network namespace (a client that vanishes
 // without a FIN, out of file descriptors, SIGHUP/SIGTERM during 50
-// transfers) are in package reliability. The data peer that stops reading is
+// transfers) are in package launchtest. The data peer that stops reading is
 // TestDataStallWatchdog (passive_test.go).
 
 import (
@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // resetConn closes c with an RST instead of a FIN (SO_LINGER 0).
@@ -37,16 +39,13 @@ func resetConn(t testing.TB, c net.Conn) {
 // connection; a transfer error must not be folded into that).
 func TestDataResetMidRETR(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+	ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 	size := 64 << 20
 	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("r"), size), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 
-	data, err := dialData(rc.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := rc.OpenData()
 	rc.Expect(150, "RETR big")
 	if _, err := io.ReadFull(data, make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
@@ -65,7 +64,7 @@ func TestDataResetMidRETR(t *testing.T) {
 	if n := ts.PassivePortsBusy(); n != 0 {
 		t.Errorf("%d passive ports still busy", n)
 	}
-	if got := rc.retr("big"); len(got) != size {
+	if got := rc.Retr("big"); len(got) != size {
 		t.Errorf("next RETR on the same session: %d bytes", len(got))
 	}
 }
@@ -78,14 +77,11 @@ func TestDataResetMidRETR(t *testing.T) {
 // FIN (which FTP cannot tell from success).
 func TestDataResetMidSTOR(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+	ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 
-	data, err := dialData(rc.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := rc.OpenData()
 	rc.Expect(150, "STOR part.bin")
 	sent := 1 << 20
 	if _, err := data.Write(bytes.Repeat([]byte("s"), sent)); err != nil {
@@ -133,17 +129,14 @@ func TestDiskFullDuringSTOR(t *testing.T) {
 	})
 	xfer := filepath.Join(t.TempDir(), "xferlog")
 	// Registered after the unmount, so it runs (and stops the server) first.
-	ts := startServer(t, 1, func(c *Config) {
+	ts := startServer(t, 1, func(c *config.Config) {
 		c.Users[0].Root = mnt
 		c.Log.Xferlog = xfer
 	})
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 
-	data, err := dialData(rc.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := rc.OpenData()
 	rc.Expect(150, "STOR big.bin")
 	go func(c net.Conn) {
 		// The server stops reading when the disk is full; this write then
@@ -169,10 +162,7 @@ func TestDiskFullDuringSTOR(t *testing.T) {
 
 	// Free the space: the session works as before.
 	rc.Expect(250, "DELE big.bin")
-	small, err := dialData(rc.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	small := rc.OpenData()
 	rc.Expect(150, "STOR small.txt")
 	small.Write([]byte("fits"))
 	small.Close()

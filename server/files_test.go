@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 func TestLogin(t *testing.T) {
@@ -47,7 +50,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestFailedLoginIsDelayed(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Auth.FailDelay = Duration{300 * time.Millisecond} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Auth.FailDelay = config.Duration{Duration: 300 * time.Millisecond} })
 	rc := dialRaw(t, ts.Addr)
 	rc.Expect(331, "USER %s", testUser)
 	start := time.Now()
@@ -60,7 +63,7 @@ func TestFailedLoginIsDelayed(t *testing.T) {
 // TestMaxLoginAttempts: a client may retry a failed login on the same
 // connection until max_login_attempts; the last failure closes it.
 func TestMaxLoginAttempts(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Auth.MaxLoginAttempts = 3 })
+	ts := startServer(t, 1, func(c *config.Config) { c.Auth.MaxLoginAttempts = 3 })
 	rc := dialRaw(t, ts.Addr)
 	for i := 1; i <= 2; i++ {
 		rc.Expect(331, "USER %s", testUser)
@@ -168,9 +171,9 @@ func TestReadOnlyUser(t *testing.T) {
 	os.WriteFile(filepath.Join(ts.RORoot, "keep.txt"), []byte("keep"), 0o644)
 	os.Mkdir(filepath.Join(ts.RORoot, "sub"), 0o755)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(roUser)
+	rc.Login(roUser, testPassword)
 
-	if got := rc.retr("keep.txt"); string(got) != "keep" {
+	if got := rc.Retr("keep.txt"); string(got) != "keep" {
 		t.Errorf("read-only RETR: %q", got)
 	}
 	for _, cmd := range []string{"DELE keep.txt", "MKD new", "RMD sub"} {
@@ -183,7 +186,7 @@ func TestReadOnlyUser(t *testing.T) {
 		t.Errorf("RNTO: got %d %s, want 550", code, msg)
 	}
 	for _, cmd := range []string{"STOR new.txt", "APPE keep.txt", "STOR keep.txt"} {
-		rc.epsv()
+		rc.Epsv()
 		if code, msg := rc.Cmd("%s", cmd); code != 550 {
 			t.Errorf("%s: got %d %s, want 550", cmd, code, msg)
 		}
@@ -214,7 +217,7 @@ func TestPathEscapes(t *testing.T) {
 	before := snapshot(t, outside, ts.Root)
 
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	paths := []string{"../secret.txt", "../../secret.txt", "/../secret.txt", "a/../../secret.txt",
 		secret, "abs", "rel", "dangling", "dirlink/secret.txt", "chain1", "dirlink", "../reader"}
 	attempts, escapes := 0, 0
@@ -280,12 +283,9 @@ func TestPathEscapes(t *testing.T) {
 
 // tryData runs a data command over EPSV: it sends "PLANTED" (for STOR),
 // reads what arrives, and reads the final reply if the command was accepted.
-func tryData(t *testing.T, rc *rawConn, line string) []byte {
+func tryData(t *testing.T, rc *testutil.RawConn, line string) []byte {
 	t.Helper()
-	data, err := dialData(rc.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := rc.OpenData()
 	defer data.Close()
 	code, _ := rc.Cmd("%s", line)
 	if code != 150 && code != 125 {
@@ -366,8 +366,8 @@ func TestBinaryIsDefault(t *testing.T) {
 	payload := "line1\nline2\r\nend\n"
 	os.WriteFile(filepath.Join(ts.Root, "t.txt"), []byte(payload), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
-	if got := rc.retr("t.txt"); string(got) != payload {
+	rc.Login(testUser, testPassword)
+	if got := rc.Retr("t.txt"); string(got) != payload {
 		t.Errorf("RETR without TYPE rewrote the data: %q", got)
 	}
 	rc.Expect(213, "SIZE t.txt")
@@ -379,7 +379,7 @@ func TestDisabledCommands(t *testing.T) {
 	if code, _ := rc.Cmd("LIST"); code != 530 {
 		t.Errorf("LIST before login: %d, want 530", code)
 	}
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	for _, cmd := range []string{"PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|", "SITE CHMOD 777 x", "AUTH TLS"} {
 		if code, msg := rc.Cmd("%s", cmd); code < 500 {
 			t.Errorf("%s: got %d %s, want a 5xx refusal", cmd, code, msg)
@@ -400,7 +400,7 @@ func TestDisabledCommands(t *testing.T) {
 func TestPanicInCallbackEndsOnlyThatSession(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	other := dialRaw(t, ts.Addr)
-	other.login(testUser)
+	other.Login(testUser, testPassword)
 
 	testPanicAt.Store("AuthUser")
 	rc := dialRaw(t, ts.Addr)
@@ -416,7 +416,7 @@ func TestPanicInCallbackEndsOnlyThatSession(t *testing.T) {
 	}
 	other.Expect(257, "PWD") // the daemon is alive
 	fresh := dialRaw(t, ts.Addr)
-	fresh.login(testUser)
+	fresh.Login(testUser, testPassword)
 }
 
 // TestSecondLoginRefused: after a login, USER/PASS again is refused and the
@@ -424,7 +424,7 @@ func TestPanicInCallbackEndsOnlyThatSession(t *testing.T) {
 func TestSecondLoginRefused(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	rc.Expect(331, "USER %s", roUser)
 	if code, msg := rc.Cmd("PASS %s", testPassword); code != 530 {
 		t.Fatalf("second PASS: %d %s, want 530", code, msg)

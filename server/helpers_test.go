@@ -1,27 +1,24 @@
 package server
 
 import (
-	"context"
-	"fmt"
 	"io"
+	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/tunnelftpd/tunnelftpd/internal/servertest"
 	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 const (
-	testUser     = "alice"
-	testPassword = "correct horse"
-	roUser       = "reader"
+	testUser     = servertest.User
+	testPassword = servertest.Password
+	roUser       = servertest.ROUser
 )
 
 // cheapHash is a bcrypt hash of testPassword at the minimum cost, so that
@@ -30,18 +27,26 @@ func cheapHash(t testing.TB) string {
 	return testutil.CheapHash(testPassword)
 }
 
-// testServer is a running server on loopback with temp roots.
+// testServer is a running server on loopback with temp roots: the Server
+// under test and what servertest knows of it.
 type testServer struct {
 	*Server
+	st     *servertest.Server
 	Addr   string
 	Root   string // alice's root
 	RORoot string // reader's root
 	Logs   *syncBuffer
-	cfg    *Config
+	cfg    *config.Config
 }
 
-// bindable reports whether the library could bind port now (probeBind).
-func bindable(port int) bool { return probeBind(port) == nil }
+// bindable reports whether the library could bind port now.
+func bindable(port int) bool {
+	l, err := listenTCPPort(port)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
+}
 
 // freePortRange finds n consecutive free TCP ports.
 func freePortRange(t testing.TB, n int) (int, int) {
@@ -49,67 +54,22 @@ func freePortRange(t testing.TB, n int) (int, int) {
 	return testutil.FreePortRange(t, n)
 }
 
-// startServer runs a server with a config built from the defaults, two users
-// and a fresh passive range of ports ports, changed by mutate.
-func startServer(t testing.TB, ports int, mutate func(*Config)) *testServer {
+// startServer runs a server (servertest.Start) with a passive range of
+// ports ports and the config changed by mutate.
+func startServer(t testing.TB, ports int, mutate func(*config.Config)) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	root := filepath.Join(dir, "alice")
-	roRoot := filepath.Join(dir, "reader")
-	for _, d := range []string{root, roRoot} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	first, last := freePortRange(t, ports)
-	c := defaultConfig()
-	c.File = "test.toml"
-	c.Passive.Ports = fmt.Sprintf("%d-%d", first, last)
-	c.Auth.FailDelay = Duration{10 * time.Millisecond}
-	c.Users = []UserConfig{
-		{Name: testUser, Password: cheapHash(t), Root: root},
-		{Name: roUser, Password: cheapHash(t), Root: roRoot, ReadOnly: true},
-	}
-	if mutate != nil {
-		mutate(&c)
-	}
-	if errs := c.validate(lineIndex{}); len(errs) > 0 {
-		t.Fatalf("test config invalid: %v", errs)
-	}
-	c.Listen = "127.0.0.1:0" // after validation, which wants a real port
-	logs := &syncBuffer{}
-	c.Log.Level = "debug"
-	// The production logger, so tests see the real log lines.
-	srv, err := New(&c, NewLogger(&c, io.MultiWriter(logs, testLogWriter{t})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &testServer{Server: srv, Addr: l.Addr().String(), Root: root, RORoot: roRoot, Logs: logs, cfg: &c}
+	var srv *Server
+	st := servertest.Start(t, servertest.Options{Ports: ports, Mutate: mutate},
+		func(c *config.Config, log *slog.Logger) (servertest.Serving, error) {
+			s, err := New(c, Options{Log: log})
+			srv = s
+			return s, err
+		})
+	return &testServer{Server: srv, st: st, Addr: st.Addr, Root: st.Root, RORoot: st.RORoot, Logs: st.Logs, cfg: st.Config}
 }
 
-// testLogWriter sends server logs to the test log (shown on failure or -v).
-type testLogWriter struct{ t testing.TB }
-
-func (w testLogWriter) Write(b []byte) (int, error) {
-	w.t.Helper()
-	defer func() { recover() }() // a log line after the test ended
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
-}
+// passiveWaiting is the number of PASVs waiting for a free port now.
+func (ts *testServer) passiveWaiting() int { return ts.Server.live.Load().pool.Waiting() }
 
 // syncBuffer is a concurrency-safe log sink.
 type syncBuffer = testutil.SyncBuffer
@@ -117,90 +77,13 @@ type syncBuffer = testutil.SyncBuffer
 // login returns a logged-in jlaffaye client (passive mode, EPSV off unless epsv).
 func (ts *testServer) login(t testing.TB, user string, epsv bool) *ftp.ServerConn {
 	t.Helper()
-	c, err := ftp.Dial(ts.Addr, ftp.DialWithTimeout(10*time.Second), ftp.DialWithDisabledEPSV(!epsv))
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	if err := c.Login(user, testPassword); err != nil {
-		t.Fatalf("login %s: %v", user, err)
-	}
-	t.Cleanup(func() { c.Quit() })
-	return c
+	return ts.st.Login(t, user, epsv)
 }
 
-// rawConn is a hand-driven control connection, for checking exact replies,
-// with this package's login and passive-mode helpers.
-type rawConn struct{ *testutil.RawConn }
-
-func dialRaw(t testing.TB, addr string) *rawConn {
+// dialRaw is a hand-driven control connection, for checking exact replies.
+func dialRaw(t testing.TB, addr string) *testutil.RawConn {
 	t.Helper()
-	return &rawConn{testutil.DialRaw(t, addr)}
-}
-
-func (rc *rawConn) login(user string) {
-	rc.T.Helper()
-	rc.Expect(331, "USER %s", user)
-	rc.Expect(230, "PASS %s", testPassword)
-}
-
-var pasvRe = regexp.MustCompile(`\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)`)
-var epsvRe = regexp.MustCompile(`\(\|\|\|(\d+)\|\)`)
-
-// pasv sends PASV and returns the advertised address.
-func (rc *rawConn) pasv() (string, int) {
-	rc.T.Helper()
-	msg := rc.Expect(227, "PASV")
-	m := pasvRe.FindStringSubmatch(msg)
-	if m == nil {
-		rc.T.Fatalf("bad PASV reply %q", msg)
-	}
-	hi, _ := strconv.Atoi(m[5])
-	lo, _ := strconv.Atoi(m[6])
-	return strings.Join(m[1:5], "."), hi*256 + lo
-}
-
-// epsv sends EPSV and returns the advertised port.
-func (rc *rawConn) epsv() int {
-	rc.T.Helper()
-	msg := rc.Expect(229, "EPSV")
-	m := epsvRe.FindStringSubmatch(msg)
-	if m == nil {
-		rc.T.Fatalf("bad EPSV reply %q", msg)
-	}
-	p, _ := strconv.Atoi(m[1])
-	return p
-}
-
-// retr runs a passive RETR of name on rc and returns the data.
-func (rc *rawConn) retr(name string) []byte {
-	rc.T.Helper()
-	port := rc.epsv()
-	if _, err := fmt.Fprintf(rc.C, "RETR %s\r\n", name); err != nil {
-		rc.T.Fatal(err)
-	}
-	return rc.receive(port)
-}
-
-// receive completes a RETR already sent on rc: it connects to the passive
-// port, expects 150, reads the data and returns it once 226 has come.
-func (rc *rawConn) receive(port int) []byte {
-	rc.T.Helper()
-	data, err := dialData(port)
-	if err != nil {
-		rc.T.Fatal(err)
-	}
-	defer data.Close()
-	if code, msg := rc.Reply(); code != 150 {
-		rc.T.Fatalf("RETR: %d %s", code, msg)
-	}
-	b, err := io.ReadAll(data)
-	if err != nil {
-		rc.T.Fatal(err)
-	}
-	if code, msg := rc.Reply(); code != 226 {
-		rc.T.Fatalf("RETR: %d %s, data %q", code, msg, b)
-	}
-	return b
+	return testutil.DialRaw(t, addr)
 }
 
 // waitFor polls cond every 10ms until it holds or the timeout passes.

@@ -14,18 +14,17 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
-	"golang.org/x/sys/unix"
 
-	"github.com/tunnelftpd/tunnelftpd/driver"
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
+// dialData connects to a passive port on loopback.
 func dialData(port int) (net.Conn, error) {
-	return net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	return testutil.Loopback(fmt.Sprintf("127.0.0.1:%d", port))
 }
 
-func inRange(ts *testServer, port int) bool {
-	return port >= ts.cfg.Passive.First && port <= ts.cfg.Passive.Last
-}
+func inRange(ts *testServer, port int) bool { return ts.st.InRange(port) }
 
 func TestPassiveRepliesAdvertiseConfiguredAddressAndRange(t *testing.T) {
 	for _, tc := range []struct {
@@ -36,15 +35,15 @@ func TestPassiveRepliesAdvertiseConfiguredAddressAndRange(t *testing.T) {
 		{"control", "127.0.0.1"},
 	} {
 		t.Run(tc.address, func(t *testing.T) {
-			ts := startServer(t, 3, func(c *Config) { c.Passive.Address = tc.address })
+			ts := startServer(t, 3, func(c *config.Config) { c.Passive.Address = tc.address })
 			rc := dialRaw(t, ts.Addr)
-			rc.login(testUser)
+			rc.Login(testUser, testPassword)
 			for i := 0; i < 10; i++ {
-				host, port := rc.pasv()
+				host, port := rc.Pasv()
 				if host != tc.want || !inRange(ts, port) {
 					t.Fatalf("PASV advertised %s:%d, want %s and a port in %s", host, port, tc.want, ts.cfg.Passive.Ports)
 				}
-				if p := rc.epsv(); !inRange(ts, p) {
+				if p := rc.Epsv(); !inRange(ts, p) {
 					t.Fatalf("EPSV advertised port %d outside %s", p, ts.cfg.Passive.Ports)
 				}
 			}
@@ -64,20 +63,24 @@ func TestOnePortTwentyClients(t *testing.T) {
 	os.WriteFile(filepath.Join(ts.Root, "f.bin"), payload, 0o644)
 
 	const clients = 20
-	var wg sync.WaitGroup
+	var wg, ready sync.WaitGroup
 	start := make(chan struct{})
 	errs := make(chan error, clients)
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
+		ready.Add(1)
 		go func() {
 			defer wg.Done()
 			c, err := ftp.Dial(ts.Addr, ftp.DialWithTimeout(20*time.Second), ftp.DialWithDisabledEPSV(true))
 			if err != nil {
+				ready.Done()
 				errs <- err
 				return
 			}
 			defer c.Quit()
-			if err := c.Login(testUser, testPassword); err != nil {
+			err = c.Login(testUser, testPassword)
+			ready.Done()
+			if err != nil {
 				errs <- err
 				return
 			}
@@ -94,7 +97,7 @@ func TestOnePortTwentyClients(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(200 * time.Millisecond) // let the logins happen; start all RETRs together
+	ready.Wait() // every client logged in: start all RETRs together
 	close(start)
 	wg.Wait()
 	close(errs)
@@ -110,14 +113,14 @@ func TestOnePortTwentyClients(t *testing.T) {
 // TestExhaustionGives425AndSessionSurvives: when the range is full, PASV waits
 // passive.wait, replies 425 naming the range, and the session stays usable.
 func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.Wait = Duration{300 * time.Millisecond} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 300 * time.Millisecond} })
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
-	aPort := a.epsv() // holds the only port
+	a.Login(testUser, testPassword)
+	aPort := a.Epsv() // holds the only port
 
 	b := dialRaw(t, ts.Addr)
-	b.login(testUser)
+	b.Login(testUser, testPassword)
 	for _, cmd := range []string{"PASV", "EPSV"} {
 		start := time.Now()
 		code, msg := b.Cmd(cmd)
@@ -144,7 +147,7 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 	if code, msg := a.Reply(); code != 226 {
 		t.Fatalf("A's RETR: %d %s", code, msg)
 	}
-	if got := b.retr("f"); string(got) != "data" {
+	if got := b.Retr("f"); string(got) != "data" {
 		t.Errorf("B after A finished: %q", got)
 	}
 }
@@ -152,19 +155,19 @@ func TestExhaustionGives425AndSessionSurvives(t *testing.T) {
 // TestPassiveWaitSucceedsWhenPortFrees: a PASV that waits gets the port as
 // soon as another session's data connection is accepted.
 func TestPassiveWaitSucceedsWhenPortFrees(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.Wait = Duration{5 * time.Second} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.Wait = config.Duration{Duration: 5 * time.Second} })
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("data"), 0o644)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
-	aPort := a.epsv()
+	a.Login(testUser, testPassword)
+	aPort := a.Epsv()
 	b := dialRaw(t, ts.Addr)
-	b.login(testUser)
+	b.Login(testUser, testPassword)
 	got := make(chan int, 1)
 	go func() {
 		code, _ := b.Cmd("EPSV")
 		got <- code
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, 5*time.Second, "B's EPSV waiting for the port", func() bool { return ts.passiveWaiting() == 1 })
 	data, err := dialData(aPort)
 	if err != nil {
 		t.Fatal(err)
@@ -187,16 +190,15 @@ func TestStrayPeerThenClient(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("the goods"), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
-	port := rc.epsv()
+	rc.Login(testUser, testPassword)
+	port := rc.Epsv()
 
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
 	thief, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatalf("stray connect: %v", err)
 	}
-	defer thief.Close()
-	time.Sleep(50 * time.Millisecond) // the thief is queued before the RETR
+	defer thief.Close() // connected: queued on the listener before the RETR
 	if _, err := fmt.Fprintf(rc.C, "RETR f\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +206,14 @@ func TestStrayPeerThenClient(t *testing.T) {
 	if b, _ := io.ReadAll(thief); len(b) != 0 {
 		t.Fatalf("stray peer received %q", b)
 	}
-	if b := rc.receive(port); string(b) != "the goods" {
+	if b := rc.Receive(port); string(b) != "the goods" {
 		t.Fatalf("RETR: data %q", b)
 	}
 	if !strings.Contains(ts.Logs.String(), "dropped data connection from a stray peer") {
 		t.Error("stray peer not logged")
 	}
 	// The rejected connection is not reused by a second transfer.
-	if got := rc.retr("f"); string(got) != "the goods" {
+	if got := rc.Retr("f"); string(got) != "the goods" {
 		t.Errorf("second RETR: %q", got)
 	}
 }
@@ -219,35 +221,35 @@ func TestStrayPeerThenClient(t *testing.T) {
 // TestFailedTransfersFreeThePort: after a 550 (no such file) or a 425 (the
 // client never connected), the port is usable again at once.
 func TestFailedTransfersFreeThePort(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) {
-		c.Passive.AcceptTimeout = Duration{time.Second}
-		c.Passive.Wait = Duration{0}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.Passive.AcceptTimeout = config.Duration{Duration: time.Second}
+		c.Passive.Wait = config.Duration{Duration: 0}
 	})
 	os.WriteFile(filepath.Join(ts.Root, "f"), []byte("ok"), 0o644)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
+	a.Login(testUser, testPassword)
 	b := dialRaw(t, ts.Addr)
-	b.login(testUser)
+	b.Login(testUser, testPassword)
 
-	a.epsv()
+	a.Epsv()
 	a.Expect(550, "RETR nope")
 	// The library keeps a failed transfer's listener; we released the port
 	// at once? Not before the accept timeout: the 550 comes before any accept.
 	// B must get the port no later than accept_timeout.
 	waitFor(t, 3*time.Second, "port release after 550", func() bool { return ts.PassivePortsBusy() == 0 })
-	if got := b.retr("f"); string(got) != "ok" {
+	if got := b.Retr("f"); string(got) != "ok" {
 		t.Errorf("B after A's 550: %q", got)
 	}
 
-	a.epsv()
+	a.Epsv()
 	a.Expect(425, "RETR f") // never connects: accept times out
 	if ts.PassivePortsBusy() != 0 {
 		t.Error("port still held after the 425")
 	}
-	if got := b.retr("f"); string(got) != "ok" {
+	if got := b.Retr("f"); string(got) != "ok" {
 		t.Errorf("B after A's 425: %q", got)
 	}
-	if got := a.retr("f"); string(got) != "ok" {
+	if got := a.Retr("f"); string(got) != "ok" {
 		t.Errorf("A after its own 425: %q", got)
 	}
 }
@@ -255,10 +257,10 @@ func TestFailedTransfersFreeThePort(t *testing.T) {
 // TestUnusedPortReleasedAfterTTL: a PASV nobody uses frees the port after
 // accept_timeout.
 func TestUnusedPortReleasedAfterTTL(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.Passive.AcceptTimeout = Duration{time.Second} })
+	ts := startServer(t, 1, func(c *config.Config) { c.Passive.AcceptTimeout = config.Duration{Duration: time.Second} })
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
-	rc.pasv()
+	rc.Login(testUser, testPassword)
+	rc.Pasv()
 	if ts.PassivePortsBusy() != 1 {
 		t.Fatal("PASV did not reserve a port")
 	}
@@ -276,8 +278,8 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	os.WriteFile(filepath.Join(ts.Root, "big"), big, 0o644)
 	os.WriteFile(filepath.Join(ts.Root, "small"), []byte("s"), 0o644)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
-	port := a.epsv()
+	a.Login(testUser, testPassword)
+	port := a.Epsv()
 	data, err := dialData(port)
 	if err != nil {
 		t.Fatal(err)
@@ -287,8 +289,8 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	io.ReadFull(data, buf) // A is mid-transfer and pauses
 
 	b := dialRaw(t, ts.Addr)
-	b.login(testUser)
-	if got := b.retr("small"); string(got) != "s" {
+	b.Login(testUser, testPassword)
+	if got := b.Retr("small"); string(got) != "s" {
 		t.Errorf("B during A's transfer: %q", got)
 	}
 	rest, _ := io.ReadAll(data)
@@ -298,43 +300,18 @@ func TestPortFreeDuringTransfer(t *testing.T) {
 	}
 }
 
-func TestBindToLoopback(t *testing.T) {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := bindToLoopback(l); err != nil {
-		t.Fatalf("bindToLoopback: %v", err)
-	}
-	raw, _ := l.SyscallConn()
-	var dev string
-	raw.Control(func(fd uintptr) { dev, err = unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE) })
-	if err != nil || strings.TrimRight(dev, "\x00") != "lo" {
-		t.Fatalf("SO_BINDTODEVICE = %q, %v", dev, err)
-	}
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatalf("loopback connect refused: %v", err)
-	}
-	c.Close()
-}
-
 // TestDataStallWatchdog: a client that stops reading is cut off after
 // data_timeout; the transfer is logged as incomplete.
 func TestDataStallWatchdog(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) {
-		c.DataTimeout = Duration{time.Second}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.DataTimeout = config.Duration{Duration: time.Second}
 		c.Log.Xferlog = xfer
 	})
 	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("y"), 64<<20), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
-	data, err := dialData(rc.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc.Login(testUser, testPassword)
+	data := rc.OpenData()
 	defer data.Close()
 	start := time.Now()
 	rc.Expect(150, "RETR big")
@@ -358,16 +335,16 @@ func TestDataStallWatchdog(t *testing.T) {
 }
 
 func TestMaxSessions(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) { c.MaxSessions = 2 })
+	ts := startServer(t, 1, func(c *config.Config) { c.MaxSessions = 2 })
 	dialRaw(t, ts.Addr)
 	dialRaw(t, ts.Addr)
 	expectRefusal(t, ts.Addr, "max_sessions")
 }
 
 func TestIdleTimeout(t *testing.T) {
-	ts := startServer(t, 1, func(c *Config) {
-		c.IdleTimeout = Duration{time.Second}
-		c.Passive.Wait = Duration{0}
+	ts := startServer(t, 1, func(c *config.Config) {
+		c.IdleTimeout = config.Duration{Duration: time.Second}
+		c.Passive.Wait = config.Duration{Duration: 0}
 	})
 	rc := dialRaw(t, ts.Addr)
 	code, msg := rc.Reply()
@@ -378,7 +355,7 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestXferlog(t *testing.T) {
 	xfer := filepath.Join(t.TempDir(), "xferlog")
-	ts := startServer(t, 1, func(c *Config) { c.Log.Xferlog = xfer })
+	ts := startServer(t, 1, func(c *config.Config) { c.Log.Xferlog = xfer })
 	c := ts.login(t, testUser, true)
 	if err := c.Stor("my file.txt", strings.NewReader("12345")); err != nil {
 		t.Fatal(err)
@@ -417,13 +394,10 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 	size := 8 << 20
 	os.WriteFile(filepath.Join(ts.Root, "big"), bytes.Repeat([]byte("z"), size), 0o644)
 	idle := dialRaw(t, ts.Addr)
-	idle.login(testUser)
+	idle.Login(testUser, testPassword)
 	a := dialRaw(t, ts.Addr)
-	a.login(testUser)
-	data, err := dialData(a.epsv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a.Login(testUser, testPassword)
+	data := a.OpenData()
 	a.Expect(150, "RETR big")
 	buf := make([]byte, 1<<20)
 	io.ReadFull(data, buf)
@@ -441,7 +415,7 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 			t.Error("idle session still open during shutdown")
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, 5*time.Second, "the idle session to end", func() bool { return ts.Sessions() == 1 })
 	rest, _ := io.ReadAll(data)
 	data.Close()
 	if code, msg := a.Reply(); code != 226 || len(rest)+len(buf) != size {
@@ -449,26 +423,6 @@ func TestShutdownLetsTransferFinish(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
-	}
-}
-
-// TestXferLineFields: wu-ftpd field order, access mode r/a, status c/i, and
-// names with blanks kept to one field.
-func TestXferLineFields(t *testing.T) {
-	now := time.Date(2026, 11, 28, 9, 5, 7, 0, time.UTC)
-	for _, tc := range []struct {
-		t    driver.Transfer
-		mode byte
-		want string
-	}{
-		{driver.Transfer{Path: "/a b.txt", Bytes: 42, Duration: 1600 * time.Millisecond}, 'r',
-			"Sat Nov 28 09:05:07 2026 2 203.0.113.9 42 /a_b.txt b _ o r alice ftp 0 * c\n"},
-		{driver.Transfer{Path: "/up", Upload: true, Bytes: 7, Err: io.ErrUnexpectedEOF}, 'a',
-			"Sat Nov 28 09:05:07 2026 0 203.0.113.9 7 /up b _ i a alice ftp 0 * i\n"},
-	} {
-		if got := xferLine(tc.t, "203.0.113.9", "alice", tc.mode, now); got != tc.want {
-			t.Errorf("got  %q\nwant %q", got, tc.want)
-		}
 	}
 }
 
@@ -489,13 +443,13 @@ func TestPortsHeldByAnotherProgram(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(ts.Root, "held.txt"), []byte("held"), 0o644)
 	rc := dialRaw(t, ts.Addr)
-	rc.login(testUser)
+	rc.Login(testUser, testPassword)
 	for i := 0; i < 9; i++ {
-		if p := rc.epsv(); p != last {
+		if p := rc.Epsv(); p != last {
 			t.Fatalf("EPSV %d advertised %d; only %d is free", i, p, last)
 		}
 	}
-	if got := string(rc.retr("held.txt")); got != "held" {
+	if got := string(rc.Retr("held.txt")); got != "held" {
 		t.Fatalf("RETR through the only free port: %q", got)
 	}
 	if n := ts.PassivePortsBusy(); n != 0 {
@@ -506,7 +460,7 @@ func TestPortsHeldByAnotherProgram(t *testing.T) {
 	}
 	seen := map[int]bool{}
 	for i := 0; i < 6; i++ {
-		seen[rc.epsv()] = true
+		seen[rc.Epsv()] = true
 	}
 	if !seen[first] || !seen[first+1] {
 		t.Errorf("after the other program let go, EPSV gave %v; want %d and %d again", seen, first, first+1)
@@ -523,7 +477,7 @@ func TestPortsHeldByAnotherProgram(t *testing.T) {
 		defer l.Close()
 	}
 	rc2 := dialRaw(t, ts.Addr)
-	rc2.login(testUser)
+	rc2.Login(testUser, testPassword)
 	code, msg := rc2.Cmd("EPSV")
 	if code != 425 || !strings.Contains(msg, "in use by another program") {
 		t.Fatalf("EPSV with every port held elsewhere: %d %s, want 425 naming the cause", code, msg)

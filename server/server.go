@@ -1,18 +1,28 @@
-// Package server runs the FTP daemon: it loads and validates the config,
-// accepts control connections from any launch mode (a plain listener, an
-// inherited socket, a single connected socket), and applies the tunnel's
-// passive-port policy, limits and logging. It never opens user files itself:
-// every file operation goes through package driver, every login through
-// package auth.
+// Package server is the FTP server as a value, shaped like net/http's:
+// New(cfg, Options) builds it, Serve(l) serves a listener and ServeConn(c)
+// one connection (every launch mode is one of the two), Shutdown(ctx) drains
+// it and Reload(cfg) puts a new config in force for new sessions. Each
+// session is the ftpserverlib MainDriver of its one connection: admission
+// (max_sessions, max_sessions_per_ssh_user, tunnel_only), the login and the
+// switch to the user's identity, reply rewriting (ctrlconn.go) and the
+// filter on the library's own log (liblog.go).
+//
+// It must not open user paths (package driver does, for every file
+// operation), pick passive ports (package passive), read config files
+// (package config), or know signals, systemd or inherited fds (packages
+// daemon and launch, which it never imports: per-session processes plug in
+// through Options.Handoff).
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,24 +31,85 @@ import (
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ident"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 // liveConfig is a validated config with what is derived from it. Sessions keep
 // the one they started with.
 type liveConfig struct {
-	cfg     *Config
-	users   *auth.Virtual
-	byName  map[string]UserConfig
-	system  *auth.System // nil unless auth.system_users
-	pool    *portPool
-	xferlog *xferLog
+	cfg     *config.Config
+	logins  *auth.Logins
+	pool    *passive.Pool
+	xferlog *logging.Xferlog // nil unless log.xferlog; each holder retains it
+}
+
+// release lets go of what live holds for the config in force or a session.
+func (live *liveConfig) release() {
+	if live.xferlog != nil {
+		live.xferlog.Release()
+	}
+}
+
+// poolRange is the passive range of live's pool (0, 0 for nil).
+func (live *liveConfig) poolRange() (first, last int) {
+	if live == nil {
+		return 0, 0
+	}
+	return live.pool.Range()
+}
+
+// ErrServerClosed is returned by Serve when it is called after Shutdown
+// began.
+var ErrServerClosed = errors.New("server: shutting down")
+
+// Options say how a process runs its Server. The zero value serves every
+// session in goroutines of this process, keeping its identity, with passive
+// ports exclusive within this process only, and discards the log.
+type Options struct {
+	// Log receives every log line; the server adds the session id to each.
+	// nil discards them.
+	Log *slog.Logger
+	// OneSession says this process serves exactly one session (inetd,
+	// systemd Accept=yes, or a per-session process): after login the
+	// process switches to the user's identity for good. false: it serves
+	// many and keeps its identity.
+	OneSession bool
+	// PortLock makes passive ports exclusive across the processes that lock
+	// the same file (passive.OpenLock): per-connection processes need it, or
+	// two of them may pick the same free port at once. nil: this process only.
+	PortLock *os.File
+	// Handoff, if set, runs each session that Serve accepts elsewhere (a
+	// process of its own): this process then only applies the connect-time
+	// limits and never reads an FTP command. nil: sessions run here.
+	// ServeConn always runs the session here.
+	Handoff Handoff
+}
+
+// Handoff runs sessions outside this process (package daemon's per-session
+// processes, for system users).
+type Handoff interface {
+	// Start runs the session of c, admitted under cfg, elsewhere; log is the
+	// session's logger. The caller closes c once Start has returned.
+	Start(c net.Conn, cfg *config.Config, log *slog.Logger) (Handle, error)
+}
+
+// Handle is one session handed off by a Handoff.
+type Handle interface {
+	// Wait returns when the session has ended.
+	Wait()
+	// Stop asks the session to drain (a running transfer may finish), or
+	// with now set, ends it at once.
+	Stop(now bool)
 }
 
 // Server is the FTP daemon. Create it with New, then call Serve with a
 // listener or ServeConn with a single connection; Shutdown stops it.
 type Server struct {
-	log *slog.Logger
-	rt  atomic.Pointer[liveConfig]
+	log  *slog.Logger
+	opts Options
+	live atomic.Pointer[liveConfig]
 
 	nextID   atomic.Uint64
 	mu       sync.Mutex
@@ -48,107 +119,122 @@ type Server struct {
 	drained  chan struct{} // closed when draining and no session is left
 
 	warned sync.Map // keys of warnings already logged once
-
-	single     bool   // this process serves one session only (may switch identity)
-	pamConfDir string // PAM config dir instead of /etc/pam.d (tests)
-	portLock   *os.File
-
-	spawnExe   string   // run each session in a new process of this binary (SpawnSessions)
-	childLock  *os.File // passive-port lock file shared with the children
-	childInetd bool     // children must not log to standard error
 }
 
-// SetPortLock makes passive ports exclusive across the processes that lock
-// the same file (see OpenPortLock): per-session processes must, or two of
-// them may pick the same free port at once. Call it before serving.
-func (s *Server) SetPortLock(f *os.File) {
-	s.portLock = f
-	rt := *s.rt.Load()
-	rt.pool = newPortPool(rt.cfg.Passive.First, rt.cfg.Passive.Last, f, s.log)
-	s.rt.Store(&rt)
-}
-
-// SetSingleSession tells the server that this process serves exactly one
-// session (inetd, systemd Accept=yes, or a per-session child): after login
-// the process switches to the user's identity for good.
-func (s *Server) SetSingleSession() { s.single = true }
-
-// New builds a server from a loaded config. log receives every log line; the
-// server adds the session id to each.
-func New(cfg *Config, log *slog.Logger) (*Server, error) {
-	s := &Server{log: log, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
-	rt, err := s.newRuntime(cfg, nil)
+// New builds a server from a loaded config, run as opts say.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: log, opts: opts, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	s.rt.Store(rt)
+	s.live.Store(live)
 	return s, nil
 }
 
-// newRuntime derives a liveConfig from cfg. The passive pool is kept from old
+// newLiveConfig derives a liveConfig from cfg. The passive pool is kept from old
 // when the range is unchanged, so the busy ports stay accounted.
-func (s *Server) newRuntime(cfg *Config, old *liveConfig) (*liveConfig, error) {
-	accounts := make([]auth.Account, len(cfg.Users))
-	for i, u := range cfg.Users {
-		accounts[i] = auth.Account{Name: u.Name, Hash: u.Password, Root: u.Root, ReadOnly: u.ReadOnly}
-	}
-	users, err := auth.NewVirtual(accounts)
+func (s *Server) newLiveConfig(cfg *config.Config, old *liveConfig) (*liveConfig, error) {
+	logins, err := s.newLogins(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
+		return nil, err
 	}
-	rt := &liveConfig{cfg: cfg, users: users, byName: map[string]UserConfig{}}
-	if cfg.Auth.SystemUsers {
-		opts := auth.SystemOptions{Service: cfg.Auth.PAMService, FtpUsers: cfg.Auth.FtpUsers,
-			MinUID: cfg.Auth.MinUID, Root: cfg.Auth.SystemRoot, PAMConfDir: s.pamConfDir}
-		if _, err := os.Stat(opts.FtpUsers); err != nil {
-			opts.FtpUsers = "" // a missing ftpusers file lists nobody
-		}
-		if cfg.Auth.RequireShell {
-			opts.Shells = "/etc/shells"
-		}
-		if rt.system, err = auth.NewSystem(opts); err != nil {
-			return nil, fmt.Errorf("auth.system_users: %w", err)
-		}
-	}
-	for _, u := range cfg.Users {
-		rt.byName[u.Name] = u
-	}
-	if old != nil && old.pool.first == cfg.Passive.First && old.pool.last == cfg.Passive.Last {
-		rt.pool = old.pool
+	live := &liveConfig{cfg: cfg, logins: logins}
+	if first, last := old.poolRange(); first == cfg.Passive.First && last == cfg.Passive.Last {
+		live.pool = old.pool
 	} else {
-		rt.pool = newPortPool(cfg.Passive.First, cfg.Passive.Last, s.portLock, s.log)
+		live.pool = passive.NewPool(cfg.Passive.First, cfg.Passive.Last, s.opts.PortLock, s.log)
 	}
 	if cfg.Log.Xferlog != "" {
-		if old != nil && old.xferlog != nil && old.xferlog.path == cfg.Log.Xferlog {
-			rt.xferlog = old.xferlog
-		} else if rt.xferlog, err = openXferLog(cfg.Log.Xferlog); err != nil {
+		if old != nil && old.xferlog != nil && old.xferlog.Path() == cfg.Log.Xferlog && old.xferlog.Retain() {
+			live.xferlog = old.xferlog
+		} else if live.xferlog, err = logging.OpenXferlog(cfg.Log.Xferlog); err != nil {
 			return nil, err
 		}
 	}
-	return rt, nil
+	return live, nil
 }
 
-// Reload puts cfg in force for new sessions; running sessions keep theirs.
-// On error the current config stays in force.
-func (s *Server) Reload(cfg *Config) error {
-	rt, err := s.newRuntime(cfg, s.rt.Load())
+// newLogins builds the login decision of cfg (package auth owns it).
+func (s *Server) newLogins(cfg *config.Config) (*auth.Logins, error) {
+	opts := auth.LoginOptions{AnonymousRoot: cfg.Auth.AnonymousRoot, SSHUsers: map[string]string{}}
+	for _, u := range cfg.Users {
+		opts.Accounts = append(opts.Accounts, auth.Account{Name: u.Name, Hash: u.Password, Root: u.Root, ReadOnly: u.ReadOnly})
+		if u.RequireSSHUser {
+			opts.SSHUsers[u.Name] = cmp.Or(u.SSHUser, u.Name)
+		}
+	}
+	if cfg.Auth.SystemUsers {
+		sys := auth.SystemOptions{Service: cfg.Auth.PAMService, FtpUsers: cfg.Auth.FtpUsers,
+			MinUID: cfg.Auth.MinUID, Root: cfg.Auth.SystemRoot}
+		if _, err := os.Stat(sys.FtpUsers); err != nil {
+			sys.FtpUsers = "" // a missing ftpusers file lists nobody
+		}
+		if cfg.Auth.RequireShell {
+			sys.Shells = "/etc/shells"
+		}
+		system, err := auth.NewSystem(sys)
+		if err != nil {
+			return nil, fmt.Errorf("auth.system_users: %w", err)
+		}
+		opts.System = system
+		if !s.opts.OneSession {
+			// Checked above, but not used: a system user's session must
+			// have a process of its own, which switches to the user.
+			opts.System = refuseSystem{}
+		}
+	}
+	return auth.NewLogins(opts)
+}
+
+// refuseSystem stands in for the system accounts in a process that serves
+// several sessions (after a reload turned system_users on in a daemon
+// started without it, say).
+type refuseSystem struct{}
+
+func (refuseSystem) Authenticate(string, string, string) (*auth.User, error) {
+	return nil, errors.New("system account login refused: this process serves several sessions (bug: system_users sessions must each have a process)")
+}
+
+// Reload puts cfg in force for new sessions; running sessions keep theirs
+// (and the transfer log they started with, closed when the last of them
+// ends). On error the current config stays in force.
+func (s *Server) Reload(cfg *config.Config) error {
+	live, err := s.newLiveConfig(cfg, s.live.Load())
 	if err != nil {
 		return err
 	}
-	s.rt.Store(rt)
+	s.live.Swap(live).release()
 	return nil
 }
 
-// Config returns the config in force for new sessions.
-func (s *Server) Config() *Config { return s.rt.Load().cfg }
+// acquireLive returns the config in force for a new session, holding
+// what the session needs of it until live.release.
+func (s *Server) acquireLive() *liveConfig {
+	for {
+		live := s.live.Load()
+		if live.xferlog == nil || live.xferlog.Retain() {
+			return live
+		}
+		// A reload let go of it meanwhile: the new config is in force.
+	}
+}
 
-// Serve accepts control connections on l until Shutdown or an accept error.
-// It returns nil after Shutdown.
+// Config returns the config in force for new sessions.
+func (s *Server) Config() *config.Config { return s.live.Load().cfg }
+
+// Serve accepts control connections on l until Shutdown or an accept error,
+// and runs each session in a goroutine (or hands it off, Options.Handoff).
+// It returns nil after Shutdown, ErrServerClosed if Shutdown came first.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
-		return errors.New("server is shutting down")
+		return ErrServerClosed
 	}
 	s.listener = l
 	s.mu.Unlock()
@@ -173,8 +259,8 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("accepting control connections: %w", err)
 		}
 		delay = 0
-		if s.spawnExe != "" {
-			go s.spawnSession(c)
+		if s.opts.Handoff != nil {
+			go s.handOff(c)
 		} else {
 			go s.ServeConn(c)
 		}
@@ -207,17 +293,44 @@ func (s *Server) ServeConn(c net.Conn) {
 	sess.finish()
 }
 
+// handOff runs one session through Options.Handoff and waits for it.
+func (s *Server) handOff(c net.Conn) {
+	sess := s.admitConn(c, s.nextID.Add(1)) // limits only: this process never reads a command
+	if sess == nil {
+		return
+	}
+	defer s.depart(sess)
+
+	h, err := s.opts.Handoff.Start(c, sess.live.cfg, sess.log)
+	c.Close() // the session has its own copy
+	if err != nil {
+		sess.log.Error("cannot start the session process", "err", err)
+		return
+	}
+	s.mu.Lock()
+	sess.handle = h
+	s.mu.Unlock()
+	h.Wait()
+}
+
 // admitConn makes session id for connection c: it identifies the peer and
 // applies the connect-time limits. A refused connection gets one 421 line
 // and is closed, and nil is returned; otherwise the caller must depart.
 func (s *Server) admitConn(c net.Conn, id uint64) *session {
-	sess := &session{srv: s, rt: s.rt.Load(), id: id, peer: s.identify(c), single: s.single}
+	live := s.acquireLive()
+	sess := &session{srv: s, live: live, id: id, peer: s.identify(c), single: s.opts.OneSession}
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.pasvFailed, onFinalReply: func() { sess.awaitReply.Store(false) }}
+	sess.offer = &passive.Offer{Pool: live.pool, Range: live.cfg.Passive.Ports, Wait: live.cfg.Passive.Wait.Duration,
+		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
+		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
+		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
+		Log: sess.log, WarnOnce: s.warnOnce}
+	sess.conn = &ctrlConn{Conn: c, onPasvFailure: sess.offer.Failed, onFinalReply: func() { sess.awaitReply.Store(false) }}
 	if reason := s.admit(sess); reason != "" {
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
 		c.Close()
+		live.release()
 		return nil
 	}
 	return sess
@@ -235,23 +348,15 @@ func (s *Server) identify(c net.Conn) *ident.Peer {
 		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
 		return nil
 	}
-	if p.PID == 0 && !canReadOthersFDs() {
+	if p.PID == 0 && !ident.CanReadOthersFDs() {
 		s.warnOnce("ident-pid", "cannot read other processes' sockets (run as root, or grant CAP_SYS_PTRACE): SSH client addresses are unknown and tunnel_only refuses every connection")
 	}
 	return p
 }
 
-// canReadOthersFDs reports whether this process may list another user's
-// open files (/proc/1/fd belongs to root): what finding the sshd session
-// process needs. (A peer that has already gone also has no process.)
-func canReadOthersFDs() bool {
-	_, err := os.ReadDir("/proc/1/fd")
-	return !errors.Is(err, os.ErrPermission) // other errors (EMFILE) say nothing about privilege
-}
-
 // admit registers a session, or returns why it is refused.
 func (s *Server) admit(sess *session) string {
-	cfg := sess.rt.cfg
+	cfg := sess.live.cfg
 	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
@@ -279,6 +384,7 @@ func (s *Server) admit(sess *session) string {
 }
 
 func (s *Server) depart(sess *session) {
+	sess.live.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
@@ -299,7 +405,7 @@ func (s *Server) Sessions() int {
 }
 
 // PassivePortsBusy is the number of passive ports this process holds.
-func (s *Server) PassivePortsBusy() int { return s.rt.Load().pool.inUse() }
+func (s *Server) PassivePortsBusy() int { return s.live.Load().pool.InUse() }
 
 // closeGrace is how long Shutdown waits, after its timeout, for the sessions
 // it cut to close their files and log their transfers.
@@ -328,10 +434,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		for sess := range s.sessions {
 			switch {
-			case sess.child != nil:
+			case sess.handle != nil:
 				if !sess.stopping {
 					sess.stopping = true
-					sess.stopChild(false) // the child drains its own session
+					sess.handle.Stop(false) // it drains its own session
 				}
 			case !sess.busy():
 				sess.close()
@@ -345,8 +451,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.mu.Lock()
 			n := len(s.sessions)
 			for sess := range s.sessions {
-				if sess.child != nil {
-					sess.stopChild(true)
+				if sess.handle != nil {
+					sess.handle.Stop(true)
 				} else {
 					sess.close()
 				}
@@ -375,28 +481,18 @@ func (s *Server) warnOnce(key, msg string, args ...any) {
 	}
 }
 
+// recoverSession turns a panic in a session's goroutine into a log line and
+// the end of that session: the other sessions keep running, and nothing of
+// the panic reaches the client. ServeConn defers it.
+func recoverSession(log *slog.Logger, c net.Conn) {
+	if r := recover(); r != nil {
+		log.Error("session crashed (a bug: please report it)", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		c.Close()
+	}
+}
+
 // isTemporary reports accept errors worth retrying (EMFILE, ECONNABORTED…).
 func isTemporary(err error) bool {
 	var ne interface{ Temporary() bool }
 	return errors.As(err, &ne) && ne.Temporary()
-}
-
-// libraryHandler passes on the library's own log records at warn level and
-// above only: below that it is chatty, and at debug it would log commands.
-// limit rate-limits them per session (ratelimit.go).
-type libraryHandler struct {
-	slog.Handler
-	limit *logLimiter
-}
-
-func (h libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
-}
-
-func (h libraryHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return libraryHandler{h.Handler.WithAttrs(a), h.limit}
-}
-
-func (h libraryHandler) WithGroup(n string) slog.Handler {
-	return libraryHandler{h.Handler.WithGroup(n), h.limit}
 }

@@ -8,11 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"runtime/debug"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +20,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
+	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
 // session is one control connection. It is the ftpserverlib MainDriver of a
@@ -30,7 +28,7 @@ import (
 // state, user) belongs to that connection alone.
 type session struct {
 	srv  *Server
-	rt   *liveConfig // config in force when the session started
+	live *liveConfig // config in force when the session started
 	id   uint64
 	peer *ident.Peer // who is behind a loopback control connection (nil = unknown)
 	// single is set when this process serves only this session, so it may
@@ -42,9 +40,9 @@ type session struct {
 	ftp  *ftpserver.FtpServer
 	ln   *oneShotListener
 
-	// For a session run by a child process (SpawnSessions), guarded by
-	// Server.mu: the process, and whether it was asked to stop.
-	child    *exec.Cmd
+	// For a session handed off (Options.Handoff), guarded by Server.mu:
+	// its handle, and whether it was asked to stop.
+	handle   Handle
 	stopping bool
 
 	mu   sync.Mutex
@@ -59,17 +57,9 @@ type session struct {
 	// shutdown must not cut the session in between.
 	awaitReply atomic.Bool
 
-	// Passive state. The library calls FetchNext, binds, then calls
-	// WrapPassiveListener, all on this session's command goroutine.
-	pasvMu      sync.Mutex
-	pasvCands   []int         // ports reserved for this PASV, in the order handed out
-	pasvNext    int           // next of pasvCands to hand out; 0 = not handing out
-	pasvCurrent *pasvListener // latest passive listener
+	// offer is the session's passive mode (package passive owns its state).
+	offer *passive.Offer
 }
-
-// pasvSpares is how many free ports a PASV offers the library besides the
-// one it reserved, in case that one is held by another program.
-const pasvSpares = 2
 
 var (
 	_ ftpserver.MainDriver                         = (*session)(nil)
@@ -81,7 +71,7 @@ var (
 // GetSettings gives the library this session's settings, with the safe
 // defaults set explicitly (see DESIGN.md point 4).
 func (s *session) GetSettings() (*ftpserver.Settings, error) {
-	cfg := s.rt.cfg
+	cfg := s.live.cfg
 	st := &ftpserver.Settings{
 		Listener:                 s.ln,
 		Banner:                   cfg.Banner,
@@ -126,7 +116,7 @@ func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err err
 	s.cc = cc
 	s.mu.Unlock()
 	s.log.Info("session started", "from", s.conn.RemoteAddr().String())
-	return s.rt.cfg.Banner, nil
+	return s.live.cfg.Banner, nil
 }
 
 // ClientDisconnected ends the session: passive ports are released, and once
@@ -134,12 +124,7 @@ func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err err
 // transfer's file is closed) the root is released.
 func (s *session) ClientDisconnected(ftpserver.ClientContext) {
 	defer s.contain("ClientDisconnected", nil)
-	s.pasvMu.Lock()
-	s.releaseReservedLocked(nil)
-	if s.pasvCurrent != nil {
-		s.pasvCurrent.Close()
-	}
-	s.pasvMu.Unlock()
+	s.offer.Close()
 	s.ln.Close()
 }
 
@@ -187,9 +172,9 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
 		return nil, errors.New("already logged in")
 	}
-	u, err := s.authenticate(name, pass)
+	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
 	if err != nil {
-		time.Sleep(s.rt.cfg.Auth.FailDelay.Duration)
+		time.Sleep(s.live.cfg.Auth.FailDelay.Duration)
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
 		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
 		var r *auth.Refusal
@@ -199,7 +184,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 			attrs = append(attrs, "err", err.Error())
 		}
 		s.failedLogins++
-		if s.failedLogins < s.rt.cfg.Auth.MaxLoginAttempts {
+		if s.failedLogins < s.live.cfg.Auth.MaxLoginAttempts {
 			s.conn.keepOpenOnce()
 		} else {
 			s.conn.closeAfterNextReply()
@@ -229,35 +214,19 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.user, s.fs = u, fs
 	s.mu.Unlock()
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
-		append(s.peerAttrs(), "session", s.id, "kind", userKind(u), "read_only", u.ReadOnly)...)...)
+		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", u.ReadOnly)...)...)
 	return fs, nil
 }
 
-// authenticate tries, in order: virtual users, anonymous, system accounts.
-func (s *session) authenticate(name, pass string) (*auth.User, error) {
-	cfg := s.rt.cfg
-	u, err := s.rt.users.Authenticate(name, pass)
-	switch {
-	case err == nil:
-		if uc := s.rt.byName[u.Name]; uc.RequireSSHUser {
-			want := uc.SSHUser
-			if want == "" {
-				want = uc.Name
-			}
-			if s.peer == nil || s.peer.User != want || (s.peer.PID != 0 && !s.peer.SSH) {
-				return nil, &auth.Refusal{Reason: "not tunnelled by SSH user " + want + " (require_ssh_user)"}
-			}
-		}
-		return u, nil
-	case cfg.Auth.AnonymousRoot != "" && (name == "anonymous" || name == "ftp"):
-		return &auth.User{Name: name, Root: cfg.Auth.AnonymousRoot, ReadOnly: true, Anonymous: true}, nil
-	case s.rt.system != nil:
-		if !s.single {
-			return nil, errors.New("system account login refused: this process serves several sessions (bug: system_users sessions must each have a process)")
-		}
-		return s.rt.system.Authenticate(name, pass, s.remoteHost())
+// tunnel is what auth needs to know of the session's tunnel.
+func (s *session) tunnel() auth.Tunnel {
+	t := auth.Tunnel{Host: s.remoteHost()}
+	if s.peer != nil {
+		// A process that could not be seen (no privilege to list others'
+		// fds) is taken as sshd; one that was seen must be sshd.
+		t.SSHUser, t.Verified = s.peer.User, s.peer.PID == 0 || s.peer.SSH
 	}
-	return nil, err
+	return t
 }
 
 // switchIdentity makes a per-session process run as the account it serves:
@@ -273,26 +242,15 @@ func (s *session) switchIdentity(u *auth.User) error {
 	if u.System {
 		return privsep.Drop(privsep.Identity{Name: u.Name, UID: u.UID, GID: u.GID, Groups: u.Groups})
 	}
-	if s.rt.cfg.RunAs == "" {
+	if s.live.cfg.RunAs == "" {
 		s.srv.warnOnce("run_as-session", "virtual and anonymous sessions run as root: set run_as to an unprivileged account")
 		return nil
 	}
-	id, err := privsep.Lookup(s.rt.cfg.RunAs)
+	id, err := privsep.Lookup(s.live.cfg.RunAs)
 	if err != nil {
 		return err
 	}
 	return privsep.Drop(id)
-}
-
-// userKind names the kind of account for the log.
-func userKind(u *auth.User) string {
-	switch {
-	case u.System:
-		return "system"
-	case u.Anonymous:
-		return "anonymous"
-	}
-	return "virtual"
 }
 
 // PostAuthMessage keeps driver error text out of the 530 reply.
@@ -325,154 +283,28 @@ func (s *session) transferDone(t driver.Transfer) {
 		dir = "upload"
 	}
 	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
-	if s.rt.xferlog != nil {
+	if s.live.xferlog != nil {
 		mode := byte('r')
 		if user.Anonymous {
 			mode = 'a'
 		}
-		s.rt.xferlog.write(t, s.remoteHost(), user.Name, mode)
+		s.live.xferlog.Write(t, s.remoteHost(), user.Name, mode)
 	}
 }
 
-// FetchNext is the session's PasvPortGetter. The library calls it in a loop
-// to collect candidates, then binds the first it can. We answer each PASV
-// with a reserved free port (waiting passive.wait for one), then up to
-// pasvSpares more that were free at once, then end the loop with ok=false.
+// FetchNext is the session's PasvPortGetter: see passive.Offer.FetchNext.
 func (s *session) FetchNext() (_, _ int, ok bool) {
 	defer s.contain("FetchNext", nil) // ok stays false on a panic
-	s.pasvMu.Lock()
-	defer s.pasvMu.Unlock()
-	if s.pasvNext > 0 {
-		if s.pasvNext == len(s.pasvCands) {
-			s.pasvNext = 0
-			return 0, 0, false
-		}
-		port := s.pasvCands[s.pasvNext]
-		s.pasvNext++
-		return port, port, true
-	}
-	// One passive port per session: a new PASV gives up the previous,
-	// unused one before waiting for a port (with a one-port range it is
-	// the very port this session will get).
-	s.releaseReservedLocked(nil)
-	if s.pasvCurrent != nil && s.pasvCurrent.pending() {
-		s.pasvCurrent.Close()
-	}
-	start := time.Now()
-	cands, err := s.rt.pool.candidates(s.rt.cfg.Passive.Wait.Duration, pasvSpares)
-	switch {
-	case errors.Is(err, errRangeExhausted):
-		s.log.Warn("passive port range exhausted", "range", s.rt.cfg.Passive.Ports,
-			"waited", time.Since(start).Round(time.Millisecond).String())
-		s.conn.expectPasvFailure(fmt.Sprintf("No free passive port in range %s after waiting %s; try again",
-			s.rt.cfg.Passive.Ports, s.rt.cfg.Passive.Wait))
-		return 0, 0, false
-	case err != nil:
-		// Out of file descriptors, or the like: not the range's fault.
-		s.log.Error("cannot open a passive port", "range", s.rt.cfg.Passive.Ports, "err", err)
-		s.conn.expectPasvFailure("Cannot open a data connection right now (server resources exhausted); try again")
-		return 0, 0, false
-	}
-	s.pasvCands, s.pasvNext = append(s.pasvCands[:0], cands...), 1
-	return cands[0], cands[0], true
+	return s.offer.FetchNext()
 }
 
 // NumberAttempts: see FetchNext.
-func (s *session) NumberAttempts() int { return 1 + pasvSpares }
-
-// releaseReservedLocked frees the ports FetchNext reserved for a PASV that
-// are still in pasvCands (WrapPassiveListener takes the bound one out
-// first), marking those in foreign as held by another program, and ends the
-// PASV's hand-out. pasvMu must be held.
-func (s *session) releaseReservedLocked(foreign []int) {
-	if len(s.pasvCands) > 0 {
-		s.rt.pool.releaseMarking(s.pasvCands, foreign)
-	}
-	s.pasvCands, s.pasvNext = s.pasvCands[:0], 0
-}
-
-// pasvFailed is called when the library reports a PASV failure. When it
-// could bind none of the candidates, it returns the reason for the client:
-// the library does not say why, so each candidate gets a trial bind, and
-// only those another program holds are marked as such.
-func (s *session) pasvFailed() string {
-	s.pasvMu.Lock()
-	defer s.pasvMu.Unlock()
-	if s.pasvCurrent != nil && s.pasvCurrent.pending() {
-		// Failed after binding (no address to advertise): give the port back.
-		s.pasvCurrent.Close()
-	}
-	cands := append([]int(nil), s.pasvCands...)
-	var held []int
-	var other error
-	for _, p := range cands {
-		switch err := probeBind(p); {
-		case isAddrInUse(err):
-			held = append(held, p)
-		case err != nil:
-			other = err
-		}
-	}
-	// Candidates are still reserved only if the library bound none of them.
-	s.releaseReservedLocked(held)
-	switch {
-	case len(cands) == 0:
-		return ""
-	case other != nil:
-		s.log.Error("cannot open a passive port", "ports", fmt.Sprint(cands), "err", other)
-		return "Cannot open a data connection right now (server resources exhausted); try again"
-	case len(held) > 0:
-		s.log.Warn("passive ports in use by another program", "ports", fmt.Sprint(held))
-		return fmt.Sprintf("Cannot listen on passive port(s) %s: in use by another program; try again",
-			strings.Trim(fmt.Sprint(held), "[]"))
-	default:
-		return "Cannot listen on a passive port right now; try again"
-	}
-}
+func (s *session) NumberAttempts() int { return s.offer.NumberAttempts() }
 
 // WrapPassiveListener applies the passive policy to the library's listener.
 func (s *session) WrapPassiveListener(l net.Listener) (_ net.Listener, err error) {
 	defer s.contain("WrapPassiveListener", &err)
-	tl, ok := l.(*net.TCPListener)
-	if !ok {
-		return l, nil
-	}
-	port := tl.Addr().(*net.TCPAddr).Port
-	if s.advertisesLoopback() {
-		if err := bindToLoopback(tl); err != nil {
-			s.srv.warnOnce("bindtodevice", "cannot restrict passive ports to the loopback interface; stray peers are still dropped by address", "err", err)
-		}
-	}
-	timeout := s.rt.cfg.DataTimeout.Duration
-	onConn := func(c *net.TCPConn) { watchStall(c, timeout, s.log) }
-
-	s.pasvMu.Lock()
-	defer s.pasvMu.Unlock()
-	// The library tried the candidates in order: those before port failed.
-	var failed []int
-	if i := slices.Index(s.pasvCands, port); i >= 0 {
-		failed = slices.Clone(s.pasvCands[:i])
-		s.pasvCands = slices.Delete(s.pasvCands, i, i+1)
-	}
-	if len(failed) > 0 {
-		s.log.Info("passive ports in use by another program, skipped", "ports", fmt.Sprint(failed))
-	}
-	s.releaseReservedLocked(failed)
-	pool := s.rt.pool
-	s.pasvCurrent = newPasvListener(tl, port, s.rt.cfg.Passive.AcceptTimeout.Duration, func(p int) { pool.release(p) },
-		s.allowData, onConn, s.log)
-	return s.pasvCurrent, nil
-}
-
-// advertisesLoopback reports whether PASV/EPSV point clients at loopback, in
-// which case data connections can only legitimately arrive on lo.
-func (s *session) advertisesLoopback() bool {
-	if s.rt.cfg.Passive.Address == "control" {
-		a, ok := s.conn.LocalAddr().(*net.TCPAddr)
-		return ok && a.IP.IsLoopback()
-	}
-	ip := net.ParseIP(s.rt.cfg.Passive.Address)
-	return ip != nil && ip.IsLoopback()
+	return s.offer.Wrap(l)
 }
 
 // busy reports whether a file transfer is running or its final reply is
@@ -553,40 +385,6 @@ func (s *session) remoteHost() string {
 		return a.IP.String()
 	}
 	return s.conn.RemoteAddr().String()
-}
-
-// allowData decides whether a data connection from peer belongs to this
-// session: same IP as the control connection and, with passive.same_owner,
-// the same owner (and sshd process, where both are known).
-func (s *session) allowData(c net.Conn) bool {
-	if !sameHost(c.RemoteAddr(), s.conn.RemoteAddr()) {
-		return false
-	}
-	if !s.rt.cfg.Passive.SameOwner || s.peer == nil {
-		return true
-	}
-	// Only the owner and, where the control peer's process is known, whether
-	// that process holds the socket: no search through every process.
-	uid, inode, err := ident.Owner(c.LocalAddr(), c.RemoteAddr())
-	if err != nil {
-		s.log.Warn("dropped data connection: cannot identify its owner", "peer", c.RemoteAddr().String(), "err", err)
-		return false
-	}
-	if uid != s.peer.UID {
-		s.log.Warn("dropped data connection from another owner", "peer", c.RemoteAddr().String(),
-			"uid", uid, "want_uid", s.peer.UID)
-		return false
-	}
-	if s.peer.PID != 0 {
-		// Unknown when this process can no longer list the peer's files
-		// (after switching to a system user): the uid check stands alone.
-		if held, known := ident.HeldBy(s.peer.PID, inode); known && !held {
-			s.log.Warn("dropped data connection from another process of the same owner", "peer", c.RemoteAddr().String(),
-				"uid", uid, "want_pid", s.peer.PID)
-			return false
-		}
-	}
-	return true
 }
 
 // testPanicAt, when a test stores a callback name in it, makes that

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // TestSoak500Sessions: 500 sessions log in and stay connected together,
@@ -51,13 +53,13 @@ func TestSoak500Sessions(t *testing.T) {
 	}
 	raiseFDLimit(t, 4*sessions+1000) // each session: control + data, both ends in this process
 
-	ts := startServer(t, 10, func(c *Config) {
+	ts := startServer(t, 10, func(c *config.Config) {
 		c.MaxSessions = sessions + 10
-		c.Passive.Wait = Duration{30 * time.Second}
-		c.IdleTimeout = Duration{2 * time.Minute}
+		c.Passive.Wait = config.Duration{Duration: 30 * time.Second}
+		c.IdleTimeout = config.Duration{Duration: 2 * time.Minute}
 		// A stall watchdog ends at its first tick (data_timeout/4, at most
 		// 5s) after its transfer: a short one lets the count settle sooner.
-		c.DataTimeout = Duration{4 * time.Second}
+		c.DataTimeout = config.Duration{Duration: 4 * time.Second}
 	})
 	first, last := ts.cfg.Passive.First, ts.cfg.Passive.Last
 	payload := make([]byte, 128<<10)

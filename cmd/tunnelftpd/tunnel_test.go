@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
-	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
 )
 
 // writeTunnelConfig writes a valid config listening on listen with the
@@ -86,7 +86,7 @@ func TestCmdTunnel(t *testing.T) {
 		{name: "stray argument", args: []string{"-c", cfg, "--host", "h", "extra"}, wantCode: 2, wantErrHas: `unexpected argument "extra"`},
 		{name: "config error", args: []string{"-c", broken, "--host", "h"}, wantCode: 1, wantErrHas: broken + ":2: lisen: unknown key"},
 		{name: "missing explicit config", args: []string{"-c", filepath.Join(t.TempDir(), "none.toml"), "--host", "h"}, wantCode: 1, wantErrHas: "reading config"},
-		{name: "help", args: []string{"-h"}, wantCode: 0, wantErrHas: "sshd-match"},
+		{name: "help", args: []string{"-h"}, wantCode: 0, wantOutHas: []string{"sshd-match", "-local-port"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,8 +116,8 @@ func TestCmdTunnel(t *testing.T) {
 // Without -c and without the default file, tunnel works from the built-in
 // defaults and creates nothing (unlike serve's demo config).
 func TestCmdTunnelBuiltinDefaults(t *testing.T) {
-	if _, err := os.Stat(server.DefaultConfigPath); !errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s exists on this machine", server.DefaultConfigPath)
+	if _, err := os.Stat(config.DefaultConfigPath); !errors.Is(err, os.ErrNotExist) {
+		t.Skipf("%s exists on this machine", config.DefaultConfigPath)
 	}
 	t.Chdir(t.TempDir())
 	var stdout, stderr bytes.Buffer
@@ -138,8 +138,8 @@ func TestCmdTunnelBuiltinDefaults(t *testing.T) {
 
 // serve's demo banner prints the same command as tunnel.
 func TestServeSSHCommandIsTunnels(t *testing.T) {
-	cfg := server.DefaultConfig()
-	got := server.SSHCommand(cfg, "you@this-server", 2121)
+	cfg := config.Default()
+	got := sshCommand(cfg, "you@this-server", 2121)
 	want := "ssh -N -o ExitOnForwardFailure=yes -L 2121:127.0.0.1:2121 -L 22000:127.0.0.1:22000 -L 22001:127.0.0.1:22001 -L 22002:127.0.0.1:22002 -L 22003:127.0.0.1:22003 -L 22004:127.0.0.1:22004 you@this-server"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)

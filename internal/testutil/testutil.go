@@ -1,17 +1,23 @@
-// Package testutil holds helpers shared by tunnelftpd's tests: a
-// concurrency-safe buffer, a raw FTP control connection, polling and
-// free-port helpers; test code only.
+// Package testutil is the test toolbox shared by tunnelftpd's test
+// packages (server, launchtest, e2e, ...): a raw FTP client (RawConn, with
+// passive transfers and Try variants for goroutines), a fixture for the
+// built daemon in a process of its own (Daemon, Process), the one skip
+// policy (Privileged, Require, RequireTool: skip when something is absent,
+// fail under TUNNELFTPD_E2E=1), waits on state (WaitFor, Poll), free ports,
+// cheap password hashes and the build of the binary.
+//
+// It is test code only: product packages never import it. It imports no
+// tunnelftpd package, so that every package's tests can use it without an
+// import cycle; it knows the daemon only from the outside (its command
+// line, config file, log lines and FTP replies).
 package testutil
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,108 +53,30 @@ func (s *SyncBuffer) TakeAll() string {
 	return out
 }
 
-// ReadReply reads one (possibly multi-line) FTP reply from r: lines up to
-// and including the first one of the form "NNN text". It returns the code
-// and the lines without their line ends; on a read error, code is 0 and
-// lines holds the lines read before it. It sets no deadline.
-func ReadReply(r *bufio.Reader) (code int, lines []string, err error) {
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return 0, lines, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		lines = append(lines, line)
-		if len(line) >= 4 && line[3] == ' ' {
-			if code, err := strconv.Atoi(line[:3]); err == nil {
-				return code, lines, nil
-			}
-		}
-	}
-}
-
-// ReplyTimeout is how long RawConn waits for each reply.
-const ReplyTimeout = 20 * time.Second
-
-// RawConn is a hand-driven FTP control connection, for checking exact
-// replies. Reply, Cmd and Expect fail the test T on errors; TryReply does
-// not (for client goroutines, where T may be nil).
-type RawConn struct {
-	T testing.TB
-	C net.Conn
-	R *bufio.Reader
-}
-
-// DialRaw connects to addr (5s timeout), closes the connection when the
-// test ends, and fails the test unless the greeting is 220.
-func DialRaw(t testing.TB, addr string) *RawConn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	rc := &RawConn{T: t, C: c, R: bufio.NewReader(c)}
-	if code, msg := rc.Reply(); code != 220 {
-		t.Fatalf("greeting: %d %s", code, msg)
-	}
-	return rc
-}
-
-// TryReply reads one (possibly multi-line) reply within ReplyTimeout
-// without failing the test; a read error gives code 0, an empty message
-// and an error naming the lines read before it.
-func (rc *RawConn) TryReply() (int, string, error) {
-	rc.C.SetReadDeadline(time.Now().Add(ReplyTimeout))
-	code, lines, err := ReadReply(rc.R)
-	if err != nil {
-		return 0, "", fmt.Errorf("reading reply (after %q): %w", lines, err)
-	}
-	return code, strings.Join(lines, "\n"), nil
-}
-
-// Reply reads one (possibly multi-line) reply within ReplyTimeout and
-// fails the test on a read error.
-func (rc *RawConn) Reply() (int, string) {
-	rc.T.Helper()
-	code, msg, err := rc.TryReply()
-	if err != nil {
-		rc.T.Fatal(err)
-	}
-	return code, msg
-}
-
-// Cmd sends a command line (format and args, as for fmt.Sprintf) and
-// returns its reply.
-func (rc *RawConn) Cmd(format string, args ...any) (int, string) {
-	rc.T.Helper()
-	if _, err := fmt.Fprintf(rc.C, format+"\r\n", args...); err != nil {
-		rc.T.Fatal(err)
-	}
-	return rc.Reply()
-}
-
-// Expect sends a command and fails the test unless the reply code is want;
-// it returns the reply text.
-func (rc *RawConn) Expect(want int, format string, args ...any) string {
-	rc.T.Helper()
-	code, msg := rc.Cmd(format, args...)
-	if code != want {
-		rc.T.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), code, msg, want)
-	}
-	return msg
-}
-
 // WaitFor polls cond every poll until it holds, and fails the test if it
 // still does not after timeout.
 func WaitFor(t testing.TB, timeout, poll time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Poll(timeout, poll, cond) {
+		t.Fatalf("timed out (%v) waiting for %s", timeout, what)
+	}
+}
+
+// Poll calls cond every poll until it holds or timeout has passed, and
+// reports whether it held. cond runs at least once, and once more at the
+// deadline. It is WaitFor for callers that must not fail the test (a
+// cleanup, a goroutine) or that say themselves what went wrong.
+func Poll(timeout, poll time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out (%v) waiting for %s", timeout, what)
+	for {
+		if cond() {
+			return true
 		}
-		time.Sleep(poll)
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		time.Sleep(min(poll, left))
 	}
 }
 
@@ -215,17 +143,4 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return lo
-}
-
-// Privileged skips a test that needs root, or fails it when
-// TUNNELFTPD_E2E=1 (CI runs as root and must not skip silently).
-func Privileged(t testing.TB, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("TUNNELFTPD_E2E") == "1" {
-		t.Fatalf("TUNNELFTPD_E2E=1 but not root: %s", why)
-	}
-	t.Skipf("needs root: %s", why)
 }

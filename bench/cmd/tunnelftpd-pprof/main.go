@@ -27,6 +27,8 @@ import (
 	"syscall"
 
 	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 )
 
 func main() {
@@ -34,13 +36,13 @@ func main() {
 	pprofAddr := flag.String("pprof", "127.0.0.1:6060", "net/http/pprof address (loopback)")
 	profDir := flag.String("profile-dir", "", "where SIGUSR1/SIGUSR2 profiles go")
 	flag.Parse()
-	cfg, err := server.LoadConfig(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	logger := server.NewLogger(cfg, os.Stderr)
-	srv, err := server.New(cfg, logger)
+	logger := logging.NewLogger(cfg, os.Stderr)
+	srv, err := server.New(cfg, server.Options{Log: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
