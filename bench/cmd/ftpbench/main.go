@@ -38,7 +38,7 @@ var allPhases = []string{"loopback", "tunnel", "concurrency", "files", "sessions
 
 // extraPhases run only when asked for (-phases): they take long (wan) or
 // load the machine (scale).
-var extraPhases = []string{"wan", "scale"}
+var extraPhases = []string{"wan", "scale", "retrgap"}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -188,6 +188,8 @@ func cmdRun(args []string) (int, error) {
 			err = b.WAN()
 		case "scale":
 			err = b.Scale()
+		case "retrgap":
+			err = b.RetrGap()
 		default:
 			return 2, fmt.Errorf("unknown phase %q (want %s)", p, strings.Join(append(allPhases, extraPhases...), ","))
 		}
@@ -201,6 +203,7 @@ func cmdRun(args []string) (int, error) {
 	logf("all phases done in %.1fs", time.Since(start).Seconds())
 	table, checks := bench.Table(sink.Results(), cfg)
 	fmt.Print(table)
+	fmt.Print(bench.RetrGapTable(sink.Results(), cfg))
 	printChecks(checks)
 	if strict {
 		if problems := bench.Verify(sink.Results(), cfg, list); len(problems) > 0 {
@@ -254,6 +257,7 @@ func cmdTable(args []string) (int, error) {
 	}
 	table, checks := bench.Table(results, cfg)
 	fmt.Print(table)
+	fmt.Print(bench.RetrGapTable(results, cfg))
 	printChecks(checks)
 	if strict {
 		if problems := bench.Verify(results, cfg, strings.Split(phases, ",")); len(problems) > 0 {
