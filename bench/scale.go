@@ -44,6 +44,8 @@ func (b *Bench) Scale() error {
 	// A new login every 100 ms while the sessions open, on a goroutine of
 	// its own: what a user who arrives meanwhile sees.
 	var during []float64
+	var curve [][2]float64 // (sessions open, login ms) of each probe while they open
+	var opened atomic.Int64
 	var probeFails atomic.Int64
 	stop := make(chan struct{})
 	probeDone := make(chan struct{})
@@ -56,8 +58,10 @@ func (b *Bench) Scale() error {
 			case <-stop:
 				return
 			case <-t.C:
+				at := opened.Load()
 				if ms, err := b.loginOnce(s.Addr); err == nil {
 					during = append(during, ms)
+					curve = append(curve, [2]float64{float64(at), ms})
 				} else {
 					probeFails.Add(1)
 				}
@@ -92,6 +96,8 @@ func (b *Bench) Scale() error {
 				}
 				if err != nil {
 					failed.Add(1)
+				} else {
+					opened.Add(1)
 				}
 				conns[i], errs[i] = conn, err
 			}
@@ -114,22 +120,28 @@ func (b *Bench) Scale() error {
 	}
 	// Then, with every session idle: 20 logins one after the other.
 	var idle []float64
-	for range 20 {
-		if ms, err := b.loginOnce(s.Addr); err == nil {
-			idle = append(idle, ms)
-		} else {
-			probeFails.Add(1)
+	b.profiled(s, "scale-logins", func() {
+		for range 20 {
+			if ms, err := b.loginOnce(s.Addr); err == nil {
+				idle = append(idle, ms)
+			} else {
+				probeFails.Add(1)
+			}
 		}
-	}
-	var m TreeMem
-	b.profiled(s, "scale", func() { m, err = ProcessTreeMem(s.PID) })
+	})
+	m, err := ProcessTreeMem(s.PID)
 	fds := countFDs(s.PID)
 	for _, conn := range conns {
 		if conn != nil {
 			conn.Close()
 		}
 	}
-	extra := map[string]any{"sessions": n, "procs": m.Procs, "rss_kib": m.RSS, "base_rss_kib": base.RSS,
+	// The login-time curve, thinned to about 20 points.
+	var thin [][2]float64
+	for i := 0; i < len(curve); i += max(1, len(curve)/20) {
+		thin = append(thin, curve[i])
+	}
+	extra := map[string]any{"sessions": n, "procs": m.Procs, "rss_kib": m.RSS, "base_rss_kib": base.RSS, "login_curve": thin,
 		"fds": fds, "base_fds": baseFDs, "open_s": round3(open.Seconds()), "probe_failures": probeFails.Load()}
 	r := Result{Phase: "scale", Server: s.Name, Metric: "scale_ok", Unit: "sessions", Value: float64(ok), OK: ok, Failures: fails, Extra: extra}
 	if err != nil {
@@ -158,6 +170,7 @@ func (b *Bench) Scale() error {
 	b.logf("scale %s: %d/%d sessions in %.1fs; RSS %d KiB (%.1f KiB/session, baseline %d KiB), %d fds (baseline %d); new login %.2f ms median while opening (p90 %.2f, %d samples), %.2f ms once idle %v",
 		s.Name, ok, n, open.Seconds(), m.RSS, float64(m.RSS)/float64(max(ok, 1)), base.RSS, fds, baseFDs,
 		median(during), percentile(during, 0.9), len(during), median(idle), fails)
+	b.logf("scale %s: (sessions open, login ms) while opening: %v", s.Name, thin)
 	// The daemon notices the closed sessions at once; wait until its
 	// descriptors are back near the baseline before the next phase.
 	deadline := time.Now().Add(30 * time.Second)
