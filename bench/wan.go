@@ -208,8 +208,10 @@ func (b *Bench) WAN() error {
 				}
 			}
 			if w.figure("stages") && round == 0 {
-				for _, s := range order {
-					b.wanStagesFigure(acc, ns, s)
+				for _, sessions := range []int{1, 10} {
+					for _, s := range order {
+						b.wanStagesFigure(acc, ns, s, sessions)
+					}
 				}
 			}
 			if w.figure("conc") {
@@ -601,16 +603,25 @@ func (b *Bench) wanBulk(a *wanAcc, round int, ns string, s Server, dir string) {
 	b.logf("wan %d ms %-10s bulk %s %d MiB: %.1f MiB/s%s", a.rtt, s.Name, dir, w.BulkMiB, smp.value, errSuffix(r.Err))
 }
 
-// wanStagesFigure times the stages of sequential downloads in one session
-// (see wanStages): where a file's time goes, server by server.
-func (b *Bench) wanStagesFigure(a *wanAcc, ns string, s Server) {
-	n := min(b.Cfg.WAN.Files, 50)
+// wanStagesFigure times the stages of sequential downloads in one session,
+// or in several at once (see wanStages): where a file's time goes, server
+// by server. With 10 sessions on 5 ports, the PASV stage holds the wait
+// for a port.
+func (b *Bench) wanStagesFigure(a *wanAcc, ns string, s Server, sessions int) {
+	n := min(b.Cfg.WAN.Files/sessions, 50)
 	var r WANClientResult
-	b.profiled(s, fmt.Sprintf("wan-rtt%d-stages", a.rtt), func() {
-		r = b.runClient(ns, "-server", s.Name, "-kind", "stages", "-n", strconv.Itoa(n))
+	name := "stages_file_ms"
+	if sessions > 1 {
+		name = fmt.Sprintf("stages_s%d_file_ms", sessions)
+	}
+	b.profiled(s, fmt.Sprintf("wan-rtt%d-%s", a.rtt, strings.TrimSuffix(name, "_file_ms")), func() {
+		r = b.runClient(ns, "-server", s.Name, "-kind", "stages", "-n", strconv.Itoa(n), "-sessions", strconv.Itoa(sessions))
 	})
-	extra := map[string]any{"files": n, "stages_ms": r.Stages}
+	extra := map[string]any{"files": n * sessions, "sessions": sessions, "stages_ms": r.Stages, "seconds": round3(r.Seconds)}
 	smp := wanSample{value: round3(r.Stages["file"]), ok: r.OK, failures: r.Failures, extra: extra, err: r.Err}
-	a.add(0, s.Name, WANMetric(a.rtt, "stages_file_ms"), "ms", smp)
-	b.logf("wan %d ms %-10s %d files one by one: per file %v%s", a.rtt, s.Name, n, r.Stages, errSuffix(r.Err))
+	if r.Err == "" && len(r.Failures) > 0 {
+		smp.note = fmt.Sprintf("%d of %d files failed", n*sessions-r.OK, n*sessions)
+	}
+	a.add(0, s.Name, WANMetric(a.rtt, name), "ms", smp)
+	b.logf("wan %d ms %-10s %d session(s) x %d files one by one: per file %v %v%s", a.rtt, s.Name, sessions, n, r.Stages, r.Failures, errSuffix(r.Err))
 }

@@ -22,7 +22,7 @@ import (
 // rawretr or rawstor (the bulk file over the raw helper, through the same
 // tunnel), or stages (n sequential downloads of mirror files, timed stage by
 // stage).
-func WANClient(cfg *Config, server, kind string, n int) WANClientResult {
+func WANClient(cfg *Config, server, kind string, n, sessions int) WANClientResult {
 	b := &Bench{Cfg: cfg}
 	if cfg.WAN == nil {
 		return WANClientResult{Err: "no WAN configuration"}
@@ -66,7 +66,7 @@ func WANClient(cfg *Config, server, kind string, n int) WANClientResult {
 	case "rawstor":
 		return one(b.rawStor(cfg.RawRecv, WANBulkName, size, want))
 	case "stages":
-		return b.wanStages(s, pasv, n)
+		return b.wanStages(s, pasv, n, max(sessions, 1))
 	}
 	return WANClientResult{Err: fmt.Sprintf("unknown kind %q", kind)}
 }
@@ -115,45 +115,72 @@ func (b *Bench) wanConcClients(s Server, pasv Passive, n int) WANClientResult {
 	return r
 }
 
-// wanStages downloads n mirror files one after the other in one session
-// and reports the median time of each stage of a file, in milliseconds
-// (after noop, the round trip of a NOOP on the control connection):
-// pasv (PASV sent to 227 read), connect (the data connection's connect),
-// mark (RETR sent to the 150 read), data (150 to the data's EOF), final
-// (EOF to the 226 read) and file (PASV sent to 226 read).
-func (b *Bench) wanStages(s Server, pasv Passive, n int) WANClientResult {
-	c, err := b.session(s, s.Addr, pasv)
-	if err != nil {
-		return WANClientResult{Err: err.Error(), Failures: map[string]int{FailureKey(err): 1}}
-	}
-	defer c.Quit()
+// wanStages downloads n mirror files one after the other in each of
+// sessions sessions at once, and reports the median (and 90th percentile)
+// time of each stage of a file, in milliseconds (after noop, the round trip
+// of a NOOP on the control connection): pasv (PASV sent to 227 read; with
+// more sessions than ports, the wait for a port is in it), connect (the data
+// connection's connect), mark (RETR sent to the 150 read), data (150 to the
+// data's EOF), final (EOF to the 226 read) and file (PASV sent to 226 read).
+func (b *Bench) wanStages(s Server, pasv Passive, n, sessions int) WANClientResult {
 	stages := map[string][]float64{}
 	r := WANClientResult{}
-	// The control connection's own round trip first: 20 NOOPs.
-	for range 20 {
-		t := time.Now()
-		if _, _, err := c.Cmd("2", "NOOP"); err != nil {
-			r.Failures = addCount(r.Failures, FailureKey(err))
-			break
-		}
-		stages["noop"] = append(stages["noop"], float64(time.Since(t).Microseconds())/1000)
+	var mu sync.Mutex
+	add := func(k string, v time.Duration) {
+		mu.Lock()
+		stages[k] = append(stages[k], float64(v.Microseconds())/1000)
+		mu.Unlock()
+	}
+	fail := func(err error) {
+		mu.Lock()
+		r.Failures = addCount(r.Failures, FailureKey(err))
+		mu.Unlock()
 	}
 	size := b.Cfg.WAN.FileKiB << 10
-	t0 := time.Now()
-	for i := range n {
-		got, st, err := c.retrStages(WANMirrorDir + "/" + wanFileName(i%b.Cfg.WAN.Files))
-		if err == nil && !bytes.Equal(got, wanFileContent(i%b.Cfg.WAN.Files, size)) {
-			err = errContentMismatch
-		}
-		if err != nil {
-			r.Failures = addCount(r.Failures, FailureKey(err))
-			continue
-		}
-		r.OK++
-		for k, v := range st {
-			stages[k] = append(stages[k], float64(v.Microseconds())/1000)
-		}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for k := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := b.session(s, s.Addr, pasv)
+			if err != nil {
+				fail(err)
+				return
+			}
+			defer c.Quit()
+			// The control connection's own round trip first: 10 NOOPs.
+			for range 10 {
+				t := time.Now()
+				if _, _, err := c.Cmd("2", "NOOP"); err != nil {
+					fail(err)
+					return
+				}
+				add("noop", time.Since(t))
+			}
+			<-start
+			for j := range n {
+				i := (k*n + j) % b.Cfg.WAN.Files
+				got, st, err := c.retrStages(WANMirrorDir + "/" + wanFileName(i))
+				if err == nil && !bytes.Equal(got, wanFileContent(i, size)) {
+					err = errContentMismatch
+				}
+				if err != nil {
+					fail(err)
+					continue
+				}
+				mu.Lock()
+				r.OK++
+				mu.Unlock()
+				for k, v := range st {
+					add(k, v)
+				}
+			}
+		}()
 	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
 	r.Seconds = time.Since(t0).Seconds()
 	r.Stages = map[string]float64{}
 	keys := make([]string, 0, len(stages))

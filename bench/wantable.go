@@ -35,6 +35,7 @@ func wanRows(cfg *Config) []row {
 		}
 		rs = append(rs,
 			row{"wan", WANMetric(rtt, "stages_file_ms"), pre + "one file after another: ms/file", true, nil, false},
+			row{"wan", WANMetric(rtt, "stages_s10_file_ms"), pre + "the same in 10 sessions at once: ms/file", true, nil, false},
 			row{"wan", WANMetric(rtt, fmt.Sprintf("conc%d_ok", w.Clients)), fmt.Sprintf("%s%d clients x %d MiB at once: ok", pre, w.Clients, w.ConcMiB), false,
 				func(o, _, _ float64, n int) (string, *bool) { return fmt.Sprintf("%d/%d", n, n), need(int(o) == n, o) }, false},
 			row{"wan", WANMetric(rtt, fmt.Sprintf("conc%d_wall_s", w.Clients)), fmt.Sprintf("%s%d clients: wall s", pre, w.Clients), true, nil, false},
@@ -109,7 +110,7 @@ func wanExpected(cfg *Config) [][4]string {
 				}
 			}
 			if w.figure("stages") {
-				ms = append(ms, "stages_file_ms")
+				ms = append(ms, "stages_file_ms", "stages_s10_file_ms")
 			}
 			if w.figure("conc") {
 				ms = append(ms, fmt.Sprintf("conc%d_ok", w.Clients))

@@ -14,16 +14,17 @@ import (
 // bench.WANClientResult as JSON on stdout.
 func cmdWANClient(args []string) error {
 	var server, kind string
-	var n int
+	var n, sessions int
 	cfg, _, err := loadFlags("wanclient", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&server, "server", "", "server name from the config, or \"limit\" for the raw stream")
 		fs.StringVar(&kind, "kind", "", "conc, retr, stor, rawretr, rawstor or stages")
-		fs.IntVar(&n, "n", 1, "clients (conc) or files (stages)")
+		fs.IntVar(&n, "n", 1, "clients (conc) or files per session (stages)")
+		fs.IntVar(&sessions, "sessions", 1, "sessions at once (stages)")
 	})
 	if err != nil {
 		return err
 	}
-	r := bench.WANClient(cfg, server, kind, n)
+	r := bench.WANClient(cfg, server, kind, n, sessions)
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
 
