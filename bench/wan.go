@@ -499,7 +499,8 @@ func lftpQuote(s string) string {
 // lines). lftp's log does not say which of the parallel connections a reply
 // belongs to, so a reply is keyed by its code and the start of its text.
 // 500-504 (unknown command, not implemented) go to unsupported: they say
-// what a server lacks, not that a transfer failed.
+// what a server lacks, not that a transfer failed; vsftpd's "500 OOPS" is
+// a failure all the same.
 func lftpReplies(path string) (fails, unsupported map[string]int) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -518,8 +519,11 @@ func lftpReplies(path string) (fails, unsupported map[string]int) {
 		if err != nil {
 			continue
 		}
-		key := reply[:3] + " " + shorten(strings.TrimSpace(reply[4:]), 48)
-		if code >= 500 && code <= 504 {
+		text := strings.TrimSpace(reply[4:])
+		key := reply[:3] + " " + shorten(text, 48)
+		// vsftpd reports its fatal errors as "500 OOPS: ..." and ends the
+		// session: a failure, not a command it lacks.
+		if code >= 500 && code <= 504 && !strings.HasPrefix(text, "OOPS") {
 			unsupported = addCount(unsupported, key)
 		} else {
 			fails = addCount(fails, key)

@@ -15,6 +15,7 @@ func TestLftpReplies(t *testing.T) {
 		"[1] 2026-12-01 22:30:47 127.0.0.1 <--- 425 PASV: Address already in use",
 		"[1] 2026-12-01 22:30:47 127.0.0.1 <--- 421 2 users (the maximum) are already logged in, sorry",
 		"[1] 2026-12-01 22:30:47 127.0.0.1 <--- 500 Unknown command.",
+		"[1] 2026-12-01 22:30:47 127.0.0.1 <--- 500 OOPS: vsf_sysutil_bind",
 		"[1] 2026-12-01 22:30:47 127.0.0.1 <--- 211- These are my features",
 		"[1] 2026-12-01 22:30:47 127.0.0.1 <---  550 is not a reply here (continuation line)",
 		"[1] 2026-12-01 22:30:47 127.0.0.1 <--- 226 Transfer complete",
@@ -24,7 +25,7 @@ func TestLftpReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	fails, unsupported := lftpReplies(path)
-	if fails["425 PASV: Address already in use"] != 2 || len(fails) != 2 || fails["421 2 users (the maximum) are already logged in, sor..."] != 1 {
+	if fails["425 PASV: Address already in use"] != 2 || len(fails) != 3 || fails["500 OOPS: vsf_sysutil_bind"] != 1 || fails["421 2 users (the maximum) are already logged in, sor..."] != 1 {
 		t.Errorf("failures %v", fails)
 	}
 	if unsupported["500 Unknown command."] != 1 || len(unsupported) != 1 {
