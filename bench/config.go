@@ -39,6 +39,7 @@ type Sizes struct {
 	ListRuns    int   `json:"list_runs"`    // LIST/MLSD runs (median)
 	Idle        int   `json:"idle"`         // idle logged-in sessions for the memory probe
 	Logins      int   `json:"logins"`       // connect/login samples per server and mode (median)
+	Scale       int   `json:"scale"`        // idle sessions of the scale phase (tunnelftpd only)
 	TimeoutSec  int   `json:"timeout_sec"`  // per reply, and per data connection
 }
 
@@ -60,6 +61,9 @@ type Config struct {
 	Servers       []Server `json:"servers"`
 	Sizes         Sizes    `json:"sizes"`
 	Machine       Machine  `json:"machine"`
+	// WAN is the WAN variant of the tunnel bench (wan.go); nil when the
+	// wan phase is not run.
+	WAN *WANConfig `json:"wan,omitempty"`
 }
 
 // Machine identifies where the figures came from.

@@ -102,6 +102,11 @@ func (b *Bench) Prepare() error {
 			return err
 		}
 	}
+	if c.WAN != nil {
+		if err := b.prepareWAN(); err != nil {
+			return fmt.Errorf("preparing the WAN files: %w", err)
+		}
+	}
 	return os.Chown(c.SrcDir, c.UID, c.GID)
 }
 

@@ -49,7 +49,8 @@ func (s *RawServer) loop(l net.Listener, h func(*net.TCPConn)) error {
 func (s *RawServer) send(c *net.TCPConn) {
 	defer c.Close()
 	line, err := bufio.NewReader(io.LimitReader(c, 256)).ReadString('\n')
-	name, ok := strings.CutPrefix(strings.TrimSpace(line), "GET ")
+	req, ok := strings.CutPrefix(strings.TrimSpace(line), "GET ")
+	name, mode, _ := strings.Cut(req, " ")
 	if err != nil || !ok || name != filepath.Base(name) {
 		return
 	}
@@ -58,7 +59,7 @@ func (s *RawServer) send(c *net.TCPConn) {
 		return
 	}
 	defer f.Close()
-	c.ReadFrom(f) // sendfile
+	sendMode(c, f, mode) // sendfile, as mode says
 }
 
 func (s *RawServer) recv(c *net.TCPConn) {
@@ -83,13 +84,19 @@ func (s *RawServer) recv(c *net.TCPConn) {
 
 // RawDownload asks addr for name and receives it into w (splice when w is a file).
 func RawDownload(addr, name string, w io.Writer, timeout time.Duration) (int64, error) {
+	return RawDownloadMode(addr, name, "", w, timeout)
+}
+
+// RawDownloadMode is RawDownload with the server sending in one of the
+// SendModes.
+func RawDownloadMode(addr, name, mode string, w io.Writer, timeout time.Duration) (int64, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(timeout))
-	if _, err := fmt.Fprintf(c, "GET %s\n", name); err != nil {
+	if _, err := fmt.Fprintf(c, "GET %s\n", strings.TrimSpace(name+" "+mode)); err != nil {
 		return 0, err
 	}
 	return io.Copy(w, c.(*net.TCPConn))

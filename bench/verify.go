@@ -63,5 +63,8 @@ func Verify(results []Result, cfg *Config, phases []string) []string {
 			expect("sessions", m, s.Name, true)
 		}
 	}
+	for _, e := range wanExpected(cfg) {
+		expect(e[0], e[1], e[2], e[3] == "strict")
+	}
 	return problems
 }

@@ -94,9 +94,10 @@ type Options struct {
 // Lstater. It deliberately does not implement ClientDriverExtensionSymlink: a symlink stored
 // verbatim would not be followed out by os.Root, but other programs (sftp, a shell) would.
 type Fs struct {
-	root  *os.Root
-	opts  Options
-	facts atomic.Uint32 // the Facts MLSD and MLST show
+	root   *os.Root
+	shared *sharedRoot // where root comes from; released by Close
+	opts   Options
+	facts  atomic.Uint32 // the Facts MLSD and MLST show
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,14 +111,17 @@ type Fs struct {
 //
 // The error, unlike every other error of this package, names dir: it is meant for the
 // operator's log, not for the FTP client.
+//
+// The sessions of a process whose roots are the same directory share one handle to it (see
+// sharedRoot): one descriptor per session, the control connection, instead of two.
 func New(dir string, opts Options) (*Fs, error) {
-	root, err := os.OpenRoot(dir)
+	sr, err := openShared(dir)
 	if err != nil {
 		return nil, fmt.Errorf("driver: open root directory: %w", err)
 	}
 	idle := make(chan struct{})
 	close(idle)
-	fs := &Fs{root: root, opts: opts, idle: idle}
+	fs := &Fs{root: sr.root, shared: sr, opts: opts, idle: idle}
 	if opts.Facts == 0 {
 		opts.Facts = AllFacts
 	}
@@ -130,11 +134,83 @@ func New(dir string, opts Options) (*Fs, error) {
 // again does nothing and returns the first call's result.
 func (fs *Fs) Close() error {
 	fs.closeOnce.Do(func() {
-		if err := fs.root.Close(); err != nil {
+		if err := fs.shared.release(); err != nil {
 			fs.closeErr = fmt.Errorf("driver: close root directory: %w", err)
 		}
 	})
 	return fs.closeErr
+}
+
+// sharedRoot is one open root directory and the sessions using it. A login opens its root
+// directory afresh and keeps the shared handle only if it is the same directory (device and
+// inode), so a directory moved or replaced at the configured path is seen by the next login,
+// while the sessions that had the old one keep it. Methods on os.Root are safe for concurrent
+// use. 10,000 idle sessions took 20,000 descriptors without sharing, the whole hard limit of a
+// machine the bench ran on (bench/README.md, "scale").
+type sharedRoot struct {
+	root     *os.Root
+	key      string
+	dev, ino uint64
+	refs     int // guarded by sharedRoots.mu
+}
+
+var sharedRoots struct {
+	mu sync.Mutex
+	m  map[string]*sharedRoot
+}
+
+// openShared opens dir and returns the shared handle to it, with one more reference.
+func openShared(dir string) (*sharedRoot, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	dev, ino, err := rootID(root)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	sharedRoots.mu.Lock()
+	defer sharedRoots.mu.Unlock()
+	if sr := sharedRoots.m[dir]; sr != nil && sr.dev == dev && sr.ino == ino {
+		sr.refs++
+		root.Close()
+		return sr, nil
+	}
+	sr := &sharedRoot{root: root, key: dir, dev: dev, ino: ino, refs: 1}
+	if sharedRoots.m == nil {
+		sharedRoots.m = map[string]*sharedRoot{}
+	}
+	sharedRoots.m[dir] = sr // an older handle for dir lives on until its last session ends
+	return sr, nil
+}
+
+// rootID is the device and inode of the directory root names.
+func rootID(root *os.Root) (dev, ino uint64, err error) {
+	fi, err := root.Stat(".")
+	if err != nil {
+		return 0, 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, errors.New("no device and inode for the root directory")
+	}
+	return uint64(st.Dev), uint64(st.Ino), nil
+}
+
+// release drops one reference and closes the handle with the last.
+func (sr *sharedRoot) release() error {
+	sharedRoots.mu.Lock()
+	sr.refs--
+	last := sr.refs == 0
+	if last && sharedRoots.m[sr.key] == sr {
+		delete(sharedRoots.m, sr.key)
+	}
+	sharedRoots.mu.Unlock()
+	if !last {
+		return nil
+	}
+	return sr.root.Close()
 }
 
 // Wait blocks until every file handed out by GetHandle has been closed (and its OnTransfer has

@@ -269,7 +269,8 @@ func findSocket(local, remote *net.TCPAddr) (entry, error) {
 // none can be seen (other users' fds need privilege). Processes running as
 // the socket's owner uid are searched first (the owner created the socket
 // and rarely passes it on); our own process, whose many sockets are costly
-// to list and which is rarely the peer, comes last.
+// to list and which is rarely the peer, comes last, and only for a socket
+// of our own uid (see lastResort).
 func findProcess(inode uint64, uid int) (int, error) {
 	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
 	procs, err := os.ReadDir(ProcRoot)
@@ -300,12 +301,25 @@ func findProcess(inode uint64, uid int) (int, error) {
 			return pid, nil
 		}
 	}
-	for _, pid := range append(others, self) {
+	for _, pid := range lastResort(others, self, uid, os.Geteuid()) {
 		if held, _ := holds(pid, want); held {
 			return pid, nil
 		}
 	}
 	return 0, nil
+}
+
+// lastResort is the search order after the socket owner's processes: the
+// other users' processes, then our own process, but only when the socket
+// was made by our own uid. The peer socket of one of our connections is
+// never ours otherwise, and our process holds two descriptors per session:
+// with 3,000 idle sessions, listing them was 96% of a login's CPU (74% in
+// readlinkat) and a login took 11 ms; with 10,000, 104 ms.
+func lastResort(others []int, self, sockUID, ourUID int) []int {
+	if sockUID != ourUID {
+		return others
+	}
+	return append(others, self)
 }
 
 // socketInodes lists the socket inodes a process holds.

@@ -355,3 +355,15 @@ func TestLookupPrefersOldestHolder(t *testing.T) {
 		t.Errorf("Lookup named pid %d, want the older holder %d (the younger is %d)", p.PID, parent, child)
 	}
 }
+
+// TestLastResortSkipsSelfForOtherOwners: our own process (two descriptors
+// per session) is searched only for a peer socket made by our own uid.
+func TestLastResortSkipsSelfForOtherOwners(t *testing.T) {
+	others := []int{10, 20}
+	if got := lastResort(others, 99, 0, 1000); len(got) != 2 || got[0] != 10 || got[1] != 20 {
+		t.Errorf("socket of uid 0, we are 1000: search %v, want [10 20] without ourselves", got)
+	}
+	if got := lastResort(others, 99, 1000, 1000); len(got) != 3 || got[2] != 99 {
+		t.Errorf("socket of our own uid: search %v, want ourselves last", got)
+	}
+}

@@ -8,6 +8,10 @@
 //	ftpbench run      -c CONFIG -out FILE [-phases LIST] [-strict]
 //	                                         measure, append JSON lines, print the table
 //	ftpbench table    -c CONFIG -in FILE     print the table of the last run in FILE
+//	ftpbench wanclient -c CONFIG -server NAME -kind KIND [-n N]
+//	                                         one client figure of the wan phase (run in its namespace)
+//	ftpbench chartdata -c CONFIG -in FILE -out PANELS.json
+//	                                         the chart's panels (drawn by bench/tools' benchtools chart)
 //	ftpbench hash     [-cost N]              read a password line, print a bcrypt hash
 //	ftpbench machine                         print nproc, CPU model, kernel as JSON
 package main
@@ -32,6 +36,10 @@ import (
 
 var allPhases = []string{"loopback", "tunnel", "concurrency", "files", "sessions"}
 
+// extraPhases run only when asked for (-phases): they take long (wan) or
+// load the machine (scale).
+var extraPhases = []string{"wan", "scale", "retrgap"}
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: ftpbench prepare|rawserve|run|table|hash|machine ...")
@@ -48,6 +56,10 @@ func main() {
 		code, err = cmdRun(os.Args[2:])
 	case "table":
 		code, err = cmdTable(os.Args[2:])
+	case "wanclient":
+		err = cmdWANClient(os.Args[2:])
+	case "chartdata":
+		err = cmdChartData(os.Args[2:])
 	case "hash":
 		err = cmdHash(os.Args[2:])
 	case "machine":
@@ -172,8 +184,14 @@ func cmdRun(args []string) (int, error) {
 			err = b.Files()
 		case "sessions":
 			err = b.Sessions()
+		case "wan":
+			err = b.WAN()
+		case "scale":
+			err = b.Scale()
+		case "retrgap":
+			err = b.RetrGap()
 		default:
-			return 2, fmt.Errorf("unknown phase %q (want %s)", p, strings.Join(allPhases, ","))
+			return 2, fmt.Errorf("unknown phase %q (want %s)", p, strings.Join(append(allPhases, extraPhases...), ","))
 		}
 		if err != nil {
 			return 1, fmt.Errorf("phase %s: %w", p, err)
@@ -185,6 +203,7 @@ func cmdRun(args []string) (int, error) {
 	logf("all phases done in %.1fs", time.Since(start).Seconds())
 	table, checks := bench.Table(sink.Results(), cfg)
 	fmt.Print(table)
+	fmt.Print(bench.RetrGapTable(sink.Results(), cfg))
 	printChecks(checks)
 	if strict {
 		if problems := bench.Verify(sink.Results(), cfg, list); len(problems) > 0 {
@@ -238,6 +257,7 @@ func cmdTable(args []string) (int, error) {
 	}
 	table, checks := bench.Table(results, cfg)
 	fmt.Print(table)
+	fmt.Print(bench.RetrGapTable(results, cfg))
 	printChecks(checks)
 	if strict {
 		if problems := bench.Verify(results, cfg, strings.Split(phases, ",")); len(problems) > 0 {

@@ -1,0 +1,68 @@
+package bench
+
+import (
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// SendModes are the ways the raw helper can send a file, to find what makes
+// a Go sender slower than a C one through the tunnel (the retrgap phase):
+//
+//	""        Go's own: (*net.TCPConn).ReadFrom, a non-blocking sendfile
+//	          resumed by the netpoller whenever the socket has room; Go sets
+//	          TCP_NODELAY on every connection (what tunnelftpd does)
+//	nagle     the same with TCP_NODELAY off (the C servers' default)
+//	block     one blocking sendfile of the whole file, as vsftpd and ProFTPD
+//	          do (strace: one sendfile call per RETR), with TCP_NODELAY on
+//	blocknagle blocking, and TCP_NODELAY off
+//	sndbuf    Go's own with a fixed 4 MiB send buffer (no autotuning)
+var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf"}
+
+// sendMode sends f on c in the given mode (see SendModes).
+func sendMode(c *net.TCPConn, f *os.File, mode string) {
+	switch mode {
+	case "nagle":
+		c.SetNoDelay(false)
+	case "sndbuf":
+		c.SetWriteBuffer(4 << 20)
+	case "block", "blocknagle":
+		if mode == "blocknagle" {
+			c.SetNoDelay(false)
+		}
+		blockingSendfile(c, f)
+		return
+	}
+	c.ReadFrom(f)
+}
+
+// blockingSendfile clears O_NONBLOCK for the length of the transfer and
+// sends the whole file with sendfile calls that sleep in the kernel until
+// they are done, as a C server does; a 60 s SO_SNDTIMEO bounds each call.
+func blockingSendfile(c *net.TCPConn, f *os.File) {
+	fi, err := f.Stat()
+	if err != nil {
+		return
+	}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) {
+		s := int(fd)
+		unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: 60})
+		unix.SetNonblock(s, false)
+		defer unix.SetNonblock(s, true)
+		left := fi.Size()
+		for left > 0 {
+			n, err := unix.Sendfile(s, int(f.Fd()), nil, int(min(left, 1<<30)))
+			if n > 0 {
+				left -= int64(n)
+			}
+			if err != nil && err != unix.EINTR || n == 0 && err == nil {
+				return
+			}
+		}
+	})
+}
