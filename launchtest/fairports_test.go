@@ -34,6 +34,13 @@ func addVirtualUser(t *testing.T, f *testutil.Daemon, name string) string {
 // sending PASV, holding the port for hold seconds, and again, until killed.
 const hogScript = `
 import socket, sys, threading, time
+out = threading.Lock()
+def say(word):
+    # one write per line: print writes its pieces apart, and the threads
+    # would interleave them ("inin\n\n")
+    with out:
+        sys.stdout.write(word + "\n")
+        sys.stdout.flush()
 addr, port, user, pw, n, hold = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
 def reply(f):
     while True:
@@ -47,11 +54,11 @@ def hog():
     s.sendall(b"USER " + user.encode() + b"\r\n"); reply(f)
     s.sendall(b"PASS " + pw.encode() + b"\r\n")
     if not reply(f).startswith(b"230"): raise SystemExit("login failed")
-    print("in", flush=True)
+    say("in")
     while True:
         s.sendall(b"PASV\r\n")
         if reply(f).startswith(b"227"):
-            print("pasv", flush=True)
+            say("pasv")
             time.sleep(hold)
 for _ in range(n):
     threading.Thread(target=hog, daemon=True).start()
