@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"io"
 	"net"
 	"os"
 
@@ -18,7 +19,9 @@ import (
 //	          do (strace: one sendfile call per RETR), with TCP_NODELAY on
 //	blocknagle blocking, and TCP_NODELAY off
 //	sndbuf    Go's own with a fixed 4 MiB send buffer (no autotuning)
-var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf"}
+//	copy      read and write through a 64 KiB buffer, no sendfile, as
+//	          Pure-FTPd does (strace: no sendfile call, one write per read)
+var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy"}
 
 // sendMode sends f on c in the given mode (see SendModes).
 func sendMode(c *net.TCPConn, f *os.File, mode string) {
@@ -27,6 +30,10 @@ func sendMode(c *net.TCPConn, f *os.File, mode string) {
 		c.SetNoDelay(false)
 	case "sndbuf":
 		c.SetWriteBuffer(4 << 20)
+	case "copy":
+		// Only Write: io.CopyBuffer cannot find ReadFrom or WriteTo.
+		io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{f}, make([]byte, 64<<10))
+		return
 	case "block", "blocknagle":
 		if mode == "blocknagle" {
 			c.SetNoDelay(false)

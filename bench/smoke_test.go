@@ -28,7 +28,7 @@ func TestSmoke(t *testing.T) {
 	case force == "0":
 		t.Skip("TUNNELFTPD_BENCH_SMOKE=0")
 	case testing.Short() && force != "1":
-		t.Skip("-short: the benchmark smoke run takes about a minute")
+		t.Skip("-short: the benchmark smoke run takes about two minutes")
 	case runtime.GOOS != "linux":
 		t.Skip("bench/run needs Linux")
 	case os.Geteuid() != 0 && force != "1":
@@ -38,7 +38,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", script, "--smoke")
 	// A full run holds the machine-wide lock for up to 10 minutes: wait two,

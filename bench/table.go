@@ -129,7 +129,7 @@ func Table(results []Result, cfg *Config) (string, []Check) {
 			if ok && len(r.Failures) > 0 && (r.Err == "" || rw.phase == "concurrency" || rw.phase == "wan") {
 				notes = append(notes, fmt.Sprintf("%s, %s: failures %s", rw.label, s, failures(r.Failures)))
 			}
-			if s == Ours || !ok || usable(r) == nil {
+			if s == Ours || !ok || usable(r) == nil || r.Extra["not_comparable"] == true {
 				continue
 			}
 			v := r.Value

@@ -134,6 +134,10 @@ type wanSample struct {
 	extra    map[string]any
 	err      string // the figure could not be measured this round
 	note     string // something failed, but the figure stands (files a mirror missed)
+	// partial: the figure stands, but it is not comparable with a server
+	// that did all the work (the wall time of clients at once when some
+	// failed early): it never counts as the best peer.
+	partial bool
 }
 
 // wanAcc collects the rounds of one round trip.
@@ -151,7 +155,7 @@ func (a *wanAcc) add(round int, server, metric, unit string, s wanSample) {
 	for len(a.perRun) <= round {
 		a.perRun = append(a.perRun, map[[2]string]float64{})
 	}
-	if s.err == "" {
+	if s.err == "" && !s.partial {
 		v := s.value
 		if unit == "s" || unit == "ms" {
 			v = 1 / v // the paired ratio is a speed-up: higher is better
@@ -303,6 +307,11 @@ func (b *Bench) emitWAN(a *wanAcc) {
 		}
 		if len(errs) > 0 {
 			r.Err = strings.Join(errs, "; ")
+		}
+		for _, s := range ss {
+			if s.partial {
+				r.Extra["not_comparable"] = true
+			}
 		}
 		b.Sink.Add(r)
 	}
@@ -578,6 +587,7 @@ func (b *Bench) wanConc(a *wanAcc, round int, ns string, s Server) {
 	wall := wanSample{value: round3(r.Seconds), ok: r.OK, extra: extra, err: r.Err}
 	if r.Err == "" && r.OK < w.Clients {
 		wall.note = fmt.Sprintf("%d of %d clients failed", w.Clients-r.OK, w.Clients)
+		wall.partial = true
 	}
 	a.add(round, s.Name, WANMetric(a.rtt, fmt.Sprintf("conc%d_wall_s", w.Clients)), "s", wall)
 	b.logf("wan %d ms %-10s %d clients x %d MiB: %d ok in %.2fs %v  TIME_WAIT %d%s",
