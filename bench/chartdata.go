@@ -23,10 +23,12 @@ type ChartPanel struct {
 }
 
 // ChartBar is one server's figure: the median, and the min and max of the
-// runs when there were several.
+// runs when there were several. Text is the figure as the table writes it,
+// the bar's label on the chart.
 type ChartBar struct {
 	Label   string  `json:"label"`
 	Value   float64 `json:"value"`
+	Text    string  `json:"text,omitempty"`
 	Min     float64 `json:"min,omitempty"`
 	Max     float64 `json:"max,omitempty"`
 	Missing bool    `json:"missing,omitempty"`
@@ -64,7 +66,7 @@ func Chart(results []Result, cfg *Config) ChartSpec {
 			if usable(r) == nil || math.IsNaN(r.Value) {
 				bar.Missing, bar.Note = true, cell(r, true)
 			} else {
-				bar.Value = r.Value
+				bar.Value, bar.Text = r.Value, num(r.Value)
 				if lo, ok := r.Extra["min"].(float64); ok && len(r.Samples) > 1 {
 					bar.Min, bar.Max = lo, r.Extra["max"].(float64)
 				} else if len(r.Samples) > 1 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -300,6 +301,55 @@ func (c *Conn) transfer(cmd string, move func(*net.TCPConn) (int64, error)) (int
 		return n, &StageError{Stage: verb + " data", Err: moveErr}
 	}
 	return n, nil
+}
+
+// atOnce runs client(i) for i in 0..n-1, every one released at the same
+// moment, and returns their errors and the time from the release until the
+// last one ended. around, if not nil, runs the release and the wait (to
+// profile the server meanwhile).
+func atOnce(n int, around func(run func()), client func(i int) error) ([]error, time.Duration) {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = client(i)
+		}()
+	}
+	var wall time.Duration
+	run := func() {
+		t0 := time.Now()
+		close(start)
+		wg.Wait()
+		wall = time.Since(t0)
+	}
+	if around == nil {
+		run()
+	} else {
+		around(run)
+	}
+	return errs, wall
+}
+
+// tally counts the clients that succeeded and the others by FailureKey
+// (errNotTried, for sessions not attempted once a server kept refusing, is
+// counted as such, with giveUp the number of failures that stopped them).
+func tally(errs []error, giveUp int64) (ok int, fails map[string]int) {
+	fails = map[string]int{}
+	for _, e := range errs {
+		switch {
+		case e == nil:
+			ok++
+		case errors.Is(e, errNotTried):
+			fails[fmt.Sprintf("not attempted after %d failures", giveUp)]++
+		default:
+			fails[FailureKey(e)]++
+		}
+	}
+	return ok, fails
 }
 
 // FailureKey classifies an error for the "failures by reply code" columns:

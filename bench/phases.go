@@ -448,32 +448,9 @@ func (b *Bench) Concurrency() error {
 	defer null.Close()
 	for _, n := range c.Sizes.Clients {
 		for _, s := range c.Servers {
-			errs := make([]error, n)
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					errs[i] = b.concClient(s, pasv, null, size)
-				}()
-			}
-			var wall time.Duration
-			b.profiled(s, fmt.Sprintf("concurrency-%d", n), func() {
-				t0 := time.Now()
-				close(start)
-				wg.Wait()
-				wall = time.Since(t0)
-			})
-			ok, fails := 0, map[string]int{}
-			for _, e := range errs {
-				if e == nil {
-					ok++
-				} else {
-					fails[FailureKey(e)]++
-				}
-			}
+			errs, wall := atOnce(n, func(run func()) { b.profiled(s, fmt.Sprintf("concurrency-%d", n), run) },
+				func(int) error { return b.concClient(s, pasv, null, size) })
+			ok, fails := tally(errs, 0)
 			r := Result{Phase: "concurrency", Server: s.Name, Metric: fmt.Sprintf("conc%d_ok", n), Unit: "clients",
 				Value: float64(ok), OK: ok, Failures: fails,
 				Extra: map[string]any{"clients": n, "wall_s": round3(wall.Seconds()), "mib": c.Sizes.ConcMiB}}
@@ -687,6 +664,52 @@ func (b *Bench) Sessions() error {
 // errNotTried marks idle sessions not attempted once a server kept refusing.
 var errNotTried = errors.New("not attempted")
 
+// openSessions logs n sessions in to s, workers at a time, and returns the
+// sessions (nil where it failed), each one's error, and after how many
+// failures it stopped trying. A server that refuses sessions (Pure-FTPd
+// caps them at half the passive range) can take seconds per refusal: after
+// giveUp failures the rest get errNotTried, so one server cannot eat the
+// run's time. opened, if not nil, counts the sessions logged in so far.
+func (b *Bench) openSessions(s Server, pasv Passive, n, workers int, opened *atomic.Int64) (conns []*Conn, errs []error, giveUp int64) {
+	c := b.Cfg
+	conns, errs = make([]*Conn, n), make([]error, n)
+	giveUp = int64(max(10, n/20))
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if failed.Load() >= giveUp {
+					errs[i] = errNotTried
+					continue
+				}
+				conn, _, err := Dial(s.Addr, pasv, c.timeout())
+				if err == nil {
+					if err = conn.Login(c.User, c.Password); err != nil {
+						conn.Close()
+						conn = nil
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+				} else if opened != nil {
+					opened.Add(1)
+				}
+				conns[i], errs[i] = conn, err
+			}
+		}()
+	}
+	wg.Wait()
+	return conns, errs, giveUp
+}
+
 func (b *Bench) idle(s Server) {
 	c := b.Cfg
 	n := c.Sizes.Idle
@@ -697,50 +720,8 @@ func (b *Bench) idle(s Server) {
 	}
 	pasv := c.Passive
 	pasv.PortOffset = 0
-	conns := make([]*Conn, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	// A server that refuses sessions (Pure-FTPd caps them at half the
-	// passive range) can take seconds per refusal: stop trying after
-	// giveUp failures, so one server cannot eat the run's time.
-	giveUp := int64(max(10, n/20))
-	var failed atomic.Int64
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if failed.Load() >= giveUp {
-				errs[i] = errNotTried
-				return
-			}
-			conn, _, err := Dial(s.Addr, pasv, c.timeout())
-			if err == nil {
-				if err = conn.Login(c.User, c.Password); err != nil {
-					conn.Close()
-				}
-			}
-			if err != nil {
-				failed.Add(1)
-			}
-			conns[i], errs[i] = conn, err
-		}()
-	}
-	wg.Wait()
-	ok, fails := 0, map[string]int{}
-	for i, e := range errs {
-		switch {
-		case e == nil:
-			ok++
-		case e == errNotTried:
-			fails[fmt.Sprintf("not attempted after %d failures", giveUp)]++
-		default:
-			fails[FailureKey(e)]++
-			conns[i] = nil
-		}
-	}
+	conns, errs, giveUp := b.openSessions(s, pasv, n, 16, nil)
+	ok, fails := tally(errs, giveUp)
 	time.Sleep(time.Second) // let forked session processes finish settling
 	var m TreeMem
 	b.profiled(s, "idle", func() { m, err = ProcessTreeMem(s.PID) })

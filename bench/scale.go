@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -39,8 +38,6 @@ func (b *Bench) Scale() error {
 	baseFDs := countFDs(s.PID)
 	pasv := c.Passive
 	pasv.PortOffset = 0
-	conns := make([]*Conn, n)
-	errs := make([]error, n)
 	// A new login every 100 ms while the sessions open, on a goroutine of
 	// its own: what a user who arrives meanwhile sees.
 	var during []float64
@@ -68,56 +65,12 @@ func (b *Bench) Scale() error {
 			}
 		}
 	}()
-	const workers = 32
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	var failed atomic.Int64
-	giveUp := int64(max(10, n/20))
-	var wg sync.WaitGroup
 	t0 := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if failed.Load() >= giveUp {
-					errs[i] = errNotTried
-					continue
-				}
-				conn, _, err := Dial(s.Addr, pasv, c.timeout())
-				if err == nil {
-					if err = conn.Login(c.User, c.Password); err != nil {
-						conn.Close()
-						conn = nil
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-				} else {
-					opened.Add(1)
-				}
-				conns[i], errs[i] = conn, err
-			}
-		}()
-	}
-	wg.Wait()
+	conns, errs, giveUp := b.openSessions(s, pasv, n, 32, &opened)
 	open := time.Since(t0)
 	close(stop)
 	<-probeDone
-	ok, fails := 0, map[string]int{}
-	for _, e := range errs {
-		switch {
-		case e == nil:
-			ok++
-		case e == errNotTried:
-			fails[fmt.Sprintf("not attempted after %d failures", giveUp)]++
-		default:
-			fails[FailureKey(e)]++
-		}
-	}
+	ok, fails := tally(errs, giveUp)
 	// Then, with every session idle: 20 logins one after the other.
 	var idle []float64
 	b.profiled(s, "scale-logins", func() {

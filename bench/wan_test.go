@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestLftpReplies(t *testing.T) {
@@ -130,5 +133,52 @@ func TestChartPanels(t *testing.T) {
 	}
 	if last := bulk.Bars[len(bulk.Bars)-1]; last.Label != "raw" || last.Value != 50 {
 		t.Errorf("the bulk panel's last bar is %+v, want the raw stream", last)
+	}
+	// The chart writes each figure as the table does.
+	if b := mirror.Bars[0]; b.Text != num(b.Value) || b.Text == "" {
+		t.Errorf("the mirror bar's text is %q, want the table's %q", b.Text, num(b.Value))
+	}
+}
+
+func TestTallyCountsEachFailureByKind(t *testing.T) {
+	errs := []error{nil, &ReplyError{Code: 425, Cmd: "PASV"}, nil, errNotTried, &ReplyError{Code: 425, Cmd: "PASV"}, errNotTried}
+	ok, fails := tally(errs, 12)
+	want := map[string]int{"425 (PASV)": 2, "not attempted after 12 failures": 2}
+	if ok != 2 || len(fails) != len(want) {
+		t.Fatalf("tally = %d, %v; want 2, %v", ok, fails, want)
+	}
+	for k, n := range want {
+		if fails[k] != n {
+			t.Errorf("fails[%q] = %d, want %d", k, fails[k], n)
+		}
+	}
+}
+
+func TestAtOnceReleasesEveryClientTogether(t *testing.T) {
+	const n = 8
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	wrapped := false
+	errs, wall := atOnce(n, func(run func()) { wrapped = true; run() }, func(i int) error {
+		arrived.Done()
+		select { // every client must be running before any may end
+		case <-all:
+		case <-time.After(10 * time.Second):
+			return errors.New("the clients did not all run at once")
+		}
+		if i == 3 {
+			return errNotTried
+		}
+		return nil
+	})
+	if !wrapped || wall <= 0 {
+		t.Errorf("around ran: %v, wall %v", wrapped, wall)
+	}
+	for i, err := range errs {
+		if (i == 3) != (err != nil) {
+			t.Errorf("client %d: %v", i, err)
+		}
 	}
 }

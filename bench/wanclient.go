@@ -89,28 +89,15 @@ func (b *Bench) ftpStorAs(s Server, pasv Passive, name, remote string, size int6
 // ConcName into a file of its own, which is then checked and removed.
 func (b *Bench) wanConcClients(s Server, pasv Passive, n int) WANClientResult {
 	want := b.digests[ConcName]
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			down := filepath.Join(b.Cfg.Scratch, fmt.Sprintf("wan-conc-%s-%d.bin", s.Name, i))
-			_, errs[i] = b.ftpRetr(s, s.Addr, pasv, ConcName, down, want.Size, want)
-		}()
-	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	r := WANClientResult{Seconds: time.Since(t0).Seconds()}
-	for _, e := range errs {
-		if e == nil {
-			r.OK++
-		} else {
-			r.Failures = addCount(r.Failures, FailureKey(e))
-		}
+	errs, wall := atOnce(n, nil, func(i int) error {
+		down := filepath.Join(b.Cfg.Scratch, fmt.Sprintf("wan-conc-%s-%d.bin", s.Name, i))
+		_, err := b.ftpRetr(s, s.Addr, pasv, ConcName, down, want.Size, want)
+		return err
+	})
+	r := WANClientResult{Seconds: wall.Seconds()}
+	r.OK, r.Failures = tally(errs, 0)
+	if len(r.Failures) == 0 {
+		r.Failures = nil
 	}
 	return r
 }

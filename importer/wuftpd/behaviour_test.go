@@ -361,3 +361,34 @@ func TestRulesNeverWiden(t *testing.T) {
 		}
 	}
 }
+
+// Each in.ftpd option with a fixed report gets that report, with its status,
+// not the fallback for options the importer does not know.
+func TestFixedFlagReports(t *testing.T) {
+	for opt, want := range fixedFlagReports {
+		res := importFlags(t, "-a -"+opt)
+		if strings.Contains(reportText(res), "-"+opt+": lost: its argument is missing") {
+			res = importFlags(t, "-a -"+opt+" 60")
+		}
+		found := false
+		for _, f := range res.Report {
+			if strings.Contains(f.String(), "-"+opt+": ") && strings.Contains(f.Text, want.why) && f.Status == want.status {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("-%s: no %v report %q in\n%s", opt, want.status, want.why, reportText(res))
+		}
+	}
+}
+
+func importFlags(t *testing.T, flags string) *Result {
+	t.Helper()
+	in := loadSetup(t, "testdata/mirror")
+	in.InetdLine = "ftp stream tcp nowait root /usr/sbin/tcpd in.ftpd " + flags
+	res, err := Import(in)
+	if err != nil {
+		t.Fatalf("%s: %v", flags, err)
+	}
+	return res
+}

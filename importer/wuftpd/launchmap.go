@@ -86,6 +86,24 @@ func (im *importer) replacement() string {
 	return "inetd.conf: ... nowait root /usr/local/bin/tunnelftpd tunnelftpd serve --inetd -c /etc/tunnelftpd/tunnelftpd.toml (etc/inetd.conf; root only with system users)"
 }
 
+// fixedFlagReports are the in.ftpd options mapFlag reports the same way
+// whatever their argument.
+var fixedFlagReports = reportsOf([]keyedReport{
+	{[]string{"l"}, Mapped, "tunnelftpd always logs each login, failed login and session end (with ssh_user= and client= behind a tunnel)"},
+	{[]string{"T"}, Note, "maximum idle time a client may ask for with SITE IDLE: tunnelftpd has no SITE, the idle timeout stays idle_timeout"},
+	{[]string{"q"}, Note, "PID files for limit and ftpcount: tunnelftpd counts sessions itself"},
+	{[]string{"w"}, Mapped, "log.wtmp = true (sessions in wtmp, as wu-ftpd's default)"},
+	{[]string{"I"}, Note, "no RFC 931 ident lookups: tunnelftpd never does them (behind sshd it identifies the SSH user instead)"},
+	{[]string{"s", "S"}, Note, "standalone daemon: tunnelftpd serve runs standalone when not started by inetd"},
+	{[]string{"P"}, Note, "data port of active mode: tunnelftpd has no active mode (behind a tunnel only passive works)"},
+	{[]string{"V"}, Note, "prints the version and exits; not a daemon setting"},
+	{[]string{"R"}, Note, "wu-ftpd 2.8 refused REST; tunnelftpd allows restarting transfers"},
+	{[]string{"U"}, Lost, "utmp records (wu-ftpd 2.8): tunnelftpd writes none"},
+	{[]string{"z", "C", "G", "K"}, Lost, "TLS/GSSAPI option of wu-ftpd 2.8: tunnelftpd has none; behind a tunnel SSH encrypts and authenticates the connection"},
+	{[]string{"H"}, Note, "RIP files for host-limit (wu-ftpd 2.8): tunnelftpd counts sessions itself"},
+	{[]string{"4", "c", "h"}, Note, "wu-ftpd 2.8 option without a daemon setting to carry over"},
+})
+
 // mapFlag reports one in.ftpd option.
 func (im *importer) mapFlag(f option) {
 	name := "-" + string(f.Opt)
@@ -96,6 +114,10 @@ func (im *importer) mapFlag(f option) {
 		rep(Lost, "%s; in.ftpd's getopt rejected it and wu-ftpd ran with its defaults", f.Bad)
 		return
 	}
+	if o, ok := fixedFlagReports[string(rune(f.Opt))]; ok {
+		rep(o.status, "%s", o.why)
+		return
+	}
 	switch f.Opt {
 	case 'a':
 		im.useAccess = true
@@ -103,8 +125,6 @@ func (im *importer) mapFlag(f option) {
 	case 'A':
 		im.useAccess = false
 		rep(Note, "the ftpaccess file was not used: only wu-ftpd's defaults are imported")
-	case 'l':
-		rep(Mapped, "tunnelftpd always logs each login, failed login and session end (with ssh_user= and client= behind a tunnel)")
 	case 'L':
 		im.cmdLog = true
 		rep(Mapped, "log.commands = true (every command is logged; PASS never with its argument)")
@@ -124,8 +144,6 @@ func (im *importer) mapFlag(f option) {
 			im.flagT = f.Arg
 			rep(Mapped, "idle_timeout = %q (a timeout idle line overrides it)", seconds(n))
 		}
-	case 'T':
-		rep(Note, "maximum idle time a client may ask for with SITE IDLE: tunnelftpd has no SITE, the idle timeout stays idle_timeout")
 	case 'u':
 		// in.ftpd's own loop: each digit times 8, anything else or more than 0777 refused.
 		val, ok := uint32(0), f.Arg != ""
@@ -142,42 +160,20 @@ func (im *importer) mapFlag(f option) {
 			im.flagU = fmt.Sprintf("%03o", val)
 			rep(Mapped, "umask = %q (defumask lines override it)", im.flagU)
 		}
-	case 'q':
-		rep(Note, "PID files for limit and ftpcount: tunnelftpd counts sessions itself")
 	case 'Q':
 		im.noPIDs = true
 		rep(Note, "no PID files: wu-ftpd's limit lines could not count sessions and had no effect; the imported max_sessions do apply (narrower)")
-	case 'w':
-		rep(Mapped, "log.wtmp = true (sessions in wtmp, as wu-ftpd's default)")
 	case 'W':
 		im.noWtmp = true
 		rep(Mapped, "log.wtmp = false (no wtmp records)")
-	case 'I':
-		rep(Note, "no RFC 931 ident lookups: tunnelftpd never does them (behind sshd it identifies the SSH user instead)")
 	case 'r':
 		rep(Note, "wu-ftpd chrooted itself to %s at start; tunnelftpd confines each session to its root with os.Root", f.Arg)
-	case 's', 'S':
-		rep(Note, "standalone daemon: tunnelftpd serve runs standalone when not started by inetd")
 	case 'p':
 		im.port = f.Arg
 		rep(Mapped, "listen port %s", f.Arg)
-	case 'P':
-		rep(Note, "data port of active mode: tunnelftpd has no active mode (behind a tunnel only passive works)")
 	case 'd', 'v':
 		im.cfg.setString("log", "level", "debug", fmt.Sprintf("%s:%d %s", f.File, f.Line, name))
 		rep(Mapped, "log.level = \"debug\" (passwords are never logged, at any level)")
-	case 'V':
-		rep(Note, "prints the version and exits; not a daemon setting")
-	case 'R':
-		rep(Note, "wu-ftpd 2.8 refused REST; tunnelftpd allows restarting transfers")
-	case 'U':
-		rep(Lost, "utmp records (wu-ftpd 2.8): tunnelftpd writes none")
-	case 'z', 'C', 'G', 'K':
-		rep(Lost, "TLS/GSSAPI option of wu-ftpd 2.8: tunnelftpd has none; behind a tunnel SSH encrypts and authenticates the connection")
-	case 'H':
-		rep(Note, "RIP files for host-limit (wu-ftpd 2.8): tunnelftpd counts sessions itself")
-	case '4', 'c', 'h':
-		rep(Note, "wu-ftpd 2.8 option without a daemon setting to carry over")
 	default:
 		rep(Lost, "option not handled by the importer")
 	}

@@ -501,8 +501,64 @@ func (im *importer) mapPassive() {
 	}
 }
 
+// fixedReport is what became of a directive or option that the importer
+// reports the same way whatever its arguments, and why.
+type fixedReport struct {
+	status Status
+	why    string
+}
+
+// keyedReport is one fixedReport shared by the directives or options in keys.
+type keyedReport struct {
+	keys   []string
+	status Status
+	why    string
+}
+
+// reportsOf indexes a table of fixed reports by directive or option.
+func reportsOf(table []keyedReport) map[string]fixedReport {
+	m := map[string]fixedReport{}
+	for _, o := range table {
+		for _, k := range o.keys {
+			m[k] = fixedReport{o.status, o.why}
+		}
+	}
+	return m
+}
+
+// fixedReports are the directives mapMisc reports the same way whatever
+// their arguments.
+var fixedReports = reportsOf([]keyedReport{
+	{[]string{"nice"}, Note, "process priority: set Nice= in the systemd unit or nice in xinetd"},
+	{[]string{"tcpwindow", "sendbuf", "recvbuf"}, Note, "socket buffer size: tunnelftpd leaves it to the kernel's autotuning"},
+	{[]string{"keepalive"}, Note, "SO_KEEPALIVE on data sockets: tunnelftpd closes stalled data connections after data_timeout"},
+	{[]string{"ipcos", "iptos"}, Note, "IP type of service (wu-ftpd 2.8): not set by tunnelftpd"},
+	{[]string{"flush-wait"}, Note, "half-close before 226 (wu-ftpd 2.8/Solaris): tunnelftpd's transfers end as its FTP library does"},
+	{[]string{"rhostlookup"}, Note, "tunnelftpd never looks up client names"},
+	{[]string{"site-exec-max-lines"}, Note, "SITE EXEC: tunnelftpd has no SITE commands"},
+	{[]string{"quota-info"}, Note, "quota cookies (%B %b %Q ...): tunnelftpd's messages have none"},
+	{[]string{"signoff", "stat"}, Note, "the 221/STAT text (wu-ftpd 2.8): tunnelftpd's replies are its library's"},
+	{[]string{"csid-name", "csid-version"}, Note, "wu-ftpd 2.8's man page names it but no code read it: it had no effect"},
+	{[]string{"file-limit", "data-limit"}, Lost, "per-session file or byte limits (TRANSFER_LIMIT builds): tunnelftpd has none, sessions may transfer more"},
+	{[]string{"host-limit"}, Lost, "per-host limit (wu-ftpd 2.8): behind sshd every host is 127.0.0.1; max_sessions_per_ssh_user limits sessions per SSH user instead, but not in per-connection modes (inetd): set it by hand if it fits"},
+	{[]string{"throughput"}, Lost, "download rate caps: tunnelftpd has none (shape traffic with tc, or on the SSH side)"},
+	{[]string{"ul-dl-rate", "dl-free", "dl-free-dir"}, Lost, "upload/download ratios (--enable-ratios builds): tunnelftpd has none, so users may download without uploading"},
+	{[]string{"lslong", "lsshort", "lsplain"}, Note, "tunnelftpd lists directories itself; no external ls"},
+	{[]string{"pasv-allow", "port-allow"}, Note, "data connections from or to other addresses (FXP): tunnelftpd never allows them; nothing is widened"},
+	{[]string{"mailserver", "incmail", "mailfrom"}, Narrowed, "mail about anonymous uploads: tunnelftpd sends none (the xferlog records each upload)"},
+	{[]string{"root", "passwd", "shadow"}, Lost, "a virtual host's root or password file (--enable-passwd): tunnelftpd's users are system accounts (PAM) or [[users]] with bcrypt/argon2id hashes: add them with tunnelftpd passwd"},
+	{[]string{"virtual"}, Lost, "IP virtual hosts: behind sshd every session arrives on 127.0.0.1, so tunnelftpd serves one host per listen port: run one instance per virtual host"},
+	{[]string{"suppresshostname", "suppressversion"}, Note, "a wu-ftpd 2.4 directive (2.6 ignored it); tunnelftpd's banner shows neither host name nor version"},
+	{[]string{"ascii_count"}, Note, "HP-UX's ASCII byte count option: tunnelftpd sends TYPE A files as they are"},
+	{[]string{"include", "limit-download", "limit-upload", "show-everytime", "byte-limit"}, Lost, "a BeroFTPD directive: wu-ftpd ignored it; if this file came from BeroFTPD, its effect (an included file, transfer limits, messages) is not carried over"},
+})
+
 // mapMisc reports the directives with no tunnelftpd key.
 func (im *importer) mapMisc(d *directive) {
+	if r, ok := fixedReports[d.Keyword]; ok {
+		im.report(d, r.status, "%s", r.why)
+		return
+	}
 	args := strings.Join(d.Args, " ")
 	switch d.Keyword {
 	case "shutdown":
@@ -529,18 +585,6 @@ func (im *importer) mapMisc(d *directive) {
 		} else {
 			im.report(d, Narrowed, "SITE %s for %s is gone: tunnelftpd has no SITE commands (rules mode sets upload modes)", strings.ToUpper(d.Keyword), d.arg(1))
 		}
-	case "nice":
-		im.report(d, Note, "process priority: set Nice= in the systemd unit or nice in xinetd")
-	case "tcpwindow", "sendbuf", "recvbuf":
-		im.report(d, Note, "socket buffer size: tunnelftpd leaves it to the kernel's autotuning")
-	case "keepalive":
-		im.report(d, Note, "SO_KEEPALIVE on data sockets: tunnelftpd closes stalled data connections after data_timeout")
-	case "ipcos", "iptos":
-		im.report(d, Note, "IP type of service (wu-ftpd 2.8): not set by tunnelftpd")
-	case "flush-wait":
-		im.report(d, Note, "half-close before 226 (wu-ftpd 2.8/Solaris): tunnelftpd's transfers end as its FTP library does")
-	case "rhostlookup":
-		im.report(d, Note, "tunnelftpd never looks up client names")
 	case "dns":
 		switch strings.ToLower(d.arg(0)) {
 		case "refuse_mismatch", "refuse_no_reverse":
@@ -552,24 +596,8 @@ func (im *importer) mapMisc(d *directive) {
 		default:
 			im.report(d, Note, "resolver options: tunnelftpd does no DNS lookups")
 		}
-	case "site-exec-max-lines":
-		im.report(d, Note, "SITE EXEC: tunnelftpd has no SITE commands")
-	case "quota-info":
-		im.report(d, Note, "quota cookies (%%B %%b %%Q ...): tunnelftpd's messages have none")
-	case "signoff", "stat":
-		im.report(d, Note, "the 221/STAT text (wu-ftpd 2.8): tunnelftpd's replies are its library's")
-	case "csid-name", "csid-version":
-		im.report(d, Note, "wu-ftpd 2.8's man page names it but no code read it: it had no effect")
-	case "file-limit", "data-limit":
-		im.report(d, Lost, "per-session file or byte limits (TRANSFER_LIMIT builds): tunnelftpd has none, sessions may transfer more")
 	case "limit-time":
 		im.report(d, Lost, "session length limit of %s: tunnelftpd has none (idle_timeout closes idle sessions only)", args)
-	case "host-limit":
-		im.report(d, Lost, "per-host limit (wu-ftpd 2.8): behind sshd every host is 127.0.0.1; max_sessions_per_ssh_user limits sessions per SSH user instead, but not in per-connection modes (inetd): set it by hand if it fits")
-	case "throughput":
-		im.report(d, Lost, "download rate caps: tunnelftpd has none (shape traffic with tc, or on the SSH side)")
-	case "ul-dl-rate", "dl-free", "dl-free-dir":
-		im.report(d, Lost, "upload/download ratios (--enable-ratios builds): tunnelftpd has none, so users may download without uploading")
 	case "alias", "cdpath":
 		im.report(d, Narrowed, "CWD shortcuts are gone (\"cd %s\" fails): make symlinks inside the root instead", d.arg(0))
 	case "compress", "tar":
@@ -578,22 +606,6 @@ func (im *importer) mapMisc(d *directive) {
 		} else {
 			im.report(d, Mapped, "no on-the-fly conversions, as in tunnelftpd")
 		}
-	case "lslong", "lsshort", "lsplain":
-		im.report(d, Note, "tunnelftpd lists directories itself; no external ls")
-	case "pasv-allow", "port-allow":
-		im.report(d, Note, "data connections from or to other addresses (FXP): tunnelftpd never allows them; nothing is widened")
-	case "mailserver", "incmail", "mailfrom":
-		im.report(d, Narrowed, "mail about anonymous uploads: tunnelftpd sends none (the xferlog records each upload)")
-	case "root", "passwd", "shadow":
-		im.report(d, Lost, "a virtual host's root or password file (--enable-passwd): tunnelftpd's users are system accounts (PAM) or [[users]] with bcrypt/argon2id hashes: add them with tunnelftpd passwd")
-	case "virtual":
-		im.report(d, Lost, "IP virtual hosts: behind sshd every session arrives on 127.0.0.1, so tunnelftpd serves one host per listen port: run one instance per virtual host")
-	case "suppresshostname", "suppressversion":
-		im.report(d, Note, "a wu-ftpd 2.4 directive (2.6 ignored it); tunnelftpd's banner shows neither host name nor version")
-	case "ascii_count":
-		im.report(d, Note, "HP-UX's ASCII byte count option: tunnelftpd sends TYPE A files as they are")
-	case "include", "limit-download", "limit-upload", "show-everytime", "byte-limit":
-		im.report(d, Lost, "a BeroFTPD directive: wu-ftpd ignored it; if this file came from BeroFTPD, its effect (an included file, transfer limits, messages) is not carried over")
 	}
 }
 

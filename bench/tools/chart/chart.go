@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -38,11 +39,14 @@ type Panel struct {
 	Bars        []Bar  `json:"bars"`
 }
 
-// Bar is one server's figure. Missing marks a server without a figure
-// (failed, not supported); Note is then written instead of a bar.
+// Bar is one server's figure. Text is the figure as written above the bar
+// (the bench gives it as its table writes it; Value in Go's shortest form
+// otherwise). Missing marks a server without a figure (failed, not
+// supported); Note is then written instead of a bar.
 type Bar struct {
 	Label   string  `json:"label"`
 	Value   float64 `json:"value"`
+	Text    string  `json:"text,omitempty"`
 	Min     float64 `json:"min,omitempty"`
 	Max     float64 `json:"max,omitempty"`
 	Missing bool    `json:"missing,omitempty"`
@@ -195,7 +199,11 @@ func panel(p Panel, colors map[string]color.Color) (*plot.Plot, error) {
 			errv = append(errv, struct{ Low, High float64 }{b.Value - lo, hi - b.Value})
 		}
 		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: math.Max(b.Value, hi)})
-		labels.Labels = append(labels.Labels, short(b.Value))
+		text := b.Text
+		if text == "" {
+			text = strconv.FormatFloat(b.Value, 'g', -1, 64)
+		}
+		labels.Labels = append(labels.Labels, text)
 	}
 	if len(errs) > 0 {
 		eb, err := plotter.NewYErrorBars(struct {
@@ -225,16 +233,4 @@ func panel(p Panel, colors map[string]color.Color) (*plot.Plot, error) {
 	}
 	pl.NominalX(names...)
 	return pl, nil
-}
-
-// short formats a figure with three significant digits.
-func short(v float64) string {
-	switch a := math.Abs(v); {
-	case a >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case a >= 10:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.2f", v)
-	}
 }
