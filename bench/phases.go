@@ -535,6 +535,7 @@ func (b *Bench) smallFiles(s Server, pasv Passive, contents [][]byte) {
 	} else {
 		name := func(i int) string { return fmt.Sprintf("f%05d.dat", i) }
 		fails := map[string]int{}
+		cpu := b.serverCPU(s)
 		t0 := time.Now()
 		for i, data := range contents {
 			if _, err := conn.Stor(name(i), bytes.NewReader(data)); err != nil {
@@ -542,6 +543,7 @@ func (b *Bench) smallFiles(s Server, pasv Passive, contents [][]byte) {
 			}
 		}
 		b.addRate(s, metrics[0], len(contents), fails, time.Since(t0))
+		cpu = b.addCPU(s, "small_stor_cpu_us", len(contents), cpu)
 		fails = map[string]int{}
 		var buf bytes.Buffer
 		t0 = time.Now()
@@ -554,6 +556,7 @@ func (b *Bench) smallFiles(s Server, pasv Passive, contents [][]byte) {
 			}
 		}
 		b.addRate(s, metrics[1], len(contents), fails, time.Since(t0))
+		b.addCPU(s, "small_retr_cpu_us", len(contents), cpu)
 		conn.Quit()
 	}
 	os.RemoveAll(filepath.Join(s.LocalDir, SmallDir))
@@ -632,6 +635,35 @@ func (b *Bench) addRate(s Server, metric string, n int, fails map[string]int, el
 	}
 	b.Sink.Add(r)
 	b.logf("files %-10s %s: %.0f files/s (%d failed)", s.Name, metric, r.Value, bad)
+}
+
+// serverCPU is the CPU time s's daemon and its session processes have used
+// so far (-1 when the bench has no pid of it, or cannot read it).
+func (b *Bench) serverCPU(s Server) time.Duration {
+	if s.PID <= 0 {
+		return -1
+	}
+	d, err := ProcessTreeCPU(s.PID)
+	if err != nil {
+		b.logf("files %-10s cpu: %v", s.Name, err)
+		return -1
+	}
+	return d
+}
+
+// addCPU records the server's CPU time per file since before (in µs): what
+// a small file costs the server, which a busy machine disturbs less than the
+// files per second. It returns the CPU time now, for the next step.
+func (b *Bench) addCPU(s Server, metric string, n int, before time.Duration) time.Duration {
+	now := b.serverCPU(s)
+	if now < 0 || before < 0 || n == 0 {
+		return now
+	}
+	per := float64(now-before) / float64(time.Microsecond) / float64(n)
+	b.Sink.Add(Result{Phase: "files", Server: s.Name, Metric: metric, Unit: "us/file", Value: round3(per), OK: n,
+		Extra: map[string]any{"files": n, "cpu_s": round3((now - before).Seconds())}})
+	b.logf("files %-10s %s: %.0f µs of server CPU per file", s.Name, metric, per)
+	return now
 }
 
 // Sessions is phase 5: memory with Idle logged-in sessions (standalone), then

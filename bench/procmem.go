@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // TreeMem is the memory of a process and all its descendants.
@@ -22,28 +23,8 @@ type TreeMem struct {
 // daemon's cost is the whole tree; PSS is the fair sum, RSS overcounts the
 // shared libraries and copy-on-write pages.
 func ProcessTreeMem(pid int) (TreeMem, error) {
-	children := map[int][]int{}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return TreeMem{}, err
-	}
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		pp, err := ppid(p)
-		if err != nil {
-			continue
-		}
-		children[pp] = append(children[pp], p)
-	}
 	var m TreeMem
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		queue = append(queue, children[p]...)
+	for _, p := range processTree(pid) {
 		rss, pss, err := procMem(p)
 		if err != nil {
 			if p == pid {
@@ -58,17 +39,67 @@ func ProcessTreeMem(pid int) (TreeMem, error) {
 	return m, nil
 }
 
-func ppid(pid int) (int, error) {
+// processTree lists pid and its descendants, pid first.
+func processTree(pid int) []int {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pp, err := ppid(p); err == nil {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	tree := []int{pid}
+	for i := 0; i < len(tree); i++ {
+		tree = append(tree, children[tree[i]]...)
+	}
+	return tree
+}
+
+// ProcessTreeCPU is the CPU time (user and system, every thread) that pid
+// and its living descendants have used so far: a forking server's session
+// processes count while the session lasts.
+func ProcessTreeCPU(pid int) (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range processTree(pid) {
+		f, err := statFields(p)
+		if err != nil || len(f) < 13 {
+			if p == pid {
+				return 0, fmt.Errorf("cpu of %d: %w", pid, err)
+			}
+			continue // exited meanwhile
+		}
+		// Fields after "(comm)": state is 0, utime 11 and stime 12, in
+		// USER_HZ ticks (100 per second on Linux, whatever the kernel's HZ).
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		sum += time.Duration(ut+st) * (time.Second / 100)
+	}
+	return sum, nil
+}
+
+// statFields is /proc/PID/stat after "(comm)", split (comm may hold spaces
+// and parentheses).
+func statFields(pid int) ([]string, error) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("malformed stat of %d", pid)
+	}
+	return strings.Fields(string(b[i+1:])), nil
+}
+
+func ppid(pid int) (int, error) {
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
 	}
-	// pid (comm) state ppid ...; comm may contain spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed stat of %d", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 2 {
 		return 0, fmt.Errorf("malformed stat of %d", pid)
 	}

@@ -62,6 +62,8 @@ func rows(s Sizes) []row {
 	rs = append(rs,
 		row{"files", "small_stor_fps", fmt.Sprintf("STOR %d x %d KiB files/s", s.SmallFiles, s.SmallKiB), false, atLeastPeer, false},
 		row{"files", "small_retr_fps", fmt.Sprintf("RETR %d x %d KiB files/s", s.SmallFiles, s.SmallKiB), false, atLeastPeer, false},
+		row{"files", "small_stor_cpu_us", "STOR small file: server CPU us", true, nil, false},
+		row{"files", "small_retr_cpu_us", "RETR small file: server CPU us", true, nil, false},
 		row{"files", "list_ms", fmt.Sprintf("LIST %d entries ms", s.ListEntries), true, atLeastPeer, false},
 		row{"files", "mlsd_ms", fmt.Sprintf("MLSD %d entries ms", s.ListEntries), true, atLeastPeer, false},
 		row{"sessions", "idle_ok", fmt.Sprintf("%d idle sessions: logged in", s.Idle), false, nil, false},
