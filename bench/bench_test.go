@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -297,4 +298,31 @@ func TestPairedRatios(t *testing.T) {
 	if len(checks) != 1 || checks[0].Met == nil || !*checks[0].Met || !strings.Contains(checks[0].Detail, "paired") {
 		t.Fatalf("checks = %+v, want the paired verdict: met", checks)
 	}
+}
+
+// ProcessTreeCPU counts the CPU a process tree has used: a child that spins
+// for a while adds at least most of that to ours.
+func TestProcessTreeCPUCountsChildren(t *testing.T) {
+	before, err := ProcessTreeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shell spins (no child processes of its own), for 3 s at most.
+	cmd := exec.Command("timeout", "3", "sh", "-c", "while :; do :; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		now, err := ProcessTreeCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now-before >= 200*time.Millisecond {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // polling the counter, bounded by the deadline
+	}
+	t.Errorf("the tree's CPU time did not grow by 200 ms while a child spun")
 }
