@@ -34,10 +34,10 @@ type sessionAdmin struct {
 	xfer      *driver.File
 	xferStop  chan struct{}
 	pasvPort  int
-	inMulti   bool        // a multi-line reply is being written
-	cmdLimit  *logLimiter // rate of log.commands lines (made at the first one)
-	noticed   time.Time   // when the shutdown message was last shown
-	noticedOf time.Time   // the modification time of the shutdown file it was shown from
+	inMulti   bool             // a multi-line reply is being written
+	cmdLimit  *logging.Limiter // rate of log.commands lines (made at the first one)
+	noticed   time.Time        // when the shutdown message was last shown
+	noticedOf time.Time        // the modification time of the shutdown file it was shown from
 
 	closing bool // closed for the planned shutdown (guarded by Server.mu)
 }
@@ -144,7 +144,7 @@ func (a *sessionAdmin) read(p []byte) {
 }
 
 // Command logging (log.commands) lets through at most commandLogBurst lines per
-// commandLogWindow per session, with a summary of what it dropped (logLimiter, as the
+// commandLogWindow per session, with a summary of what it dropped (logging.Limiter, as the
 // library's log).
 const (
 	commandLogBurst  = 50
@@ -159,12 +159,11 @@ func (a *sessionAdmin) command(line, user string) {
 	if s.live.cfg.Log.Commands && user != "" {
 		a.mu.Lock()
 		if a.cmdLimit == nil {
-			a.cmdLimit = newLogLimiter(s.log.Handler(), commandLogBurst, commandLogWindow)
-			a.cmdLimit.summary = "command log lines suppressed"
+			a.cmdLimit = logging.NewLimiter(s.log.Handler(), commandLogBurst, commandLogWindow, "command log lines suppressed")
 		}
 		limit := a.cmdLimit
 		a.mu.Unlock()
-		if limit.allow("command", time.Now()) {
+		if limit.Allow("command", time.Now()) {
 			s.log.Info("command", "user", user, "command", safe)
 		}
 	}

@@ -10,8 +10,8 @@
 // package classcount counts across processes), the banner and messages
 // (messages.go), the control connection that hands the library whole lines
 // only (ctrllines.go) and rewrites replies (ctrlconn.go, and transfer
-// results: xferreply.go), and the filter on the library's own log
-// (liblog.go).
+// results: xferreply.go). The filter on the library's own log is package
+// logging's (NewLibraryHandler).
 //
 // It must not open user paths (package driver does, for every file
 // operation), pick passive ports (package passive), read config files
@@ -386,7 +386,7 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 
 	sess.ln = newOneShotListener(&replyConn{ctrlConn: sess.conn, s: sess})
 	sess.ftp = ftpserver.NewFtpServer(sess)
-	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler(), sess.userName))
+	sess.ftp.Logger = slog.New(logging.NewLibraryHandler(sess.log.Handler(), sess.userName))
 	if err := sess.ftp.Listen(); err != nil {
 		sess.log.Error("cannot start session", "err", err)
 		c.Close()
