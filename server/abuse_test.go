@@ -691,7 +691,7 @@ func TestPASVFlood(t *testing.T) {
 // TestActiveModeBounceRefused: PORT and EPRT are refused with 502 whatever
 // the address (a third party, a port below 1024, loopback), no connection is
 // ever made, and active mode cannot be turned on in the config.
-// Guards: DisableActiveMode (FTP bounce) and the 502 rewrite (ctrlconn.go).
+// Guards: DisableActiveMode (FTP bounce) and the 502 rewrite (package ctrl).
 func TestActiveModeBounceRefused(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	// Listeners the server would connect to if it followed PORT/EPRT.

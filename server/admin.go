@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -100,20 +98,10 @@ func (a *sessionAdmin) leave() {
 	}
 }
 
-// readConn reads the client's bytes and lets the session's admin state see the command
-// lines (sessionAdmin.read). ctrlConn's Read (ctrllines.go) reads through it.
-func (c *ctrlConn) readConn(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 && c.adm != nil {
-		c.adm.read(p[:n])
-	}
-	return n, err
-}
-
 // maxCommandLine bounds the bytes kept of a command line being read.
 const maxCommandLine = 4096
 
-// read sees the bytes the library reads from the control connection: each complete command
+// read sees the bytes the library reads from the control connection (ctrl.Hooks.Read): each complete command
 // line updates the registry and, with log.commands and once logged in, is logged.
 func (a *sessionAdmin) read(p []byte) {
 	if a == nil {
@@ -413,11 +401,4 @@ func limitOf(reason string) string {
 		return "shutdown"
 	}
 	return "other"
-}
-
-// writeFinal writes reply lines straight to the client (not through the library), with a
-// deadline so that a client that stopped reading cannot hold the caller.
-func writeFinal(c net.Conn, text string) {
-	c.SetWriteDeadline(time.Now().Add(2 * time.Second)) //nolint:errcheck // best effort
-	fmt.Fprint(c, text)                                 //nolint:errcheck // best effort
 }

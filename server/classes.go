@@ -17,7 +17,7 @@ import (
 const deniedText = "Connections from your address are not accepted here"
 
 // errClassRefused is the login error of a session refused by its class: its reply is the 421
-// the session already prepared (replyConn).
+// the session already prepared (refuseLogin, ctrl.Hooks.Refusal).
 var errClassRefused = errors.New("refused by its class")
 
 // refusedAtConnect returns the 421 text for a connection that a class without who refuses by

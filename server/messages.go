@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"os"
 	"path"
 	"strings"
@@ -105,63 +104,27 @@ func (s *session) cwdMessage(dir string) []string {
 // cwdCommands are the commands whose 250 reply enters a directory.
 var cwdCommands = map[string]bool{"CWD": true, "XCWD": true, "CDUP": true, "XCUP": true}
 
-// replyConn is the control connection as the library writes to it (ctrlConn underneath). It
-// adds the replies that need the session's state: the 250- lines of a directory's message
-// before the reply to a CWD, and the 421 of a login its class refused instead of the library's
-// 530.
-type replyConn struct {
-	*ctrlConn
-	s *session
+// dirMessage is the message of the directory a CWD just entered, for the 250 reply
+// (ctrl.Hooks.DirMessage); nil after any other command.
+func (s *session) dirMessage() []string {
+	s.mu.Lock()
+	cc := s.cc
+	s.mu.Unlock()
+	if cc == nil || !cwdCommands[strings.ToUpper(cc.GetLastCommand())] {
+		return nil
+	}
+	return s.cwdMessage(cc.Path())
 }
 
-// Write passes replies to ctrlConn, changed as replyConn says. The library writes each reply
-// line with one Write.
-func (c *replyConn) Write(b []byte) (int, error) {
-	if len(b) < 4 || b[3] != ' ' {
-		return c.ctrlConn.Write(b)
-	}
-	switch {
-	case bytes.HasPrefix(b, []byte("530 ")):
-		if refusal := c.s.takeRefusal(); refusal != "" {
-			if _, err := c.ctrlConn.Write([]byte("421 " + refusal + "\r\n")); err != nil {
-				return 0, err
-			}
-			return len(b), nil
-		}
-	case bytes.HasPrefix(b, []byte("250 ")):
-		c.s.mu.Lock()
-		cc := c.s.cc
-		c.s.mu.Unlock()
-		if cc == nil || !cwdCommands[strings.ToUpper(cc.GetLastCommand())] {
-			break
-		}
-		lines := c.s.cwdMessage(cc.Path())
-		if len(lines) == 0 {
-			break
-		}
-		var buf bytes.Buffer
-		for _, l := range lines {
-			buf.WriteString("250-")
-			buf.WriteString(l)
-			buf.WriteString("\r\n")
-		}
-		buf.Write(b)
-		if _, err := c.ctrlConn.Write(buf.Bytes()); err != nil {
-			return 0, err
-		}
-		return len(b), nil
-	}
-	return c.ctrlConn.Write(b)
-}
-
-// refuseLogin makes the reply to this login "421 text" (the connection then closes).
+// refuseLogin makes the reply to this login "421 text" instead of the library's 530 (the
+// connection then closes).
 func (s *session) refuseLogin(text string) {
 	s.mu.Lock()
 	s.refusal = text
 	s.mu.Unlock()
 }
 
-// takeRefusal returns and clears the text refuseLogin set.
+// takeRefusal returns and clears the text refuseLogin set (ctrl.Hooks.Refusal).
 func (s *session) takeRefusal() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -75,7 +75,7 @@ const evictMessage = "Too many connections not logged in: closing this one to ma
 
 // sentLine reports whether the client of sess has sent a complete command
 // line yet (Server.mu held).
-func (sess *session) sentLine() bool { return sess.pre.sentLine || sess.conn.sentLine() }
+func (sess *session) sentLine() bool { return sess.pre.sentLine || sess.conn.SentLine() }
 
 // register admits sess if max_sessions and max_sessions_per_ssh_user
 // allow, making room by evicting connections not logged in where that
@@ -224,7 +224,7 @@ func (s *Server) evict(victims []*session) {
 			v.handle.Evict()
 			continue
 		}
-		v.sayAndClose("421 " + evictMessage)
+		v.conn.SayAndClose("421 " + evictMessage)
 	}
 }
 
@@ -244,7 +244,7 @@ func (s *Server) startLoginTimer(sess *session) {
 			return
 		}
 		sess.log.Info("login timeout: closing a connection that did not log in", "login_timeout", d.String())
-		sess.sayAndClose(fmt.Sprintf("421 Login timeout (login_timeout=%s): closing control connection", d))
+		sess.conn.SayAndClose(fmt.Sprintf("421 Login timeout (login_timeout=%s): closing control connection", d))
 	})
 }
 
@@ -327,13 +327,4 @@ func (s *Server) EvictPrelogin() {
 	}
 	s.mu.Unlock()
 	s.evict(victims)
-}
-
-// sayAndClose writes one reply line and closes the control connection. The
-// library may be writing a reply at the same time: each is a single Write,
-// which the socket does not interleave.
-func (sess *session) sayAndClose(line string) {
-	sess.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	sess.conn.Conn.Write([]byte(line + "\r\n")) //nolint:errcheck // closing anyway
-	sess.conn.closeForReal()
 }

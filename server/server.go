@@ -8,9 +8,8 @@
 // (fds.go), the login and the switch to the user's identity, the user's
 // access policy and class (policy.go, classes.go: package access decides,
 // package classcount counts across processes), the banner and messages
-// (messages.go), the control connection that hands the library whole lines
-// only (ctrllines.go) and rewrites replies (ctrlconn.go, and transfer
-// results: xferreply.go). The filter on the library's own log is package
+// (messages.go). The control connection, which hands the library whole
+// lines only and rewrites replies, is package ctrl's. The filter on the library's own log is package
 // logging's (NewLibraryHandler).
 //
 // It must not open user paths (package driver does, for every file
@@ -43,6 +42,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
@@ -381,10 +381,11 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 	adm := s.joinRegistry(sess)
 	defer adm.leave()
 	s.mu.Lock()
-	sess.adm, sess.conn.adm = adm, adm
+	sess.adm = adm
+	sess.conn.Hooks.Read, sess.conn.Hooks.BeforeReply = adm.read, adm.beforeReply
 	s.mu.Unlock()
 
-	sess.ln = newOneShotListener(&replyConn{ctrlConn: sess.conn, s: sess})
+	sess.ln = ctrl.NewListener(sess.conn)
 	sess.ftp = ftpserver.NewFtpServer(sess)
 	sess.ftp.Logger = slog.New(logging.NewLibraryHandler(sess.log.Handler(), sess.userName))
 	if err := sess.ftp.Listen(); err != nil {
@@ -395,7 +396,7 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 	if err := sess.ftp.Serve(); err != nil {
 		sess.log.Error("session ended with an error", "err", err)
 	}
-	sess.conn.closeForReal()
+	sess.conn.CloseForReal()
 	sess.finish()
 }
 
@@ -447,14 +448,14 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
 		Ask: s.askHelper, Log: sess.log, WarnOnce: s.warnOnce,
 		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.pasvBusy(port, busy) }}
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: func() string {
+	hooks := ctrl.Hooks{PasvFailure: func() string {
 		s.opts.Metrics.PasvFailure()
 		return sess.offer.Failed()
-	}, onFinalReply: sess.finalReply}
-	sess.conn.xfer.dataTimeout = live.cfg.DataTimeout.Duration
+	}, FinalReply: sess.finalReply, Refusal: sess.takeRefusal, DirMessage: sess.dirMessage}
 	if s.opts.Report != nil {
-		sess.conn.lines.onFirst = func() { s.report(EventLine) }
+		hooks.FirstLine = func() { s.report(EventLine) }
 	}
+	sess.conn = ctrl.New(c, hooks, live.cfg.DataTimeout.Duration)
 	// Active mode is never served (no way back through the tunnel); MFMT always is.
 	sess.cmds = ftpcmd.New(ftpcmd.Config{MFMT: true})
 	if s.refuseForShutdown(sess) {

@@ -25,6 +25,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/privsep"
 	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 )
 
@@ -40,10 +41,10 @@ type session struct {
 	// switch to the user's identity after login.
 	single bool
 
-	conn *ctrlConn
+	conn *ctrl.Conn
 	log  *slog.Logger
 	ftp  *ftpserver.FtpServer
-	ln   *oneShotListener
+	ln   *ctrl.Listener
 
 	// For a session handed off (Options.Handoff), guarded by Server.mu:
 	// its handle, and whether it was asked to stop.
@@ -231,9 +232,9 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		}
 		s.failedLogins++
 		if s.failedLogins < s.live.cfg.Auth.MaxLoginAttempts {
-			s.conn.keepOpenOnce()
+			s.conn.KeepOpenOnce()
 		} else {
-			s.conn.closeAfterNextReply()
+			s.conn.CloseAfterNextReply()
 			attrs = append(attrs, "disconnect", "max_login_attempts reached")
 		}
 		s.srv.log.Warn("login failed", attrs...)
@@ -273,7 +274,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 			// connection that finds no descriptor at connect.
 			s.srv.fds.note("login")
 			s.log.Warn("login cut short: out of file descriptors", "user", u.Name)
-			s.sayAndClose(strings.TrimSuffix(outOfFDsReply, "\r\n"))
+			s.conn.SayAndClose(strings.TrimSuffix(outOfFDsReply, "\r\n"))
 			return nil, errors.New("server out of resources")
 		}
 		s.log.Error("login refused: cannot open the user's root", "user", u.Name, "err", err)
@@ -391,7 +392,7 @@ func (s *session) transferDone(t driver.Transfer) {
 	defer s.contain("transferDone", nil)
 	s.awaitReply.Store(true)
 	if t.Err != nil {
-		s.conn.transferFailed(t.Err) // its reply (transfer results: xferreply.go)
+		s.conn.TransferFailed(t.Err) // its reply (transfer results: package ctrl)
 	}
 	s.mu.Lock()
 	user := s.user
@@ -415,7 +416,7 @@ func (s *session) transferDone(t driver.Transfer) {
 	}
 }
 
-// finalReply follows a reply that can end a transfer (ctrlConn). The
+// finalReply follows a reply that can end a transfer (ctrl.Hooks.FinalReply). The
 // transfer's final reply has been written. And a transfer command that
 // failed before its data connection (550 no such file, say) gives up the
 // port its PASV holds at once, instead of at accept_timeout: with
@@ -473,7 +474,7 @@ func (s *session) close() {
 	}
 	// An idle session just loses its socket: its command loop ends on the
 	// read error (the library's Close would race with that loop).
-	s.conn.closeForReal()
+	s.conn.CloseForReal()
 }
 
 // cutGrace is how long a cut transfer has to write its reply before the
@@ -485,11 +486,11 @@ const cutGrace = 2 * time.Second
 // closes after that reply, or after cutGrace through the library, which
 // then does not report the transfer complete.
 func (s *session) cutAndClose(cc ftpserver.ClientContext, why string) {
-	s.conn.cutTransfer(why)
+	s.conn.CutTransfer(why)
 	s.offer.CutData()
 	time.AfterFunc(cutGrace, func() {
 		cc.Close() // closing twice is harmless
-		s.conn.closeForReal()
+		s.conn.CloseForReal()
 	})
 }
 
@@ -564,7 +565,7 @@ func (s *session) contain(name string, err *error) {
 		return
 	}
 	s.log.Error("session crashed (a bug: please report it)", "in", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-	s.conn.closeForReal()
+	s.conn.CloseForReal()
 	if err != nil {
 		*err = fmt.Errorf("internal error in %s", name)
 	}

@@ -160,7 +160,7 @@ func (s *Server) refuseForShutdown(sess *session) bool {
 	s.opts.Metrics.LimitRefusal("shutdown")
 	sess.log.Warn("session refused", "reason", "planned shutdown", "from", sess.conn.RemoteAddr().String(),
 		"shutdown_at", f.At.Format(time.RFC3339))
-	writeFinal(sess.conn.Conn, replyLines("421", s.shutdownMessage(f, sess))+
+	sess.conn.Say(replyLines("421", s.shutdownMessage(f, sess)) +
 		"421 Service not available: the server is shutting down; try again later\r\n")
 	return true
 }
@@ -248,7 +248,7 @@ func (s *Server) closeForShutdown(plan *shutdownfile.File) {
 	s.mu.Unlock()
 	for _, sess := range idle {
 		sess.log.Info("closing the session for the planned shutdown", "shutdown_at", plan.At.Format(time.RFC3339))
-		writeFinal(sess.conn.Conn, replyLines("421", s.shutdownMessage(plan, sess))+
+		sess.conn.Say(replyLines("421", s.shutdownMessage(plan, sess)) +
 			fmt.Sprintf("421 Server shutting down at %s; goodbye\r\n", shutdownfile.CTime(plan.At)))
 		sess.close()
 	}
