@@ -12,6 +12,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
+	"github.com/tunnelftpd/tunnelftpd/server/planned"
 )
 
 // What the admin tools see of a session (issue 15): its registry entry (tunnelftpd who,
@@ -24,18 +25,17 @@ type sessionAdmin struct {
 	s    *session
 	slot *registry.Slot // nil without a registry
 
-	mu        sync.Mutex
-	line      []byte // command bytes read but not yet ended by \n
-	user      string // logged in as ("" before)
-	email     string // anonymous: the e-mail given as password, for xferlog
-	wtmpLine  string // set once a login record was written
-	xfer      *driver.File
-	xferStop  chan struct{}
-	pasvPort  int
-	inMulti   bool             // a multi-line reply is being written
-	cmdLimit  *logging.Limiter // rate of log.commands lines (made at the first one)
-	noticed   time.Time        // when the shutdown message was last shown
-	noticedOf time.Time        // the modification time of the shutdown file it was shown from
+	mu       sync.Mutex
+	line     []byte // command bytes read but not yet ended by \n
+	user     string // logged in as ("" before)
+	email    string // anonymous: the e-mail given as password, for xferlog
+	wtmpLine string // set once a login record was written
+	xfer     *driver.File
+	xferStop chan struct{}
+	pasvPort int
+	inMulti  bool             // a multi-line reply is being written
+	cmdLimit *logging.Limiter // rate of log.commands lines (made at the first one)
+	notice   planned.Notice   // what the session was shown of a planned shutdown
 
 	closing bool // closed for the planned shutdown (guarded by Server.mu)
 }
@@ -267,7 +267,7 @@ func (s *session) loginFailed(err error) {
 // loginReason classifies a login error for the logins metric.
 func loginReason(err error) string {
 	var r *auth.Refusal
-	var sr *shutdownRefusal
+	var sr *planned.Refusal
 	switch {
 	case errors.As(err, &sr):
 		return "shutdown"

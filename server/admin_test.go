@@ -17,6 +17,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
+	"github.com/tunnelftpd/tunnelftpd/server/planned"
 	"github.com/tunnelftpd/tunnelftpd/shutdownfile"
 )
 
@@ -383,7 +384,7 @@ func TestShutdownFileFIFOSymlinkTooBig(t *testing.T) {
 		if err := c.make(); err != nil {
 			t.Fatal(err)
 		}
-		a.setClock(t0.Add(time.Duration(i+1) * 2 * shutdownCheckEvery))
+		a.setClock(t0.Add(time.Duration(i+1) * 2 * planned.CheckEvery))
 		rc := testutil.DialRaw(t, a.Addr)
 		rc.Login(testUser, testPassword)
 		if msg := rc.Expect(257, "PWD"); strings.Contains(msg, "down") {

@@ -45,6 +45,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
+	"github.com/tunnelftpd/tunnelftpd/server/planned"
 )
 
 // liveConfig is a validated config with what is derived from it. Sessions keep
@@ -164,7 +165,7 @@ type Server struct {
 	warned sync.Map // keys of warnings already logged once
 	fds    *fdGuard // out of file descriptors (fds.go)
 
-	planned  plannedShutdown // the shutdown file, cached (shutdown.go)
+	planned  planned.Watcher // the shutdown file, cached (planned.go)
 	watching bool            // watchShutdown runs (guarded by mu)
 	// helperDown is when the identity helper last failed to answer
 	// (UnixNano; 0: it did not).
@@ -182,6 +183,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{}), fds: newFDGuard(log)}
+	s.planned = planned.Watcher{Path: func() string { return s.live.Load().cfg.ShutdownPath() }, Now: s.now, Log: log, WarnOnce: s.warnOnce}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err

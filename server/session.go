@@ -27,6 +27,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
+	"github.com/tunnelftpd/tunnelftpd/server/planned"
 )
 
 // session is one control connection. It is the ftpserverlib MainDriver of a
@@ -238,7 +239,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 			attrs = append(attrs, "disconnect", "max_login_attempts reached")
 		}
 		s.srv.log.Warn("login failed", attrs...)
-		var sr *shutdownRefusal
+		var sr *planned.Refusal
 		if errors.As(err, &sr) {
 			return nil, sr
 		}
@@ -380,9 +381,9 @@ func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error
 	if errors.Is(err, auth.ErrAuthFailed) {
 		return "Login incorrect"
 	}
-	var sr *shutdownRefusal
+	var sr *planned.Refusal
 	if errors.As(err, &sr) {
-		return sr.reply()
+		return sr.Reply()
 	}
 	return "Login refused: " + err.Error()
 }
