@@ -61,7 +61,7 @@ func (s *session) admitClass(u *access.User) string {
 	s.mu.Lock()
 	s.class, s.slot = cl, slot
 	s.mu.Unlock()
-	s.adm.setClass(cl.Name)
+	s.adm.SetClass(cl.Name)
 	return ""
 }
 

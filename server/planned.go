@@ -56,25 +56,21 @@ func (s *Server) loginRefusal(sess *session) error {
 	return &planned.Refusal{Lines: s.planned.Message(f, sess.who())}
 }
 
-// shutdownNotice returns the message lines to send before the reply with code, when the
-// session is due to see them, or nil.
-func (s *Server) shutdownNotice(a *sessionAdmin, code []byte) []byte {
+// shutdownNotice returns the message lines to send before the reply with code of a logged-in
+// session (tracker.Options.Notice), when the session is due to see them, or nil.
+func (s *Server) shutdownNotice(sess *session, code []byte) []byte {
 	f, version := s.planned.Plan()
 	if f == nil {
 		return nil
 	}
 	now := s.now()
-	a.mu.Lock()
-	if a.user == "" { // as wu-ftpd: logged-in sessions are told
-		a.mu.Unlock()
-		return nil
-	}
-	due := a.notice.Due(f, version, now)
-	a.mu.Unlock()
+	sess.mu.Lock()
+	due := sess.notice.Due(f, version, now)
+	sess.mu.Unlock()
 	if !due {
 		return nil
 	}
-	return []byte(planned.ReplyLines(string(code), s.planned.Message(f, a.s.who())))
+	return []byte(planned.ReplyLines(string(code), s.planned.Message(f, sess.who())))
 }
 
 // watchShutdown runs while the server has sessions: past the disconnect time of a planned
@@ -102,8 +98,8 @@ func (s *Server) closeForShutdown(plan *shutdownfile.File) {
 	s.mu.Lock()
 	var idle []*session
 	for sess := range s.sessions {
-		if sess.handle == nil && sess.adm != nil && !sess.adm.closing && !sess.busy() {
-			sess.adm.closing = true
+		if sess.handle == nil && sess.adm != nil && !sess.closing && !sess.busy() {
+			sess.closing = true
 			idle = append(idle, sess)
 		}
 	}

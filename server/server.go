@@ -46,6 +46,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 	"github.com/tunnelftpd/tunnelftpd/server/planned"
+	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 )
 
 // liveConfig is a validated config with what is derived from it. Sessions keep
@@ -380,11 +381,15 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 	}
 	defer s.depart(sess)
 	s.startLoginTimer(sess)
-	adm := s.joinRegistry(sess)
-	defer adm.leave()
+	adm := tracker.New(sess.id, sess.sshUser(), sess.remoteHost(), tracker.Options{
+		Registry: s.opts.Registry, Metrics: s.opts.Metrics, Wtmp: s.opts.Wtmp,
+		WtmpLine: logging.WtmpLine(os.Getpid(), sess.id, !sess.single), Commands: sess.live.cfg.Log.Commands,
+		Log: sess.log, Now: s.now, WarnOnce: s.warnOnce, Cwd: sess.cwd,
+		Notice: func(code []byte) []byte { return s.shutdownNotice(sess, code) }})
+	defer adm.Leave()
 	s.mu.Lock()
 	sess.adm = adm
-	sess.conn.Hooks.Read, sess.conn.Hooks.BeforeReply = adm.read, adm.beforeReply
+	sess.conn.Hooks.Read, sess.conn.Hooks.BeforeReply = adm.Read, adm.BeforeReply
 	s.mu.Unlock()
 
 	sess.ln = ctrl.NewListener(sess.conn)
@@ -449,7 +454,7 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
 		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
 		Ask: s.askHelper, Log: sess.log, WarnOnce: s.warnOnce,
-		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.pasvBusy(port, busy) }}
+		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.PasvBusy(port, busy) }}
 	hooks := ctrl.Hooks{PasvFailure: func() string {
 		s.opts.Metrics.PasvFailure()
 		return sess.offer.Failed()
@@ -466,7 +471,7 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		return nil
 	}
 	if reason := s.admit(sess); reason != "" {
-		s.opts.Metrics.LimitRefusal(limitOf(reason))
+		s.opts.Metrics.LimitRefusal(tracker.LimitOf(reason))
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
 		c.Close()

@@ -28,6 +28,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 	"github.com/tunnelftpd/tunnelftpd/server/planned"
+	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 )
 
 // session is one control connection. It is the ftpserverlib MainDriver of a
@@ -79,9 +80,13 @@ type session struct {
 	// cmds answers the commands tunnelftpd serves itself (FEAT, HELP, STRU,
 	// OPTS MLST, EPSV ALL, SITE CHMOD…; package ftpcmd).
 	cmds *ftpcmd.Session
-	// adm is what the admin tools see of the session (admin.go); nil for
-	// a session handed off to a process of its own.
-	adm *sessionAdmin
+	// adm is what the admin tools see of the session (package tracker);
+	// nil for a session handed off to a process of its own.
+	adm *tracker.Tracker
+	// closing: closed for the planned shutdown (guarded by Server.mu);
+	// notice: what it was shown of the plan (guarded by mu).
+	closing bool
+	notice  planned.Notice
 }
 
 var (
@@ -221,7 +226,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errLoginClosed
 	}
 	if err != nil {
-		s.loginFailed(err)
+		tracker.LoginFailed(s.srv.opts.Metrics, err)
 		time.Sleep(failureWait(time.Since(start), s.live.cfg.Auth.FailDelay.Duration))
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
 		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
@@ -264,7 +269,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errors.New("cannot start your session; the administrator has been told")
 	}
 	acc := s.live.cfg.Policy().Session(au)
-	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.transferOpened})
+	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.TransferOpened})
 	if err != nil {
 		s.leaveClass()
 		if u.Logout != nil {
@@ -290,7 +295,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.mu.Unlock()
 	s.offer.SetShare(s.passiveShare(u))
 	s.cmds.SetDriver(fs)
-	s.adm.loggedIn(u, pass)
+	s.adm.LoggedIn(u, pass)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
 		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
 	return fs, nil
@@ -336,6 +341,25 @@ func (s *session) tunnel() auth.Tunnel {
 		t.SSHUser, t.Verified = s.peer.User, s.peer.PID == 0 || s.peer.SSH
 	}
 	return t
+}
+
+// cwd is the session's working directory, "" before login.
+func (s *session) cwd() string {
+	s.mu.Lock()
+	cc, user := s.cc, s.user
+	s.mu.Unlock()
+	if cc == nil || user == nil {
+		return ""
+	}
+	return cc.Path()
+}
+
+// sshUser is the SSH user for the registry ("" when the tunnel was not identified).
+func (s *session) sshUser() string {
+	if s.peer == nil {
+		return ""
+	}
+	return s.ownerName()
 }
 
 // userName is the logged-in user's name, "" before login.
@@ -410,9 +434,9 @@ func (s *session) transferDone(t driver.Transfer) {
 		dir = "upload"
 	}
 	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
-	s.adm.transferEnded(t)
+	s.adm.TransferEnded(t)
 	if s.live.xferlog != nil {
-		mode, name := s.adm.xferIdentity(user)
+		mode, name := s.adm.XferIdentity(user)
 		s.live.xferlog.Write(t, s.remoteHost(), name, mode)
 	}
 }

@@ -1,29 +1,63 @@
-package server
+// Package tracker owns what the admin tools see of one session (issue 15): its registry entry
+// (tunnelftpd who, count: the command, working directory, transfer and its progress, passive
+// port), its counted events (metrics, and the labels of logins and refusals), log.commands and
+// log.wtmp. Everything here is best-effort: a registry that cannot be written never fails a
+// session, it only logs once.
+//
+// It must not change what the session does: it only watches (the bytes read, the replies, the
+// session's events) and never writes to the client or decides a login. It opens no file but
+// through the registry and logging.Wtmp.
+package tracker
 
 import (
 	"bytes"
 	"errors"
-	"os"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
+	"github.com/tunnelftpd/tunnelftpd/metrics"
 	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/planned"
 )
 
-// What the admin tools see of a session (issue 15): its registry entry (tunnelftpd who,
-// count), its counted events (metrics), log.commands and log.wtmp. Everything here is
-// best-effort: a registry that cannot be written never fails a session, it only logs once.
+// Options say what a Tracker reports to, and what it asks of its session.
+type Options struct {
+	// Registry, if set, gets the session's entry; nil: none.
+	Registry *registry.Registry
+	// Metrics counts the session's events; nil counts nothing.
+	Metrics *metrics.Recorder
+	// Wtmp, if set, gets the login and logout records, on tty line WtmpLine
+	// (logging.WtmpLine).
+	Wtmp     *logging.Wtmp
+	WtmpLine string
+	// Commands says log.commands is on: the command lines of a logged-in
+	// session are logged to Log.
+	Commands bool
+	// Log is the session's logger.
+	Log *slog.Logger
+	// Now is the server's clock.
+	Now func() time.Time
+	// WarnOnce logs a warning the first time its key is seen in the process.
+	WarnOnce func(key, msg string, args ...any)
+	// Cwd is the session's working directory, "" before login.
+	Cwd func() string
+	// Notice, if set, returns the lines to send before the first line of a
+	// reply with code of a logged-in session (the planned shutdown's
+	// message), or nil.
+	Notice func(code []byte) []byte
+}
 
-// sessionAdmin is one session's admin state. A nil *sessionAdmin does nothing, so that the
-// session's hooks need no checks (a handed-off session has none: its process registers it).
-type sessionAdmin struct {
-	s    *session
-	slot *registry.Slot // nil without a registry
+// Tracker is one session's admin state. A nil *Tracker does nothing, so that the session's
+// hooks need no checks (a handed-off session has none: its process registers it).
+type Tracker struct {
+	o      Options
+	client string         // the session's address for logs (wtmp's host)
+	slot   *registry.Slot // nil without a registry
 
 	mu       sync.Mutex
 	line     []byte // command bytes read but not yet ended by \n
@@ -35,24 +69,22 @@ type sessionAdmin struct {
 	pasvPort int
 	inMulti  bool             // a multi-line reply is being written
 	cmdLimit *logging.Limiter // rate of log.commands lines (made at the first one)
-	notice   planned.Notice   // what the session was shown of a planned shutdown
-
-	closing bool // closed for the planned shutdown (guarded by Server.mu)
 }
 
 // progressEvery is how often a running transfer's bytes are written to the registry.
 const progressEvery = time.Second
 
-// joinRegistry makes the admin state of a session that runs in this process.
-func (s *Server) joinRegistry(sess *session) *sessionAdmin {
-	a := &sessionAdmin{s: sess}
-	if reg := s.opts.Registry; reg != nil {
-		now := s.now()
-		slot, err := reg.Join(registry.Entry{Session: sess.id, SSHUser: sess.sshUser(), Client: sess.remoteHost(),
+// New makes the admin state of session id, run in this process, from sshUser ("" when the
+// tunnel was not identified) and client (its address for logs), and registers it.
+func New(id uint64, sshUser, client string, o Options) *Tracker {
+	a := &Tracker{o: o, client: client}
+	if reg := o.Registry; reg != nil {
+		now := o.Now()
+		slot, err := reg.Join(registry.Entry{Session: id, SSHUser: sshUser, Client: client,
 			Connected: now, Active: now})
 		if err != nil {
-			s.opts.Metrics.RegistryError()
-			s.warnOnce("registry-join", "session not registered: tunnelftpd who, count and metrics miss it", "err", err)
+			o.Metrics.RegistryError()
+			o.WarnOnce("registry-join", "session not registered: tunnelftpd who, count and metrics miss it", "err", err)
 		} else {
 			a.slot = slot
 		}
@@ -60,26 +92,18 @@ func (s *Server) joinRegistry(sess *session) *sessionAdmin {
 	return a
 }
 
-// sshUser is the SSH user for the registry ("" when the tunnel was not identified).
-func (s *session) sshUser() string {
-	if s.peer == nil {
-		return ""
-	}
-	return s.ownerName()
-}
-
 // update changes the registry entry; errors are logged once per process.
-func (a *sessionAdmin) update(fn func(*registry.Entry)) {
+func (a *Tracker) update(fn func(*registry.Entry)) {
 	if a == nil || a.slot == nil {
 		return
 	}
 	if err := a.slot.Update(fn); err != nil {
-		a.s.srv.warnOnce("registry-write", "cannot update the session registry", "err", err)
+		a.o.WarnOnce("registry-write", "cannot update the session registry", "err", err)
 	}
 }
 
-// leave ends the session's admin state: the logout record, then the registry entry.
-func (a *sessionAdmin) leave() {
+// Leave ends the session's admin state: the logout record, then the registry entry.
+func (a *Tracker) Leave() {
 	if a == nil {
 		return
 	}
@@ -89,8 +113,8 @@ func (a *sessionAdmin) leave() {
 	a.stopProgressLocked()
 	a.mu.Unlock()
 	if line != "" {
-		if err := a.s.srv.opts.Wtmp.Logout(line); err != nil {
-			a.s.srv.warnOnce("wtmp", "log.wtmp: cannot write a record", "err", err)
+		if err := a.o.Wtmp.Logout(line); err != nil {
+			a.o.WarnOnce("wtmp", "log.wtmp: cannot write a record", "err", err)
 		}
 	}
 	if a.slot != nil {
@@ -101,9 +125,10 @@ func (a *sessionAdmin) leave() {
 // maxCommandLine bounds the bytes kept of a command line being read.
 const maxCommandLine = 4096
 
-// read sees the bytes the library reads from the control connection (ctrl.Hooks.Read): each complete command
-// line updates the registry and, with log.commands and once logged in, is logged.
-func (a *sessionAdmin) read(p []byte) {
+// Read sees the bytes the library reads from the control connection (ctrl.Hooks.Read): each
+// complete command line updates the registry and, with log.commands and once logged in, is
+// logged.
+func (a *Tracker) Read(p []byte) {
 	if a == nil {
 		return
 	}
@@ -131,32 +156,31 @@ func (a *sessionAdmin) read(p []byte) {
 	}
 }
 
-// Command logging (log.commands) lets through at most commandLogBurst lines per
-// commandLogWindow per session, with a summary of what it dropped (logging.Limiter, as the
+// Command logging (log.commands) lets through at most CommandLogBurst lines per
+// CommandLogWindow per session, with a summary of what it dropped (logging.Limiter, as the
 // library's log).
 const (
-	commandLogBurst  = 50
-	commandLogWindow = time.Second
+	CommandLogBurst  = 50
+	CommandLogWindow = time.Second
 )
 
 // command records one command line. log.commands logs only the commands of a logged-in
 // session, as wu-ftpd did: before login a USER line often holds a password typed by mistake.
-func (a *sessionAdmin) command(line, user string) {
-	s := a.s
+func (a *Tracker) command(line, user string) {
 	safe := registry.SafeCommand(line)
-	if s.live.cfg.Log.Commands && user != "" {
+	if a.o.Commands && user != "" {
 		a.mu.Lock()
 		if a.cmdLimit == nil {
-			a.cmdLimit = logging.NewLimiter(s.log.Handler(), commandLogBurst, commandLogWindow, "command log lines suppressed")
+			a.cmdLimit = logging.NewLimiter(a.o.Log.Handler(), CommandLogBurst, CommandLogWindow, "command log lines suppressed")
 		}
 		limit := a.cmdLimit
 		a.mu.Unlock()
 		if limit.Allow("command", time.Now()) {
-			s.log.Info("command", "user", user, "command", safe)
+			a.o.Log.Info("command", "user", user, "command", safe)
 		}
 	}
-	now := s.srv.now()
-	path := s.cwd()
+	now := a.o.Now()
+	path := a.o.Cwd()
 	a.update(func(e *registry.Entry) {
 		e.Command, e.Active = safe, now
 		if path != "" {
@@ -165,22 +189,11 @@ func (a *sessionAdmin) command(line, user string) {
 	})
 }
 
-// cwd is the session's working directory, "" before login.
-func (s *session) cwd() string {
-	s.mu.Lock()
-	cc, user := s.cc, s.user
-	s.mu.Unlock()
-	if cc == nil || user == nil {
-		return ""
-	}
-	return cc.Path()
-}
-
-// beforeReply is called with each reply write of the library (one line, or a whole multi-line
-// reply), before it is sent; it
-// returns lines to send first (the planned-shutdown message) or nil. After a 250 or 257 reply
-// the working directory may have changed: the registry follows.
-func (a *sessionAdmin) beforeReply(b []byte) []byte {
+// BeforeReply is called with each reply write of the library (one line, or a whole multi-line
+// reply), before it is sent (ctrl.Hooks.BeforeReply); it returns lines to send first
+// (Options.Notice) or nil. After a 250 or 257 reply the working directory may have changed: the
+// registry follows.
+func (a *Tracker) BeforeReply(b []byte) []byte {
 	if a == nil || len(b) < 4 {
 		return nil
 	}
@@ -188,14 +201,15 @@ func (a *sessionAdmin) beforeReply(b []byte) []byte {
 	first := !a.inMulti
 	a.inMulti = replyContinues(b)
 	last := !a.inMulti
+	loggedIn := a.user != ""
 	a.mu.Unlock()
 	if last && (bytes.HasPrefix(b, []byte("250")) || bytes.HasPrefix(b, []byte("257"))) {
 		defer a.pathChanged()
 	}
-	if !first {
+	if !first || !loggedIn || a.o.Notice == nil { // as wu-ftpd: logged-in sessions are told
 		return nil
 	}
-	return a.s.srv.shutdownNotice(a, b[:3])
+	return a.o.Notice(b[:3])
 }
 
 // replyContinues reports whether a multi-line reply is still open after b. The library writes
@@ -218,21 +232,20 @@ func replyContinues(b []byte) bool {
 	return false
 }
 
-func (a *sessionAdmin) pathChanged() {
-	if path := a.s.cwd(); path != "" {
+func (a *Tracker) pathChanged() {
+	if path := a.o.Cwd(); path != "" {
 		a.update(func(e *registry.Entry) { e.Path = path })
 	}
 }
 
-// loggedIn records a successful login: registry, metrics, wtmp. pass is kept only for an
+// LoggedIn records a successful login: registry, metrics, wtmp. pass is kept only for an
 // anonymous login, as the e-mail address xferlog names it by.
-func (a *sessionAdmin) loggedIn(u *auth.User, pass string) {
+func (a *Tracker) LoggedIn(u *auth.User, pass string) {
 	if a == nil {
 		return
 	}
-	s := a.s
-	s.srv.opts.Metrics.Login(true, "")
-	now := s.srv.now()
+	a.o.Metrics.Login(true, "")
+	now := a.o.Now()
 	a.mu.Lock()
 	a.user = u.Name
 	if u.Anonymous {
@@ -242,10 +255,10 @@ func (a *sessionAdmin) loggedIn(u *auth.User, pass string) {
 	a.update(func(e *registry.Entry) {
 		e.User, e.Kind, e.Login, e.Active, e.Path = u.Name, u.Kind(), now, now, "/"
 	})
-	if w := s.srv.opts.Wtmp; w != nil {
-		line := logging.WtmpLine(os.Getpid(), s.id, !s.single)
-		if err := w.Login(line, u.Name, s.remoteHost()); err != nil {
-			s.srv.warnOnce("wtmp", "log.wtmp: cannot write a record", "err", err)
+	if w := a.o.Wtmp; w != nil {
+		line := a.o.WtmpLine
+		if err := w.Login(line, u.Name, a.client); err != nil {
+			a.o.WarnOnce("wtmp", "log.wtmp: cannot write a record", "err", err)
 		} else {
 			a.mu.Lock()
 			a.wtmpLine = line
@@ -254,14 +267,15 @@ func (a *sessionAdmin) loggedIn(u *auth.User, pass string) {
 	}
 }
 
-// setClass records the session class the login was admitted under.
-func (a *sessionAdmin) setClass(name string) {
+// SetClass records the session class the login was admitted under.
+func (a *Tracker) SetClass(name string) {
 	a.update(func(e *registry.Entry) { e.Class = name })
 }
 
-// loginFailed counts a failed login by a reason from a fixed set (never the user's input).
-func (s *session) loginFailed(err error) {
-	s.srv.opts.Metrics.Login(false, loginReason(err))
+// LoginFailed counts a failed login (in a session served here or not) by a reason from a
+// fixed set (never the user's input).
+func LoginFailed(m *metrics.Recorder, err error) {
+	m.Login(false, loginReason(err))
 }
 
 // loginReason classifies a login error for the logins metric.
@@ -288,10 +302,10 @@ func loginReason(err error) string {
 	return "other"
 }
 
-// xferIdentity is the access mode and user field of the session's xferlog lines, as wu-ftpd
+// XferIdentity is the access mode and user field of the session's xferlog lines, as wu-ftpd
 // wrote them: 'a' and the e-mail address for anonymous, 'g' for a virtual user (a confined
 // account that is not the host's), 'r' for a system account.
-func (a *sessionAdmin) xferIdentity(u *auth.User) (byte, string) {
+func (a *Tracker) XferIdentity(u *auth.User) (byte, string) {
 	switch {
 	case u.Anonymous:
 		if a != nil {
@@ -309,13 +323,13 @@ func (a *sessionAdmin) xferIdentity(u *auth.User) (byte, string) {
 	return 'g', u.Name
 }
 
-// transferOpened shows a transfer in the registry from the moment its file is open, and keeps
+// TransferOpened shows a transfer in the registry from the moment its file is open, and keeps
 // its bytes current while it runs.
-func (a *sessionAdmin) transferOpened(f *driver.File) {
+func (a *Tracker) TransferOpened(f *driver.File) {
 	if a == nil {
 		return
 	}
-	now := a.s.srv.now()
+	now := a.o.Now()
 	a.update(func(e *registry.Entry) {
 		e.Transfer = &registry.Transfer{Upload: f.Upload(), Path: f.Path(), Started: f.Started(), Updated: now}
 	})
@@ -335,7 +349,7 @@ func (a *sessionAdmin) transferOpened(f *driver.File) {
 			case <-stop:
 				return
 			case <-t.C:
-				n, at := f.Progress(), a.s.srv.now()
+				n, at := f.Progress(), a.o.Now()
 				a.update(func(e *registry.Entry) {
 					if e.Transfer != nil {
 						e.Transfer.Bytes, e.Transfer.Updated = n, at
@@ -346,19 +360,19 @@ func (a *sessionAdmin) transferOpened(f *driver.File) {
 	}()
 }
 
-func (a *sessionAdmin) stopProgressLocked() {
+func (a *Tracker) stopProgressLocked() {
 	if a.xferStop != nil {
 		close(a.xferStop)
 		a.xfer, a.xferStop = nil, nil
 	}
 }
 
-// transferEnded counts a finished transfer and adds its bytes to the session's.
-func (a *sessionAdmin) transferEnded(t driver.Transfer) {
+// TransferEnded counts a finished transfer and adds its bytes to the session's.
+func (a *Tracker) TransferEnded(t driver.Transfer) {
 	if a == nil {
 		return
 	}
-	a.s.srv.opts.Metrics.Transfer(t.Upload, t.Err == nil, t.Bytes)
+	a.o.Metrics.Transfer(t.Upload, t.Err == nil, t.Bytes)
 	a.mu.Lock()
 	a.stopProgressLocked()
 	a.mu.Unlock()
@@ -368,8 +382,8 @@ func (a *sessionAdmin) transferEnded(t driver.Transfer) {
 	})
 }
 
-// pasvBusy follows the passive port the session listens on.
-func (a *sessionAdmin) pasvBusy(port int, busy bool) {
+// PasvBusy follows the passive port the session listens on (passive.Offer.OnBusy).
+func (a *Tracker) PasvBusy(port int, busy bool) {
 	if a == nil {
 		return
 	}
@@ -388,8 +402,8 @@ func (a *sessionAdmin) pasvBusy(port int, busy bool) {
 	a.update(func(e *registry.Entry) { e.PasvPort = now })
 }
 
-// limitOf names the limit behind a connect-time refusal, for the metrics.
-func limitOf(reason string) string {
+// LimitOf names the limit behind a connect-time refusal (its 421 text), for the metrics.
+func LimitOf(reason string) string {
 	switch {
 	case strings.Contains(reason, "max_sessions_per_ssh_user"):
 		return "max_sessions_per_ssh_user"
