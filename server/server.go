@@ -2,15 +2,16 @@
 // New(cfg, Options) builds it, Serve(l) serves a listener and ServeConn(c)
 // one connection (every launch mode is one of the two), Shutdown(ctx) drains
 // it and Reload(cfg) puts a new config in force for new sessions. Each
-// session is the ftpserverlib MainDriver of its one connection: admission
-// (max_sessions, max_sessions_per_ssh_user, tunnel_only, deny_clients) and
-// the pre-login budget (prelogin.go), running out of file descriptors
-// (fds.go), the login and the switch to the user's identity, the user's
-// access policy and class (policy.go, classes.go: package access decides,
-// package classcount counts across processes), the banner and messages
-// (messages.go). The control connection, which hands the library whole
-// lines only and rewrites replies, is package ctrl's. The filter on the library's own log is package
-// logging's (NewLibraryHandler).
+// session is the ftpserverlib MainDriver of its one connection. Server ties
+// together what its sub-packages own: admission (tunnel_only and
+// deny_clients are checked here; the limits, the pre-login budget and
+// running out of file descriptors are package admission's), the control
+// connection (package ctrl), what the admin tools see (package tracker),
+// the planned shutdown (package planned), the filter on the library's log
+// (logging.NewLibraryHandler). It keeps the login and the switch to the
+// user's identity, the user's access policy and class (policy.go,
+// classes.go: package access decides, package classcount counts across
+// processes), and the banner and messages (messages.go).
 //
 // It must not open user paths (package driver does, for every file
 // operation), pick passive ports (package passive), read config files
@@ -40,6 +41,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/metrics"
 	"github.com/tunnelftpd/tunnelftpd/registry"
+	"github.com/tunnelftpd/tunnelftpd/server/admission"
 	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
@@ -122,7 +124,7 @@ type Options struct {
 	// Report, if set, receives the session's way to a login (a per-session
 	// process tells the process that handed it off, which counts it in its
 	// pre-login budget). nil: nobody is told.
-	Report func(LoginEvent)
+	Report func(admission.LoginEvent)
 }
 
 // Handoff runs sessions outside this process (package daemon's per-session
@@ -132,7 +134,7 @@ type Handoff interface {
 	// session's logger, and events receives what the session's process
 	// reports (its Options.Report), from any goroutine, until Wait returns.
 	// The caller closes c once Start has returned.
-	Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(LoginEvent)) (Handle, error)
+	Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(admission.LoginEvent)) (Handle, error)
 }
 
 // Handle is one session handed off by a Handoff.
@@ -163,8 +165,8 @@ type Server struct {
 	draining bool
 	drained  chan struct{} // closed when draining and no session is left
 
-	warned sync.Map // keys of warnings already logged once
-	fds    *fdGuard // out of file descriptors (fds.go)
+	warned sync.Map        // keys of warnings already logged once
+	gate   *admission.Gate // the limits, the pre-login budget, out of file descriptors
 
 	planned  planned.Watcher // the shutdown file, cached (planned.go)
 	watching bool            // watchShutdown runs (guarded by mu)
@@ -183,7 +185,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{}), fds: newFDGuard(log)}
+	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+	s.gate = admission.New(log, func() admission.Limits { return limitsOf(s.Config()) }, opts.Report, opts.Handoff != nil)
 	s.planned = planned.Watcher{Path: func() string { return s.live.Load().cfg.ShutdownPath() }, Now: s.now, Log: log, WarnOnce: s.warnOnce}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
@@ -337,7 +340,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if draining || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			if isFDExhaustion(err) && s.fds.refuseOne(l) {
+			if admission.IsFDExhaustion(err) && s.gate.RefuseOne(l) {
 				continue // answered 421 with the reserve descriptor
 			}
 			var ne net.Error
@@ -351,13 +354,13 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("accepting control connections: %w", err)
 		}
 		delay = 0
-		if !s.roomForAnother() {
-			s.fds.note("admission")
-			sayOutOfFDs(c)
+		if !s.gate.RoomForAnother() {
+			s.gate.Note("admission")
+			admission.SayOutOfFDs(c)
 			c.Close()
 			continue
 		}
-		s.fds.inFlight.Add(1) // until admitConn has registered or refused it
+		s.gate.Accepted() // until admitConn has registered or refused it
 		if s.opts.Handoff != nil {
 			go s.handOff(c)
 		} else {
@@ -380,7 +383,7 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 		return
 	}
 	defer s.depart(sess)
-	s.startLoginTimer(sess)
+	s.gate.StartLoginTimer(&sess.pre, sess.live.cfg.LoginTimeout.Duration, sess.conn.SayAndClose)
 	adm := tracker.New(sess.id, sess.sshUser(), sess.remoteHost(), tracker.Options{
 		Registry: s.opts.Registry, Metrics: s.opts.Metrics, Wtmp: s.opts.Wtmp,
 		WtmpLine: logging.WtmpLine(os.Getpid(), sess.id, !sess.single), Commands: sess.live.cfg.Log.Commands,
@@ -415,11 +418,15 @@ func (s *Server) handOff(c net.Conn) {
 	}
 	defer s.depart(sess)
 
-	h, err := s.startHandoff(sess, c)
+	var h Handle
+	err := s.gate.StartProcess(func() (err error) {
+		h, err = s.opts.Handoff.Start(c, sess.live.cfg, sess.log, func(e admission.LoginEvent) { s.gate.Event(&sess.pre, e) })
+		return err
+	})
 	if err != nil {
-		if isFDExhaustion(err) {
-			s.fds.note("session process")
-			sayOutOfFDs(c)
+		if admission.IsFDExhaustion(err) {
+			s.gate.Note("session process")
+			admission.SayOutOfFDs(c)
 		} else {
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			fmt.Fprintf(c, "421 Cannot start your session; try again later\r\n")
@@ -433,6 +440,7 @@ func (s *Server) handOff(c net.Conn) {
 	s.mu.Lock()
 	sess.handle = h
 	s.mu.Unlock()
+	s.gate.Attach(&sess.pre)
 	h.Wait()
 }
 
@@ -440,14 +448,13 @@ func (s *Server) handOff(c net.Conn) {
 // served here): it identifies the peer and applies the connect-time limits,
 // making room where the pre-login budget allows. A refused connection gets
 // one 421 line and is closed, and nil is returned; otherwise the caller must
-// depart. accepted says Serve counted c in flight (roomForAnother).
+// depart. accepted says Serve counted c in flight (admission.Gate.Accepted).
 func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *session {
 	if accepted {
-		defer s.fds.inFlight.Add(-1)
+		defer s.gate.Decided()
 	}
 	live := s.acquireLive()
 	sess := &session{srv: s, live: live, id: id, peer: s.identify(c), single: s.opts.OneSession}
-	sess.pre.handedOff = handOff
 	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
 	sess.offer = &passive.Offer{Pool: live.pool, Range: live.cfg.Passive.Ports, Wait: live.cfg.Passive.Wait.Duration,
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
@@ -460,9 +467,20 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		return sess.offer.Failed()
 	}, FinalReply: sess.finalReply, Refusal: sess.takeRefusal, DirMessage: sess.dirMessage}
 	if s.opts.Report != nil {
-		hooks.FirstLine = func() { s.report(EventLine) }
+		hooks.FirstLine = s.gate.ReportLine
 	}
 	sess.conn = ctrl.New(c, hooks, live.cfg.DataTimeout.Duration)
+	sess.pre = admission.Entry{Owner: sess.ownerKey(), Known: sess.peer != nil, OwnerName: sess.ownerName(),
+		HandedOff: handOff, SentLine: sess.conn.SentLine, Log: sess.log, Evict: func() {
+			if handOff {
+				s.mu.Lock()
+				h := sess.handle
+				s.mu.Unlock()
+				h.Evict()
+				return
+			}
+			sess.conn.SayAndClose("421 " + admission.EvictMessage)
+		}}
 	// Active mode is never served (no way back through the tunnel); MFMT always is.
 	sess.cmds = ftpcmd.New(ftpcmd.Config{MFMT: true})
 	if s.refuseForShutdown(sess) {
@@ -549,7 +567,7 @@ func (s *Server) blind(err error) {
 	}
 }
 
-// admit registers a session (prelogin.go: register), or returns why it is
+// admit registers a session (admission.Gate.Admit), or returns why it is
 // refused.
 func (s *Server) admit(sess *session) string {
 	cfg := sess.live.cfg
@@ -564,25 +582,22 @@ func (s *Server) admit(sess *session) string {
 		s.mu.Unlock()
 		return "Server shutting down"
 	}
-	evicted, refusal := s.register(sess)
+	evicted, refusal := s.gate.Admit(&sess.pre, limitsOf(cfg))
 	if refusal == "" {
+		s.sessions[sess] = struct{}{}
 		s.startWatchingLocked()
 	}
 	s.mu.Unlock()
-	s.evict(evicted)
+	s.gate.Evict(evicted)
 	return refusal
 }
 
 func (s *Server) depart(sess *session) {
 	sess.leaveClass()
 	sess.live.release()
+	s.gate.Leave(&sess.pre)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range []*time.Timer{sess.pre.timer, sess.pre.grace} {
-		if t != nil {
-			t.Stop()
-		}
-	}
 	delete(s.sessions, sess)
 	if s.draining && len(s.sessions) == 0 {
 		select {
@@ -591,6 +606,23 @@ func (s *Server) depart(sess *session) {
 			close(s.drained)
 		}
 	}
+}
+
+// limitsOf are the admission limits of cfg.
+func limitsOf(cfg *config.Config) admission.Limits {
+	return admission.Limits{MaxSessions: cfg.MaxSessions, MaxSessionsPerSSHUser: cfg.MaxSessionsPerSSHUser,
+		Prelogin: cfg.PreloginLimit(), PreloginPerSSHUser: cfg.MaxPreloginPerSSHUser, LoginTimeout: cfg.LoginTimeout.Duration}
+}
+
+// EvictPrelogin closes, with a 421, the sessions of this process that are
+// not logged in and not checking a PASS: what a per-session process does
+// when the process that handed it off needs the room (Handle.Evict).
+func (s *Server) EvictPrelogin() { s.gate.EvictPrelogin() }
+
+// FileLimitNeeded is about how many open files this server needs to hold
+// max_sessions sessions at once.
+func (s *Server) FileLimitNeeded() int {
+	return admission.FileLimitNeeded(s.Config().MaxSessions, s.opts.Handoff != nil)
 }
 
 // Sessions is the number of running sessions.

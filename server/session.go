@@ -23,6 +23,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
 	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
+	"github.com/tunnelftpd/tunnelftpd/server/admission"
 	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
@@ -53,7 +54,7 @@ type session struct {
 	handle   Handle
 	stopping bool
 
-	pre prelogin // the pre-login budget (prelogin.go), guarded by Server.mu
+	pre admission.Entry // its part in admission (the pre-login budget), guarded by the gate
 
 	mu   sync.Mutex
 	cc   ftpserver.ClientContext
@@ -209,7 +210,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errors.New("already logged in")
 	}
 	start := time.Now()
-	if !s.srv.beginCheck(s) {
+	if !s.srv.gate.BeginCheck(&s.pre) {
 		return nil, errLoginClosed
 	}
 	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
@@ -218,7 +219,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 			u.Logout()
 		}
 	}
-	if !s.srv.endCheck(s, err == nil) {
+	if !s.srv.gate.EndCheck(&s.pre, err == nil) {
 		// The login timeout closed the connection while PAM worked.
 		if err == nil && u.Logout != nil {
 			u.Logout()
@@ -275,12 +276,12 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		if u.Logout != nil {
 			u.Logout()
 		}
-		if isFDExhaustion(err) {
+		if admission.IsFDExhaustion(err) {
 			// Not the user's fault, and not a refusal: 421, like a
 			// connection that finds no descriptor at connect.
-			s.srv.fds.note("login")
+			s.srv.gate.Note("login")
 			s.log.Warn("login cut short: out of file descriptors", "user", u.Name)
-			s.conn.SayAndClose(strings.TrimSuffix(outOfFDsReply, "\r\n"))
+			s.conn.SayAndClose(strings.TrimSuffix(admission.OutOfFDsReply, "\r\n"))
 			return nil, errors.New("server out of resources")
 		}
 		s.log.Error("login refused: cannot open the user's root", "user", u.Name, "err", err)
