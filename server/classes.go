@@ -23,7 +23,7 @@ var errClassRefused = errors.New("refused by its class")
 // refusedAtConnect returns the 421 text for a connection that a class without who refuses by
 // its address (deny_clients), or "".
 func (s *Server) refusedAtConnect(sess *session) string {
-	c := sess.accessConn()
+	c := sess.from.Access()
 	cl, denied := sess.live.cfg.Policy().DeniedAtConnect(c)
 	if !denied {
 		return ""
@@ -37,7 +37,7 @@ func (s *Server) refusedAtConnect(sess *session) string {
 // no class is admitted as it is.
 func (s *session) admitClass(u *access.User) string {
 	pol := s.live.cfg.Policy()
-	c := s.accessConn()
+	c := s.from.Access()
 	if cl, denied := pol.DeniedAtLogin(c, u); denied {
 		s.log.Warn("login refused by deny_clients", "user", u.Name, "class", cl.Name, "client", c.Client.String())
 		return deniedText

@@ -30,7 +30,7 @@ var localHost = sync.OnceValue(func() string {
 
 // messageEnv is the cookies' values for this session, in directory cwd.
 func (s *session) messageEnv(cwd string) *access.Env {
-	env := &access.Env{Cwd: cwd, Email: s.live.cfg.Messages.Email, Remote: s.remoteHost(), Local: localHost()}
+	env := &access.Env{Cwd: cwd, Email: s.live.cfg.Messages.Email, Remote: s.from.Host(), Local: localHost()}
 	s.mu.Lock()
 	if s.user != nil {
 		env.User = s.user.Name

@@ -22,7 +22,7 @@ func (s *Server) now() time.Time {
 
 // who is the session as the shutdown message sees it.
 func (sess *session) who() planned.Who {
-	w := planned.Who{Client: sess.remoteHost(), Cwd: sess.cwd()}
+	w := planned.Who{Client: sess.from.Host(), Cwd: sess.cwd()}
 	sess.mu.Lock()
 	if sess.user != nil {
 		w.User = sess.user.Name

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net/netip"
 	"os/user"
 	"strconv"
 
@@ -44,17 +43,4 @@ func groupNames(gid int, groups []int) []string {
 		}
 	}
 	return names
-}
-
-// accessConn is what the policy knows of the connection before login: the real SSH client's
-// address when the tunnel was identified, else the TCP peer's, and the SSH user when verified.
-func (s *session) accessConn() access.Conn {
-	c := access.Conn{}
-	if a, err := netip.ParseAddr(s.remoteHost()); err == nil {
-		c.Client = a.WithZone("").Unmap()
-	}
-	if t := s.tunnel(); t.Verified {
-		c.SSHUser = t.SSHUser
-	}
-	return c
 }

@@ -31,14 +31,12 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
-	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/metrics"
 	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/admission"
@@ -47,6 +45,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
+	"github.com/tunnelftpd/tunnelftpd/server/peer"
 	"github.com/tunnelftpd/tunnelftpd/server/planned"
 	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 )
@@ -170,9 +169,7 @@ type Server struct {
 
 	planned  planned.Watcher // the shutdown file, cached (planned.go)
 	watching bool            // watchShutdown runs (guarded by mu)
-	// helperDown is when the identity helper last failed to answer
-	// (UnixNano; 0: it did not).
-	helperDown atomic.Int64
+	peers    peer.Finder     // who is behind a connection
 }
 
 // New builds a server from a loaded config, run as opts say.
@@ -187,6 +184,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
 	s.gate = admission.New(log, func() admission.Limits { return limitsOf(s.Config()) }, opts.Report, opts.Handoff != nil)
+	s.peers = peer.Finder{Helper: opts.IdentHelper, Log: log, WarnOnce: s.warnOnce, TunnelOnly: func() bool { return s.Config().TunnelOnly }}
 	s.planned = planned.Watcher{Path: func() string { return s.live.Load().cfg.ShutdownPath() }, Now: s.now, Log: log, WarnOnce: s.warnOnce}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
@@ -384,7 +382,7 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 	}
 	defer s.depart(sess)
 	s.gate.StartLoginTimer(&sess.pre, sess.live.cfg.LoginTimeout.Duration, sess.conn.SayAndClose)
-	adm := tracker.New(sess.id, sess.sshUser(), sess.remoteHost(), tracker.Options{
+	adm := tracker.New(sess.id, sess.from.SSHUser(), sess.from.Host(), tracker.Options{
 		Registry: s.opts.Registry, Metrics: s.opts.Metrics, Wtmp: s.opts.Wtmp,
 		WtmpLine: logging.WtmpLine(os.Getpid(), sess.id, !sess.single), Commands: sess.live.cfg.Log.Commands,
 		Log: sess.log, Now: s.now, WarnOnce: s.warnOnce, Cwd: sess.cwd,
@@ -454,13 +452,13 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		defer s.gate.Decided()
 	}
 	live := s.acquireLive()
-	sess := &session{srv: s, live: live, id: id, peer: s.identify(c), single: s.opts.OneSession}
-	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
+	sess := &session{srv: s, live: live, id: id, from: peer.Conn{Peer: s.peers.Identify(c), Remote: c.RemoteAddr()}, single: s.opts.OneSession}
+	sess.log = s.log.With(append([]any{"session", id}, sess.from.Attrs()...)...)
 	sess.offer = &passive.Offer{Pool: live.pool, Range: live.cfg.Passive.Ports, Wait: live.cfg.Passive.Wait.Duration,
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
-		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
-		Ask: s.askHelper, Log: sess.log, WarnOnce: s.warnOnce,
+		Control:  c.RemoteAddr(), Owner: sess.from.Peer, SameOwner: live.cfg.Passive.SameOwner,
+		Ask: s.peers.Ask, Log: sess.log, WarnOnce: s.warnOnce,
 		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.PasvBusy(port, busy) }}
 	hooks := ctrl.Hooks{PasvFailure: func() string {
 		s.opts.Metrics.PasvFailure()
@@ -470,7 +468,7 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		hooks.FirstLine = s.gate.ReportLine
 	}
 	sess.conn = ctrl.New(c, hooks, live.cfg.DataTimeout.Duration)
-	sess.pre = admission.Entry{Owner: sess.ownerKey(), Known: sess.peer != nil, OwnerName: sess.ownerName(),
+	sess.pre = admission.Entry{Owner: sess.from.OwnerKey(), Known: sess.from.Peer != nil, OwnerName: sess.from.OwnerName(),
 		HandedOff: handOff, SentLine: sess.conn.SentLine, Log: sess.log, Evict: func() {
 			if handOff {
 				s.mu.Lock()
@@ -499,79 +497,11 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 	return sess
 }
 
-// identify finds who is behind a loopback control connection (nil if the
-// peer is not on loopback or cannot be identified; the reason is logged once).
-// Without the privilege to see the process holding the peer socket (the
-// sshd session, and through it the SSH client's address), it asks the
-// identity helper.
-func (s *Server) identify(c net.Conn) *ident.Peer {
-	ra, ok := c.RemoteAddr().(*net.TCPAddr)
-	if !ok || !ra.IP.IsLoopback() {
-		return nil
-	}
-	p, err := ident.Lookup(c.LocalAddr(), c.RemoteAddr())
-	if errors.Is(err, ident.ErrGone) || errors.Is(err, ident.ErrNotFound) {
-		// The client has already gone (or its socket is in another network
-		// namespace): unidentified, which says nothing about the host.
-		s.log.Debug("peer of the control connection not found", "peer", c.RemoteAddr().String(), "err", err)
-		return nil
-	}
-	if err != nil {
-		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
-		return nil
-	}
-	if p.PID != 0 || ident.CanReadOthersFDs() {
-		return p // found, or gone (its process ended)
-	}
-	hp, err := s.askHelper(c)
-	if err == nil {
-		return hp
-	}
-	if !errors.Is(err, ident.ErrNotFound) {
-		s.blind(err)
-	}
-	return p
-}
-
-// askHelper asks the identity helper about c's peer. A helper that is not
-// there (no socket, nobody listening, no permission) is not asked again for
-// a minute: connections do not each pay for a failed connect.
-func (s *Server) askHelper(c net.Conn) (*ident.Peer, error) {
-	if t := s.helperDown.Load(); t != 0 && time.Since(time.Unix(0, t)) < time.Minute {
-		return nil, errHelperDown
-	}
-	p, err := ident.Ask(cmp.Or(s.opts.IdentHelper, ident.HelperSocket), c)
-	if err != nil && !errors.Is(err, ident.ErrNotFound) {
-		var ne net.Error
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrPermission) || (errors.As(err, &ne) && ne.Timeout()) {
-			s.helperDown.Store(time.Now().UnixNano())
-		}
-	}
-	return p, err
-}
-
-var errHelperDown = errors.New("the identity helper did not answer a moment ago")
-
-// blind says, once, what not seeing the sshd sessions costs under the
-// options in force: with tunnel_only every connection is refused (a
-// warning); otherwise log lines lack client= (fail2ban cannot ban the SSH
-// client) and sshd is not told from other processes of the same user.
-func (s *Server) blind(err error) {
-	const fix = "enable the identity helper (systemctl enable --now tunnelftpd-ident.socket) or run as root"
-	if s.Config().TunnelOnly {
-		s.warnOnce("ident-blind", "cannot see the sshd session behind connections: tunnel_only refuses every connection; "+fix, "err", err)
-		return
-	}
-	if _, seen := s.warned.LoadOrStore("ident-blind-info", true); !seen {
-		s.log.Info("cannot see the sshd session behind connections: log lines carry ssh_user= but no client= (fail2ban then has no address to ban); "+fix, "err", err)
-	}
-}
-
 // admit registers a session (admission.Gate.Admit), or returns why it is
 // refused.
 func (s *Server) admit(sess *session) string {
 	cfg := sess.live.cfg
-	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
+	if cfg.TunnelOnly && (sess.from.Peer == nil || !sess.from.Peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
 	if reason := s.refusedAtConnect(sess); reason != "" {

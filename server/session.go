@@ -21,13 +21,13 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
-	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
 	"github.com/tunnelftpd/tunnelftpd/server/admission"
 	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
+	"github.com/tunnelftpd/tunnelftpd/server/peer"
 	"github.com/tunnelftpd/tunnelftpd/server/planned"
 	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 )
@@ -39,7 +39,7 @@ type session struct {
 	srv  *Server
 	live *liveConfig // config in force when the session started
 	id   uint64
-	peer *ident.Peer // who is behind a loopback control connection (nil = unknown)
+	from peer.Conn // who is behind the control connection (package peer)
 	// single is set when this process serves only this session, so it may
 	// switch to the user's identity after login.
 	single bool
@@ -213,7 +213,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	if !s.srv.gate.BeginCheck(&s.pre) {
 		return nil, errLoginClosed
 	}
-	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
+	u, err := s.live.logins.Authenticate(name, pass, s.from.Tunnel())
 	if err == nil {
 		if err = s.srv.loginRefusal(s); err != nil && u.Logout != nil {
 			u.Logout()
@@ -230,7 +230,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		tracker.LoginFailed(s.srv.opts.Metrics, err)
 		time.Sleep(failureWait(time.Since(start), s.live.cfg.Auth.FailDelay.Duration))
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
-		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
+		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.from.Attrs(), "session", s.id)...)
 		var r *auth.Refusal
 		if errors.As(err, &r) {
 			attrs = append(attrs, "reason", r.Reason)
@@ -298,7 +298,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.cmds.SetDriver(fs)
 	s.adm.LoggedIn(u, pass)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
-		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
+		append(s.from.Attrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
 	return fs, nil
 }
 
@@ -327,21 +327,10 @@ func (s *session) passiveShare(u *auth.User) passive.Share {
 		name = "(anonymous)"
 	}
 	keys := []string{"ftp:" + name}
-	if s.peer != nil {
-		keys = append(keys, "ssh:"+strconv.Itoa(s.peer.UID))
+	if s.from.Peer != nil {
+		keys = append(keys, "ssh:"+strconv.Itoa(s.from.Peer.UID))
 	}
 	return passive.Share{Keys: keys, Max: s.live.cfg.Passive.PerUserLimit()}
-}
-
-// tunnel is what auth needs to know of the session's tunnel.
-func (s *session) tunnel() auth.Tunnel {
-	t := auth.Tunnel{Host: s.remoteHost()}
-	if s.peer != nil {
-		// A process that could not be seen (no privilege to list others'
-		// fds) is taken as sshd; one that was seen must be sshd.
-		t.SSHUser, t.Verified = s.peer.User, s.peer.PID == 0 || s.peer.SSH
-	}
-	return t
 }
 
 // cwd is the session's working directory, "" before login.
@@ -353,14 +342,6 @@ func (s *session) cwd() string {
 		return ""
 	}
 	return cc.Path()
-}
-
-// sshUser is the SSH user for the registry ("" when the tunnel was not identified).
-func (s *session) sshUser() string {
-	if s.peer == nil {
-		return ""
-	}
-	return s.ownerName()
 }
 
 // userName is the logged-in user's name, "" before login.
@@ -438,7 +419,7 @@ func (s *session) transferDone(t driver.Transfer) {
 	s.adm.TransferEnded(t)
 	if s.live.xferlog != nil {
 		mode, name := s.adm.XferIdentity(user)
-		s.live.xferlog.Write(t, s.remoteHost(), name, mode)
+		s.live.xferlog.Write(t, s.from.Host(), name, mode)
 	}
 }
 
@@ -528,52 +509,6 @@ func logSafe(s string) string {
 	}
 	q := strconv.Quote(s)
 	return q[1 : len(q)-1]
-}
-
-// peerAttrs are the log attributes naming the tunnel user and, when known,
-// the SSH client's real address (what fail2ban should ban).
-func (s *session) peerAttrs() []any {
-	if s.peer == nil {
-		return nil
-	}
-	attrs := []any{"ssh_user", s.ownerName()}
-	if s.peer.Client != "" {
-		attrs = append(attrs, "client", s.peer.Client)
-	}
-	return attrs
-}
-
-// ownerName names the owner of the control connection's peer socket.
-func (s *session) ownerName() string {
-	switch {
-	case s.peer == nil:
-		return "unknown"
-	case s.peer.User != "":
-		return s.peer.User
-	}
-	return strconv.Itoa(s.peer.UID)
-}
-
-// ownerKey groups sessions by tunnel user for max_sessions_per_ssh_user;
-// unidentified peers share one group.
-func (s *session) ownerKey() int {
-	if s.peer == nil {
-		return -1
-	}
-	return s.peer.UID
-}
-
-// remoteHost is the client's address for logs: the SSH client's real
-// address when known, else the control connection's peer.
-func (s *session) remoteHost() string {
-	if s.peer != nil && s.peer.Client != "" {
-		host, _, _ := net.SplitHostPort(s.peer.Client)
-		return host
-	}
-	if a, ok := s.conn.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	return s.conn.RemoteAddr().String()
 }
 
 // testPanicAt, when a test stores a callback name in it, makes that
