@@ -47,6 +47,7 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 	"github.com/tunnelftpd/tunnelftpd/server/peer"
 	"github.com/tunnelftpd/tunnelftpd/server/planned"
+	"github.com/tunnelftpd/tunnelftpd/server/policy"
 	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 )
 
@@ -178,9 +179,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	classes, err := newClassCounter(opts)
+	classes, err := classcount.New(opts.ClassLock)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("class session counter: %w", err)
 	}
 	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
 	s.gate = admission.New(log, func() admission.Limits { return limitsOf(s.Config()) }, opts.Report, opts.Handoff != nil)
@@ -454,6 +455,8 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 	live := s.acquireLive()
 	sess := &session{srv: s, live: live, id: id, from: peer.Conn{Peer: s.peers.Identify(c), Remote: c.RemoteAddr()}, single: s.opts.OneSession}
 	sess.log = s.log.With(append([]any{"session", id}, sess.from.Attrs()...)...)
+	sess.pol = &policy.Session{Cfg: live.cfg, Classes: s.classes, Conn: sess.from.Access(), Remote: sess.from.Host(),
+		User: sess.userName, Log: sess.log, Metrics: s.opts.Metrics, OnClass: func(name string) { sess.adm.SetClass(name) }}
 	sess.offer = &passive.Offer{Pool: live.pool, Range: live.cfg.Passive.Ports, Wait: live.cfg.Passive.Wait.Duration,
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
@@ -463,7 +466,7 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 	hooks := ctrl.Hooks{PasvFailure: func() string {
 		s.opts.Metrics.PasvFailure()
 		return sess.offer.Failed()
-	}, FinalReply: sess.finalReply, Refusal: sess.takeRefusal, DirMessage: sess.dirMessage}
+	}, FinalReply: sess.finalReply, Refusal: sess.pol.TakeRefusal, DirMessage: sess.dirMessage}
 	if s.opts.Report != nil {
 		hooks.FirstLine = s.gate.ReportLine
 	}
@@ -504,7 +507,7 @@ func (s *Server) admit(sess *session) string {
 	if cfg.TunnelOnly && (sess.from.Peer == nil || !sess.from.Peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
-	if reason := s.refusedAtConnect(sess); reason != "" {
+	if reason := sess.pol.RefusedAtConnect(); reason != "" {
 		return reason
 	}
 	s.mu.Lock()
@@ -523,7 +526,7 @@ func (s *Server) admit(sess *session) string {
 }
 
 func (s *Server) depart(sess *session) {
-	sess.leaveClass()
+	sess.pol.LeaveClass()
 	sess.live.release()
 	s.gate.Leave(&sess.pre)
 	s.mu.Lock()
@@ -553,6 +556,11 @@ func (s *Server) EvictPrelogin() { s.gate.EvictPrelogin() }
 // max_sessions sessions at once.
 func (s *Server) FileLimitNeeded() int {
 	return admission.FileLimitNeeded(s.Config().MaxSessions, s.opts.Handoff != nil)
+}
+
+// ClassSessions counts the sessions of each class of the config in force.
+func (s *Server) ClassSessions() []policy.ClassCount {
+	return policy.ClassSessions(s.Config(), s.classes)
 }
 
 // Sessions is the number of running sessions.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,18 +18,18 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
-	"github.com/tunnelftpd/tunnelftpd/access"
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
 	"github.com/tunnelftpd/tunnelftpd/server/admission"
-	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
 	"github.com/tunnelftpd/tunnelftpd/server/peer"
 	"github.com/tunnelftpd/tunnelftpd/server/planned"
+	"github.com/tunnelftpd/tunnelftpd/server/policy"
 	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 )
 
@@ -60,13 +61,9 @@ type session struct {
 	cc   ftpserver.ClientContext
 	user *auth.User
 	fs   *driver.Fs
-	// The user's class and its slot (classes.go), the directories whose
-	// message was shown and a login refusal to send as 421 (messages.go).
-	// The access policy itself is the driver's (driver.Fs.Decision).
-	class   *access.Class
-	slot    *classcount.Slot
-	visited access.Visited
-	refusal string
+	// pol is the session's class and messages (package policy); the access
+	// policy itself is the driver's (driver.Fs.Decision).
+	pol *policy.Session
 
 	failedLogins int // on this connection (AuthUser runs on its one command goroutine)
 
@@ -153,7 +150,7 @@ func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err err
 	s.cc = cc
 	s.mu.Unlock()
 	s.log.Info("session started", "from", s.conn.RemoteAddr().String())
-	return s.greeting(), nil
+	return s.pol.Greeting(), nil
 }
 
 // ClientDisconnected ends the session: passive ports are released, and once
@@ -206,7 +203,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		// The library accepts USER/PASS again after a login; a second
 		// identity in the same process (perhaps already switched to the
 		// first user) must never be taken. The library then disconnects.
-		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
+		s.log.Warn("second login on one connection refused", "user", logging.Safe(name), "from", from)
 		return nil, errors.New("already logged in")
 	}
 	start := time.Now()
@@ -230,7 +227,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		tracker.LoginFailed(s.srv.opts.Metrics, err)
 		time.Sleep(failureWait(time.Since(start), s.live.cfg.Auth.FailDelay.Duration))
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
-		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.from.Attrs(), "session", s.id)...)
+		attrs := append([]any{"user", logging.Safe(name), "from", from}, append(s.from.Attrs(), "session", s.id)...)
 		var r *auth.Refusal
 		if errors.As(err, &r) {
 			attrs = append(attrs, "reason", r.Reason)
@@ -251,18 +248,18 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		}
 		return nil, auth.ErrAuthFailed
 	}
-	au := s.accessUser(u)
-	if refusal := s.admitClass(&au); refusal != "" {
+	au := s.pol.AccessUser(u)
+	if refusal := s.pol.AdmitClass(&au); refusal != "" {
 		if u.Logout != nil {
 			u.Logout()
 		}
-		s.refuseLogin(refusal)
-		return nil, errClassRefused
+		s.pol.RefuseLogin(refusal)
+		return nil, policy.ErrClassRefused
 	}
 	// From here on the session runs as the account it serves, before it
 	// touches any file.
 	if err := s.switchIdentity(u); err != nil {
-		s.leaveClass()
+		s.pol.LeaveClass()
 		if u.Logout != nil {
 			u.Logout()
 		}
@@ -272,7 +269,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	acc := s.live.cfg.Policy().Session(au)
 	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.TransferOpened})
 	if err != nil {
-		s.leaveClass()
+		s.pol.LeaveClass()
 		if u.Logout != nil {
 			u.Logout()
 		}
@@ -289,11 +286,8 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	}
 	s.mu.Lock()
 	s.user, s.fs = u, fs
-	class := ""
-	if s.class != nil {
-		class = s.class.Name
-	}
 	s.mu.Unlock()
+	class := s.pol.ClassName()
 	s.offer.SetShare(s.passiveShare(u))
 	s.cmds.SetDriver(fs)
 	s.adm.LoggedIn(u, pass)
@@ -382,7 +376,7 @@ func (s *session) switchIdentity(u *auth.User) error {
 // [messages] login before the 230.
 func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error) string {
 	if err == nil {
-		return s.loginReply("Login successful")
+		return s.pol.LoginReply("Login successful", cmp.Or(s.cwd(), "/"))
 	}
 	if errors.Is(err, auth.ErrAuthFailed) {
 		return "Login incorrect"
@@ -405,7 +399,7 @@ func (s *session) transferDone(t driver.Transfer) {
 	user := s.user
 	s.mu.Unlock()
 	status := "complete"
-	attrs := []any{"user", user.Name, "path", logSafe(t.Path), "bytes", t.Bytes,
+	attrs := []any{"user", user.Name, "path", logging.Safe(t.Path), "bytes", t.Bytes,
 		"seconds", fmt.Sprintf("%.3f", t.Duration.Seconds())}
 	if t.Err != nil {
 		status = "incomplete"
@@ -439,6 +433,21 @@ func (s *session) finalReply(b []byte) {
 	if cc != nil && transferCommands[cc.GetLastCommand()] {
 		s.offer.DropUnused()
 	}
+}
+
+// cwdCommands are the commands whose 250 reply enters a directory.
+var cwdCommands = map[string]bool{"CWD": true, "XCWD": true, "CDUP": true, "XCUP": true}
+
+// dirMessage is the message of the directory a CWD just entered, for the 250 reply
+// (ctrl.Hooks.DirMessage); nil after any other command.
+func (s *session) dirMessage() []string {
+	s.mu.Lock()
+	cc, fs := s.cc, s.fs
+	s.mu.Unlock()
+	if cc == nil || !cwdCommands[strings.ToUpper(cc.GetLastCommand())] {
+		return nil
+	}
+	return s.pol.CwdMessage(cc.Path(), fs)
 }
 
 // transferCommands use the data connection of the PASV before them.
@@ -499,16 +508,6 @@ func (s *session) cutAndClose(cc ftpserver.ClientContext, why string) {
 		cc.Close() // closing twice is harmless
 		s.conn.CloseForReal()
 	})
-}
-
-// logSafe bounds and escapes client-supplied text for the log.
-func logSafe(s string) string {
-	const maxLen = 256
-	if len(s) > maxLen {
-		s = s[:maxLen]
-	}
-	q := strconv.Quote(s)
-	return q[1 : len(q)-1]
 }
 
 // testPanicAt, when a test stores a callback name in it, makes that

@@ -3,6 +3,7 @@ package logging
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -176,4 +177,14 @@ func (l *Limiter) summarize(msg string) {
 	if l.out.Enabled(context.Background(), slog.LevelWarn) {
 		l.out.Handle(context.Background(), r) //nolint:errcheck // nowhere to report a log failure
 	}
+}
+
+// Safe bounds and escapes client-supplied text for the log.
+func Safe(s string) string {
+	const maxLen = 256
+	if len(s) > maxLen {
+		s = s[:maxLen]
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
