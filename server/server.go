@@ -2,16 +2,15 @@
 // New(cfg, Options) builds it, Serve(l) serves a listener and ServeConn(c)
 // one connection (every launch mode is one of the two), Shutdown(ctx) drains
 // it and Reload(cfg) puts a new config in force for new sessions. Each
-// session is the ftpserverlib MainDriver of its one connection. Server ties
-// together what its sub-packages own: admission (tunnel_only and
-// deny_clients are checked here; the limits, the pre-login budget and
-// running out of file descriptors are package admission's), the control
-// connection (package ctrl), what the admin tools see (package tracker),
-// the planned shutdown (package planned), the filter on the library's log
-// (logging.NewLibraryHandler). It keeps the login and the switch to the
-// user's identity, the user's access policy and class (policy.go,
-// classes.go: package access decides, package classcount counts across
-// processes), and the banner and messages (messages.go).
+// session is the ftpserverlib MainDriver of its one connection (session.go):
+// its login and the switch to the user's identity, its transfers, its passive
+// mode and its end. Server ties together what its sub-packages own: who is
+// behind a connection (peer), who may have a session and when one not logged
+// in must go (admission; tunnel_only is checked here), the control
+// connection (ctrl), the session's class and messages (policy), what the
+// admin tools see (tracker), the planned shutdown (planned, with the
+// refusals and closes in planned.go) and the filter on the library's log
+// (logging.NewLibraryHandler).
 //
 // It must not open user paths (package driver does, for every file
 // operation), pick passive ports (package passive), read config files
