@@ -83,11 +83,14 @@ type Entry struct {
 
 // Limits are the budget's limits from one config.
 type Limits struct {
+	// MaxSessions and MaxSessionsPerSSHUser are max_sessions and
+	// max_sessions_per_ssh_user (0: none).
 	MaxSessions, MaxSessionsPerSSHUser int
 	// Prelogin and PreloginPerSSHUser are max_prelogin (in force) and
 	// max_prelogin_per_ssh_user (0: none).
 	Prelogin, PreloginPerSSHUser int
-	LoginTimeout                 time.Duration
+	// LoginTimeout is login_timeout; a quarter of it is a connection's grace.
+	LoginTimeout time.Duration
 }
 
 // graceOf is how long a connection may stay not logged in before it counts
