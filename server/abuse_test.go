@@ -586,10 +586,10 @@ func TestPipelined10000Commands(t *testing.T) {
 }
 
 // TestUnknownCommandFloodIsRateLimited: 5,000 unknown commands, each of
-// which the library logs at warn level, give at most libraryLogBurst log
+// which the library logs at warn level, give at most logging.LibraryLogBurst log
 // lines per second and per message, plus summary lines that account for
 // every suppressed one.
-// Guards: the per-session limit on library log records (liblog.go);
+// Guards: the per-session limit on library log records (logging.NewLibraryHandler);
 // without it each junk line becomes a log line.
 func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 	ts := startServer(t, 1, nil)
@@ -617,40 +617,14 @@ func TestUnknownCommandFloodIsRateLimited(t *testing.T) {
 		}
 		return logged+suppressed == n
 	})
-	windows := int(elapsed/libraryLogWindow) + 2
-	if logged > libraryLogBurst*windows {
-		t.Errorf("%d unknown commands in %v gave %d log lines, want at most %d", n, elapsed, logged, libraryLogBurst*windows)
+	windows := int(elapsed/logging.LibraryLogWindow) + 2
+	if logged > logging.LibraryLogBurst*windows {
+		t.Errorf("%d unknown commands in %v gave %d log lines, want at most %d", n, elapsed, logged, logging.LibraryLogBurst*windows)
 	}
 	if summaries := len(sumRe.FindAllString(ts.Logs.String(), -1)); summaries > windows {
 		t.Errorf("%d summary lines for %v", summaries, elapsed)
 	}
 	t.Logf("%d unknown commands in %v: %d logged, %d counted in summary lines", n, elapsed.Round(time.Millisecond), logged, suppressed)
-}
-
-// TestLogLimiterKeysOnMessage: a flood of one message does not hide another
-// (a recovered panic, say), and the limit starts afresh each window.
-// Guards: the per-message keying of the limit.
-func TestLogLimiterKeysOnMessage(t *testing.T) {
-	var out syncBuffer
-	h := newLibraryHandler(logging.NewLogger(&config.Config{Log: config.LogConfig{Level: "info", Format: "text"}}, &out).Handler(), nil)
-	l := newLogLimiter(h.Handler, 3, time.Hour)
-	now := time.Now()
-	for range 10 {
-		l.allow("Unknown command", now)
-	}
-	if !l.allow("Internal command handling error", now) {
-		t.Error("a flood of one message suppressed another")
-	}
-	if l.allow("Unknown command", now.Add(30*time.Minute)) {
-		t.Error("over the limit within the window, yet allowed")
-	}
-	if !l.allow("Unknown command", now.Add(time.Hour)) {
-		t.Error("not allowed again in the next window")
-	}
-	l.summarize("Unknown command")
-	if !strings.Contains(out.String(), `message="Unknown command" suppressed=8 limit=3 per=1h0m0s`) {
-		t.Errorf("summary: %q", out.String())
-	}
 }
 
 // TestPASVFlood: 1,000 PASV/EPSV on one session never hold more than one
@@ -717,7 +691,7 @@ func TestPASVFlood(t *testing.T) {
 // TestActiveModeBounceRefused: PORT and EPRT are refused with 502 whatever
 // the address (a third party, a port below 1024, loopback), no connection is
 // ever made, and active mode cannot be turned on in the config.
-// Guards: DisableActiveMode (FTP bounce) and the 502 rewrite (ctrlconn.go).
+// Guards: DisableActiveMode (FTP bounce) and the 502 rewrite (package ctrl).
 func TestActiveModeBounceRefused(t *testing.T) {
 	ts := startServer(t, 1, nil)
 	// Listeners the server would connect to if it followed PORT/EPRT.

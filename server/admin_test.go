@@ -17,6 +17,8 @@ import (
 	"github.com/tunnelftpd/tunnelftpd/registry"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
+	"github.com/tunnelftpd/tunnelftpd/server/planned"
+	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 	"github.com/tunnelftpd/tunnelftpd/shutdownfile"
 )
 
@@ -169,14 +171,14 @@ func TestRegistryFollowsTheSession(t *testing.T) {
 }
 
 // log.commands logs nothing before login (a USER line may hold a mistyped password) and at most
-// commandLogBurst lines a second after it, then says how many it dropped.
+// tracker.CommandLogBurst lines a second after it, then says how many it dropped.
 func TestCommandLogAfterLoginAndLimited(t *testing.T) {
 	a := startAdminServer(t, 1, time.Now(), func(c *config.Config) { c.Log.Commands = true })
 	rc := testutil.DialRaw(t, a.Addr)
 	rc.Expect(331, "USER Secret-typed-as-user")
 	rc.Expect(530, "PASS Secret-typed-as-user")
 	rc.Login(testUser, testPassword)
-	const n = 3 * commandLogBurst
+	const n = 3 * tracker.CommandLogBurst
 	var cmds strings.Builder
 	for range n {
 		cmds.WriteString("NOOP\r\n")
@@ -197,8 +199,8 @@ func TestCommandLogAfterLoginAndLimited(t *testing.T) {
 		t.Error("a pre-login command line reached the log")
 	}
 	got := strings.Count(logs, `user=alice command=NOOP`)
-	if got < commandLogBurst || got >= n {
-		t.Errorf("%d NOOP lines logged of %d sent, want the limit (%d a second) to apply", got, n, commandLogBurst)
+	if got < tracker.CommandLogBurst || got >= n {
+		t.Errorf("%d NOOP lines logged of %d sent, want the limit (%d a second) to apply", got, n, tracker.CommandLogBurst)
 	}
 }
 
@@ -383,7 +385,7 @@ func TestShutdownFileFIFOSymlinkTooBig(t *testing.T) {
 		if err := c.make(); err != nil {
 			t.Fatal(err)
 		}
-		a.setClock(t0.Add(time.Duration(i+1) * 2 * shutdownCheckEvery))
+		a.setClock(t0.Add(time.Duration(i+1) * 2 * planned.CheckEvery))
 		rc := testutil.DialRaw(t, a.Addr)
 		rc.Login(testUser, testPassword)
 		if msg := rc.Expect(257, "PWD"); strings.Contains(msg, "down") {
@@ -413,24 +415,6 @@ func TestShutdownNoticeAfterMultiLineReply(t *testing.T) {
 		}
 		if msg := rc.Expect(257, "PWD"); !strings.Contains(msg, "257-Going down soon") {
 			t.Errorf("the reply after %s lacks the shutdown message: %q", cmd, msg)
-		}
-	}
-}
-
-func TestReplyContinues(t *testing.T) {
-	for _, tc := range []struct {
-		b    string
-		want bool
-	}{
-		{"200 NOOP ok\r\n", false},
-		{"211-Features:\r\n", true},
-		{" MLST size*;\r\n", true},
-		{"211-Features:\r\n MDTM\r\n211 End\r\n", false},
-		{"211-Features:\r\n MDTM\r\n", true},
-		{"211 End", false},
-	} {
-		if got := replyContinues([]byte(tc.b)); got != tc.want {
-			t.Errorf("replyContinues(%q) = %v, want %v", tc.b, got, tc.want)
 		}
 	}
 }

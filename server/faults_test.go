@@ -111,7 +111,7 @@ func TestDataResetMidSTOR(t *testing.T) {
 // TestDiskFullDuringSTOR: an upload into a full file system gets 452
 // (insufficient storage), is logged as incomplete, keeps its partial file,
 // and the session goes on; once space is freed, uploads work again.
-// Guards: the ctrlConn rewrite of the library's generic 550 (storageReply):
+// Guards: the ctrl.Conn rewrite of the library's generic 550 (storageReply):
 // without it the client gets 550, which clients read as "no such file".
 func TestDiskFullDuringSTOR(t *testing.T) {
 	testutil.Privileged(t, "mounts a 1 MiB tmpfs as the user's root")

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -432,17 +431,5 @@ func TestSecondLoginRefused(t *testing.T) {
 	}
 	if !strings.Contains(ts.Logs.String(), "second login on one connection refused") {
 		t.Error("not logged")
-	}
-}
-
-// TestLibraryLogHidesPASSParam: a library record about a failed PASS never
-// carries the password.
-func TestLibraryLogHidesPASSParam(t *testing.T) {
-	var buf syncBuffer
-	h := newLibraryHandler(slog.NewTextHandler(&buf, nil), nil)
-	slog.New(h).Warn("Internal command handling error", "err", "boom", "command", "PASS", "param", "s3cret-pw")
-	slog.New(h).Warn("Internal command handling error", "err", "boom", "command", "CWD", "param", "/dir")
-	if strings.Contains(buf.String(), "s3cret-pw") || !strings.Contains(buf.String(), "param=/dir") {
-		t.Errorf("log: %s", buf.String())
 	}
 }

@@ -336,7 +336,7 @@ func TestDataStallWatchdog(t *testing.T) {
 
 // TestMaxSessions: once max_sessions are logged in, one more connection
 // gets 421 at connect. Connections not logged in do not fill it: a new one
-// takes the place of the oldest (prelogin.go).
+// takes the place of the oldest (package admission).
 func TestMaxSessions(t *testing.T) {
 	ts := startServer(t, 1, func(c *config.Config) { c.MaxSessions = 2 })
 	waiting := testutil.DialRaw(t, ts.Addr)

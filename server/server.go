@@ -2,16 +2,15 @@
 // New(cfg, Options) builds it, Serve(l) serves a listener and ServeConn(c)
 // one connection (every launch mode is one of the two), Shutdown(ctx) drains
 // it and Reload(cfg) puts a new config in force for new sessions. Each
-// session is the ftpserverlib MainDriver of its one connection: admission
-// (max_sessions, max_sessions_per_ssh_user, tunnel_only, deny_clients) and
-// the pre-login budget (prelogin.go), running out of file descriptors
-// (fds.go), the login and the switch to the user's identity, the user's
-// access policy and class (policy.go, classes.go: package access decides,
-// package classcount counts across processes), the banner and messages
-// (messages.go), the control connection that hands the library whole lines
-// only (ctrllines.go) and rewrites replies (ctrlconn.go, and transfer
-// results: xferreply.go), and the filter on the library's own log
-// (liblog.go).
+// session is the ftpserverlib MainDriver of its one connection (session.go):
+// its login and the switch to the user's identity, its transfers, its passive
+// mode and its end. Server ties together what its sub-packages own: who is
+// behind a connection (peer), who may have a session and when one not logged
+// in must go (admission; tunnel_only is checked here), the control
+// connection (ctrl), the session's class and messages (policy), what the
+// admin tools see (tracker), the planned shutdown (planned, with the
+// refusals and closes in planned.go) and the filter on the library's log
+// (logging.NewLibraryHandler).
 //
 // It must not open user paths (package driver does, for every file
 // operation), pick passive ports (package passive), read config files
@@ -31,20 +30,24 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
-	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/metrics"
 	"github.com/tunnelftpd/tunnelftpd/registry"
+	"github.com/tunnelftpd/tunnelftpd/server/admission"
 	"github.com/tunnelftpd/tunnelftpd/server/classcount"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
+	"github.com/tunnelftpd/tunnelftpd/server/peer"
+	"github.com/tunnelftpd/tunnelftpd/server/planned"
+	"github.com/tunnelftpd/tunnelftpd/server/policy"
+	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 )
 
 // liveConfig is a validated config with what is derived from it. Sessions keep
@@ -120,7 +123,7 @@ type Options struct {
 	// Report, if set, receives the session's way to a login (a per-session
 	// process tells the process that handed it off, which counts it in its
 	// pre-login budget). nil: nobody is told.
-	Report func(LoginEvent)
+	Report func(admission.LoginEvent)
 }
 
 // Handoff runs sessions outside this process (package daemon's per-session
@@ -130,7 +133,7 @@ type Handoff interface {
 	// session's logger, and events receives what the session's process
 	// reports (its Options.Report), from any goroutine, until Wait returns.
 	// The caller closes c once Start has returned.
-	Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(LoginEvent)) (Handle, error)
+	Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(admission.LoginEvent)) (Handle, error)
 }
 
 // Handle is one session handed off by a Handoff.
@@ -161,14 +164,12 @@ type Server struct {
 	draining bool
 	drained  chan struct{} // closed when draining and no session is left
 
-	warned sync.Map // keys of warnings already logged once
-	fds    *fdGuard // out of file descriptors (fds.go)
+	warned sync.Map        // keys of warnings already logged once
+	gate   *admission.Gate // the limits, the pre-login budget, out of file descriptors
 
-	planned  plannedShutdown // the shutdown file, cached (shutdown.go)
+	planned  planned.Watcher // the shutdown file, cached (planned.go)
 	watching bool            // watchShutdown runs (guarded by mu)
-	// helperDown is when the identity helper last failed to answer
-	// (UnixNano; 0: it did not).
-	helperDown atomic.Int64
+	peers    peer.Finder     // who is behind a connection
 }
 
 // New builds a server from a loaded config, run as opts say.
@@ -177,11 +178,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	classes, err := newClassCounter(opts)
+	classes, err := classcount.New(opts.ClassLock)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("class session counter: %w", err)
 	}
-	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{}), fds: newFDGuard(log)}
+	s := &Server{log: log, opts: opts, classes: classes, sessions: map[*session]struct{}{}, drained: make(chan struct{})}
+	s.gate = admission.New(log, func() admission.Limits { return limitsOf(s.Config()) }, opts.Report, opts.Handoff != nil)
+	s.peers = peer.Finder{Helper: opts.IdentHelper, Log: log, WarnOnce: s.warnOnce, TunnelOnly: func() bool { return s.Config().TunnelOnly }}
+	s.planned = planned.Watcher{Path: func() string { return s.live.Load().cfg.ShutdownPath() }, Now: s.now, Log: log, WarnOnce: s.warnOnce}
 	live, err := s.newLiveConfig(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -334,7 +338,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if draining || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			if isFDExhaustion(err) && s.fds.refuseOne(l) {
+			if admission.IsFDExhaustion(err) && s.gate.RefuseOne(l) {
 				continue // answered 421 with the reserve descriptor
 			}
 			var ne net.Error
@@ -348,13 +352,13 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("accepting control connections: %w", err)
 		}
 		delay = 0
-		if !s.roomForAnother() {
-			s.fds.note("admission")
-			sayOutOfFDs(c)
+		if !s.gate.RoomForAnother() {
+			s.gate.Note("admission")
+			admission.SayOutOfFDs(c)
 			c.Close()
 			continue
 		}
-		s.fds.inFlight.Add(1) // until admitConn has registered or refused it
+		s.gate.Accepted() // until admitConn has registered or refused it
 		if s.opts.Handoff != nil {
 			go s.handOff(c)
 		} else {
@@ -377,16 +381,21 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 		return
 	}
 	defer s.depart(sess)
-	s.startLoginTimer(sess)
-	adm := s.joinRegistry(sess)
-	defer adm.leave()
+	s.gate.StartLoginTimer(&sess.pre, sess.live.cfg.LoginTimeout.Duration, sess.conn.SayAndClose)
+	adm := tracker.New(sess.id, sess.from.SSHUser(), sess.from.Host(), tracker.Options{
+		Registry: s.opts.Registry, Metrics: s.opts.Metrics, Wtmp: s.opts.Wtmp,
+		WtmpLine: logging.WtmpLine(os.Getpid(), sess.id, !sess.single), Commands: sess.live.cfg.Log.Commands,
+		Log: sess.log, Now: s.now, WarnOnce: s.warnOnce, Cwd: sess.cwd,
+		Notice: func(code []byte) []byte { return s.shutdownNotice(sess, code) }})
+	defer adm.Leave()
 	s.mu.Lock()
-	sess.adm, sess.conn.adm = adm, adm
+	sess.adm = adm
+	sess.conn.Hooks.Read, sess.conn.Hooks.BeforeReply = adm.Read, adm.BeforeReply
 	s.mu.Unlock()
 
-	sess.ln = newOneShotListener(&replyConn{ctrlConn: sess.conn, s: sess})
+	sess.ln = ctrl.NewListener(sess.conn)
 	sess.ftp = ftpserver.NewFtpServer(sess)
-	sess.ftp.Logger = slog.New(newLibraryHandler(sess.log.Handler(), sess.userName))
+	sess.ftp.Logger = slog.New(logging.NewLibraryHandler(sess.log.Handler(), sess.userName))
 	if err := sess.ftp.Listen(); err != nil {
 		sess.log.Error("cannot start session", "err", err)
 		c.Close()
@@ -395,7 +404,7 @@ func (s *Server) serveConn(c net.Conn, accepted bool) {
 	if err := sess.ftp.Serve(); err != nil {
 		sess.log.Error("session ended with an error", "err", err)
 	}
-	sess.conn.closeForReal()
+	sess.conn.CloseForReal()
 	sess.finish()
 }
 
@@ -407,11 +416,15 @@ func (s *Server) handOff(c net.Conn) {
 	}
 	defer s.depart(sess)
 
-	h, err := s.startHandoff(sess, c)
+	var h Handle
+	err := s.gate.StartProcess(func() (err error) {
+		h, err = s.opts.Handoff.Start(c, sess.live.cfg, sess.log, func(e admission.LoginEvent) { s.gate.Event(&sess.pre, e) })
+		return err
+	})
 	if err != nil {
-		if isFDExhaustion(err) {
-			s.fds.note("session process")
-			sayOutOfFDs(c)
+		if admission.IsFDExhaustion(err) {
+			s.gate.Note("session process")
+			admission.SayOutOfFDs(c)
 		} else {
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			fmt.Fprintf(c, "421 Cannot start your session; try again later\r\n")
@@ -425,6 +438,7 @@ func (s *Server) handOff(c net.Conn) {
 	s.mu.Lock()
 	sess.handle = h
 	s.mu.Unlock()
+	s.gate.Attach(&sess.pre)
 	h.Wait()
 }
 
@@ -432,29 +446,41 @@ func (s *Server) handOff(c net.Conn) {
 // served here): it identifies the peer and applies the connect-time limits,
 // making room where the pre-login budget allows. A refused connection gets
 // one 421 line and is closed, and nil is returned; otherwise the caller must
-// depart. accepted says Serve counted c in flight (roomForAnother).
+// depart. accepted says Serve counted c in flight (admission.Gate.Accepted).
 func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *session {
 	if accepted {
-		defer s.fds.inFlight.Add(-1)
+		defer s.gate.Decided()
 	}
 	live := s.acquireLive()
-	sess := &session{srv: s, live: live, id: id, peer: s.identify(c), single: s.opts.OneSession}
-	sess.pre.handedOff = handOff
-	sess.log = s.log.With(append([]any{"session", id}, sess.peerAttrs()...)...)
+	sess := &session{srv: s, live: live, id: id, from: peer.Conn{Peer: s.peers.Identify(c), Remote: c.RemoteAddr()}, single: s.opts.OneSession}
+	sess.log = s.log.With(append([]any{"session", id}, sess.from.Attrs()...)...)
+	sess.pol = &policy.Session{Cfg: live.cfg, Classes: s.classes, Conn: sess.from.Access(), Remote: sess.from.Host(),
+		User: sess.userName, Log: sess.log, Metrics: s.opts.Metrics, OnClass: func(name string) { sess.adm.SetClass(name) }}
 	sess.offer = &passive.Offer{Pool: live.pool, Range: live.cfg.Passive.Ports, Wait: live.cfg.Passive.Wait.Duration,
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
-		Control:  c.RemoteAddr(), Owner: sess.peer, SameOwner: live.cfg.Passive.SameOwner,
-		Ask: s.askHelper, Log: sess.log, WarnOnce: s.warnOnce,
-		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.pasvBusy(port, busy) }}
-	sess.conn = &ctrlConn{Conn: c, onPasvFailure: func() string {
+		Control:  c.RemoteAddr(), Owner: sess.from.Peer, SameOwner: live.cfg.Passive.SameOwner,
+		Ask: s.peers.Ask, Log: sess.log, WarnOnce: s.warnOnce,
+		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.PasvBusy(port, busy) }}
+	hooks := ctrl.Hooks{PasvFailure: func() string {
 		s.opts.Metrics.PasvFailure()
 		return sess.offer.Failed()
-	}, onFinalReply: sess.finalReply}
-	sess.conn.xfer.dataTimeout = live.cfg.DataTimeout.Duration
+	}, FinalReply: sess.finalReply, Refusal: sess.pol.TakeRefusal, DirMessage: sess.dirMessage}
 	if s.opts.Report != nil {
-		sess.conn.lines.onFirst = func() { s.report(EventLine) }
+		hooks.FirstLine = s.gate.ReportLine
 	}
+	sess.conn = ctrl.New(c, hooks, live.cfg.DataTimeout.Duration)
+	sess.pre = admission.Entry{Owner: sess.from.OwnerKey(), Known: sess.from.Peer != nil, OwnerName: sess.from.OwnerName(),
+		HandedOff: handOff, SentLine: sess.conn.SentLine, Log: sess.log, Evict: func() {
+			if handOff {
+				s.mu.Lock()
+				h := sess.handle
+				s.mu.Unlock()
+				h.Evict()
+				return
+			}
+			sess.conn.SayAndClose("421 " + admission.EvictMessage)
+		}}
 	// Active mode is never served (no way back through the tunnel); MFMT always is.
 	sess.cmds = ftpcmd.New(ftpcmd.Config{MFMT: true})
 	if s.refuseForShutdown(sess) {
@@ -463,7 +489,7 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		return nil
 	}
 	if reason := s.admit(sess); reason != "" {
-		s.opts.Metrics.LimitRefusal(limitOf(reason))
+		s.opts.Metrics.LimitRefusal(tracker.LimitOf(reason))
 		sess.log.Warn("session refused", "reason", reason, "from", c.RemoteAddr().String())
 		fmt.Fprintf(c, "421 %s\r\n", reason)
 		c.Close()
@@ -473,82 +499,14 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 	return sess
 }
 
-// identify finds who is behind a loopback control connection (nil if the
-// peer is not on loopback or cannot be identified; the reason is logged once).
-// Without the privilege to see the process holding the peer socket (the
-// sshd session, and through it the SSH client's address), it asks the
-// identity helper.
-func (s *Server) identify(c net.Conn) *ident.Peer {
-	ra, ok := c.RemoteAddr().(*net.TCPAddr)
-	if !ok || !ra.IP.IsLoopback() {
-		return nil
-	}
-	p, err := ident.Lookup(c.LocalAddr(), c.RemoteAddr())
-	if errors.Is(err, ident.ErrGone) || errors.Is(err, ident.ErrNotFound) {
-		// The client has already gone (or its socket is in another network
-		// namespace): unidentified, which says nothing about the host.
-		s.log.Debug("peer of the control connection not found", "peer", c.RemoteAddr().String(), "err", err)
-		return nil
-	}
-	if err != nil {
-		s.warnOnce("ident", "cannot identify the owner of loopback peers; options that need it (tunnel_only, require_ssh_user, max_sessions_per_ssh_user, passive.same_owner) refuse or fall back as documented", "err", err)
-		return nil
-	}
-	if p.PID != 0 || ident.CanReadOthersFDs() {
-		return p // found, or gone (its process ended)
-	}
-	hp, err := s.askHelper(c)
-	if err == nil {
-		return hp
-	}
-	if !errors.Is(err, ident.ErrNotFound) {
-		s.blind(err)
-	}
-	return p
-}
-
-// askHelper asks the identity helper about c's peer. A helper that is not
-// there (no socket, nobody listening, no permission) is not asked again for
-// a minute: connections do not each pay for a failed connect.
-func (s *Server) askHelper(c net.Conn) (*ident.Peer, error) {
-	if t := s.helperDown.Load(); t != 0 && time.Since(time.Unix(0, t)) < time.Minute {
-		return nil, errHelperDown
-	}
-	p, err := ident.Ask(cmp.Or(s.opts.IdentHelper, ident.HelperSocket), c)
-	if err != nil && !errors.Is(err, ident.ErrNotFound) {
-		var ne net.Error
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrPermission) || (errors.As(err, &ne) && ne.Timeout()) {
-			s.helperDown.Store(time.Now().UnixNano())
-		}
-	}
-	return p, err
-}
-
-var errHelperDown = errors.New("the identity helper did not answer a moment ago")
-
-// blind says, once, what not seeing the sshd sessions costs under the
-// options in force: with tunnel_only every connection is refused (a
-// warning); otherwise log lines lack client= (fail2ban cannot ban the SSH
-// client) and sshd is not told from other processes of the same user.
-func (s *Server) blind(err error) {
-	const fix = "enable the identity helper (systemctl enable --now tunnelftpd-ident.socket) or run as root"
-	if s.Config().TunnelOnly {
-		s.warnOnce("ident-blind", "cannot see the sshd session behind connections: tunnel_only refuses every connection; "+fix, "err", err)
-		return
-	}
-	if _, seen := s.warned.LoadOrStore("ident-blind-info", true); !seen {
-		s.log.Info("cannot see the sshd session behind connections: log lines carry ssh_user= but no client= (fail2ban then has no address to ban); "+fix, "err", err)
-	}
-}
-
-// admit registers a session (prelogin.go: register), or returns why it is
+// admit registers a session (admission.Gate.Admit), or returns why it is
 // refused.
 func (s *Server) admit(sess *session) string {
 	cfg := sess.live.cfg
-	if cfg.TunnelOnly && (sess.peer == nil || !sess.peer.SSH) {
+	if cfg.TunnelOnly && (sess.from.Peer == nil || !sess.from.Peer.SSH) {
 		return "Only connections through an SSH tunnel are accepted (tunnel_only)"
 	}
-	if reason := s.refusedAtConnect(sess); reason != "" {
+	if reason := sess.pol.RefusedAtConnect(); reason != "" {
 		return reason
 	}
 	s.mu.Lock()
@@ -556,25 +514,22 @@ func (s *Server) admit(sess *session) string {
 		s.mu.Unlock()
 		return "Server shutting down"
 	}
-	evicted, refusal := s.register(sess)
+	evicted, refusal := s.gate.Admit(&sess.pre, limitsOf(cfg))
 	if refusal == "" {
+		s.sessions[sess] = struct{}{}
 		s.startWatchingLocked()
 	}
 	s.mu.Unlock()
-	s.evict(evicted)
+	s.gate.Evict(evicted)
 	return refusal
 }
 
 func (s *Server) depart(sess *session) {
-	sess.leaveClass()
+	sess.pol.LeaveClass()
 	sess.live.release()
+	s.gate.Leave(&sess.pre)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range []*time.Timer{sess.pre.timer, sess.pre.grace} {
-		if t != nil {
-			t.Stop()
-		}
-	}
 	delete(s.sessions, sess)
 	if s.draining && len(s.sessions) == 0 {
 		select {
@@ -583,6 +538,28 @@ func (s *Server) depart(sess *session) {
 			close(s.drained)
 		}
 	}
+}
+
+// limitsOf are the admission limits of cfg.
+func limitsOf(cfg *config.Config) admission.Limits {
+	return admission.Limits{MaxSessions: cfg.MaxSessions, MaxSessionsPerSSHUser: cfg.MaxSessionsPerSSHUser,
+		Prelogin: cfg.PreloginLimit(), PreloginPerSSHUser: cfg.MaxPreloginPerSSHUser, LoginTimeout: cfg.LoginTimeout.Duration}
+}
+
+// EvictPrelogin closes, with a 421, the sessions of this process that are
+// not logged in and not checking a PASS: what a per-session process does
+// when the process that handed it off needs the room (Handle.Evict).
+func (s *Server) EvictPrelogin() { s.gate.EvictPrelogin() }
+
+// FileLimitNeeded is about how many open files this server needs to hold
+// max_sessions sessions at once.
+func (s *Server) FileLimitNeeded() int {
+	return admission.FileLimitNeeded(s.Config().MaxSessions, s.opts.Handoff != nil)
+}
+
+// ClassSessions counts the sessions of each class of the config in force.
+func (s *Server) ClassSessions() []policy.ClassCount {
+	return policy.ClassSessions(s.Config(), s.classes)
 }
 
 // Sessions is the number of running sessions.

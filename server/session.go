@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,15 +18,19 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
-	"github.com/tunnelftpd/tunnelftpd/access"
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/driver"
 	"github.com/tunnelftpd/tunnelftpd/ftpcmd"
-	"github.com/tunnelftpd/tunnelftpd/ident"
 	"github.com/tunnelftpd/tunnelftpd/privsep"
-	"github.com/tunnelftpd/tunnelftpd/server/classcount"
+	"github.com/tunnelftpd/tunnelftpd/server/admission"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
+	"github.com/tunnelftpd/tunnelftpd/server/ctrl"
+	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
+	"github.com/tunnelftpd/tunnelftpd/server/peer"
+	"github.com/tunnelftpd/tunnelftpd/server/planned"
+	"github.com/tunnelftpd/tunnelftpd/server/policy"
+	"github.com/tunnelftpd/tunnelftpd/server/tracker"
 )
 
 // session is one control connection. It is the ftpserverlib MainDriver of a
@@ -35,34 +40,30 @@ type session struct {
 	srv  *Server
 	live *liveConfig // config in force when the session started
 	id   uint64
-	peer *ident.Peer // who is behind a loopback control connection (nil = unknown)
+	from peer.Conn // who is behind the control connection (package peer)
 	// single is set when this process serves only this session, so it may
 	// switch to the user's identity after login.
 	single bool
 
-	conn *ctrlConn
+	conn *ctrl.Conn
 	log  *slog.Logger
 	ftp  *ftpserver.FtpServer
-	ln   *oneShotListener
+	ln   *ctrl.Listener
 
 	// For a session handed off (Options.Handoff), guarded by Server.mu:
 	// its handle, and whether it was asked to stop.
 	handle   Handle
 	stopping bool
 
-	pre prelogin // the pre-login budget (prelogin.go), guarded by Server.mu
+	pre admission.Entry // its part in admission (the pre-login budget), guarded by the gate
 
 	mu   sync.Mutex
 	cc   ftpserver.ClientContext
 	user *auth.User
 	fs   *driver.Fs
-	// The user's class and its slot (classes.go), the directories whose
-	// message was shown and a login refusal to send as 421 (messages.go).
-	// The access policy itself is the driver's (driver.Fs.Decision).
-	class   *access.Class
-	slot    *classcount.Slot
-	visited access.Visited
-	refusal string
+	// pol is the session's class and messages (package policy); the access
+	// policy itself is the driver's (driver.Fs.Decision).
+	pol *policy.Session
 
 	failedLogins int // on this connection (AuthUser runs on its one command goroutine)
 
@@ -77,9 +78,13 @@ type session struct {
 	// cmds answers the commands tunnelftpd serves itself (FEAT, HELP, STRU,
 	// OPTS MLST, EPSV ALL, SITE CHMOD…; package ftpcmd).
 	cmds *ftpcmd.Session
-	// adm is what the admin tools see of the session (admin.go); nil for
-	// a session handed off to a process of its own.
-	adm *sessionAdmin
+	// adm is what the admin tools see of the session (package tracker);
+	// nil for a session handed off to a process of its own.
+	adm *tracker.Tracker
+	// closing: closed for the planned shutdown (guarded by Server.mu);
+	// notice: what it was shown of the plan (guarded by mu).
+	closing bool
+	notice  planned.Notice
 }
 
 var (
@@ -145,7 +150,7 @@ func (s *session) ClientConnected(cc ftpserver.ClientContext) (_ string, err err
 	s.cc = cc
 	s.mu.Unlock()
 	s.log.Info("session started", "from", s.conn.RemoteAddr().String())
-	return s.greeting(), nil
+	return s.pol.Greeting(), nil
 }
 
 // ClientDisconnected ends the session: passive ports are released, and once
@@ -198,20 +203,20 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		// The library accepts USER/PASS again after a login; a second
 		// identity in the same process (perhaps already switched to the
 		// first user) must never be taken. The library then disconnects.
-		s.log.Warn("second login on one connection refused", "user", logSafe(name), "from", from)
+		s.log.Warn("second login on one connection refused", "user", logging.Safe(name), "from", from)
 		return nil, errors.New("already logged in")
 	}
 	start := time.Now()
-	if !s.srv.beginCheck(s) {
+	if !s.srv.gate.BeginCheck(&s.pre) {
 		return nil, errLoginClosed
 	}
-	u, err := s.live.logins.Authenticate(name, pass, s.tunnel())
+	u, err := s.live.logins.Authenticate(name, pass, s.from.Tunnel())
 	if err == nil {
 		if err = s.srv.loginRefusal(s); err != nil && u.Logout != nil {
 			u.Logout()
 		}
 	}
-	if !s.srv.endCheck(s, err == nil) {
+	if !s.srv.gate.EndCheck(&s.pre, err == nil) {
 		// The login timeout closed the connection while PAM worked.
 		if err == nil && u.Logout != nil {
 			u.Logout()
@@ -219,10 +224,10 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errLoginClosed
 	}
 	if err != nil {
-		s.loginFailed(err)
+		tracker.LoginFailed(s.srv.opts.Metrics, err)
 		time.Sleep(failureWait(time.Since(start), s.live.cfg.Auth.FailDelay.Duration))
 		// Fixed field order (user, from first) for fail2ban; see etc/fail2ban.
-		attrs := append([]any{"user", logSafe(name), "from", from}, append(s.peerAttrs(), "session", s.id)...)
+		attrs := append([]any{"user", logging.Safe(name), "from", from}, append(s.from.Attrs(), "session", s.id)...)
 		var r *auth.Refusal
 		if errors.As(err, &r) {
 			attrs = append(attrs, "reason", r.Reason)
@@ -231,30 +236,30 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		}
 		s.failedLogins++
 		if s.failedLogins < s.live.cfg.Auth.MaxLoginAttempts {
-			s.conn.keepOpenOnce()
+			s.conn.KeepOpenOnce()
 		} else {
-			s.conn.closeAfterNextReply()
+			s.conn.CloseAfterNextReply()
 			attrs = append(attrs, "disconnect", "max_login_attempts reached")
 		}
 		s.srv.log.Warn("login failed", attrs...)
-		var sr *shutdownRefusal
+		var sr *planned.Refusal
 		if errors.As(err, &sr) {
 			return nil, sr
 		}
 		return nil, auth.ErrAuthFailed
 	}
-	au := s.accessUser(u)
-	if refusal := s.admitClass(&au); refusal != "" {
+	au := s.pol.AccessUser(u)
+	if refusal := s.pol.AdmitClass(&au); refusal != "" {
 		if u.Logout != nil {
 			u.Logout()
 		}
-		s.refuseLogin(refusal)
-		return nil, errClassRefused
+		s.pol.RefuseLogin(refusal)
+		return nil, policy.ErrClassRefused
 	}
 	// From here on the session runs as the account it serves, before it
 	// touches any file.
 	if err := s.switchIdentity(u); err != nil {
-		s.leaveClass()
+		s.pol.LeaveClass()
 		if u.Logout != nil {
 			u.Logout()
 		}
@@ -262,18 +267,18 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errors.New("cannot start your session; the administrator has been told")
 	}
 	acc := s.live.cfg.Policy().Session(au)
-	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.transferOpened})
+	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.TransferOpened})
 	if err != nil {
-		s.leaveClass()
+		s.pol.LeaveClass()
 		if u.Logout != nil {
 			u.Logout()
 		}
-		if isFDExhaustion(err) {
+		if admission.IsFDExhaustion(err) {
 			// Not the user's fault, and not a refusal: 421, like a
 			// connection that finds no descriptor at connect.
-			s.srv.fds.note("login")
+			s.srv.gate.Note("login")
 			s.log.Warn("login cut short: out of file descriptors", "user", u.Name)
-			s.sayAndClose(strings.TrimSuffix(outOfFDsReply, "\r\n"))
+			s.conn.SayAndClose(strings.TrimSuffix(admission.OutOfFDsReply, "\r\n"))
 			return nil, errors.New("server out of resources")
 		}
 		s.log.Error("login refused: cannot open the user's root", "user", u.Name, "err", err)
@@ -281,16 +286,13 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	}
 	s.mu.Lock()
 	s.user, s.fs = u, fs
-	class := ""
-	if s.class != nil {
-		class = s.class.Name
-	}
 	s.mu.Unlock()
+	class := s.pol.ClassName()
 	s.offer.SetShare(s.passiveShare(u))
 	s.cmds.SetDriver(fs)
-	s.adm.loggedIn(u, pass)
+	s.adm.LoggedIn(u, pass)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
-		append(s.peerAttrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
+		append(s.from.Attrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
 	return fs, nil
 }
 
@@ -319,21 +321,21 @@ func (s *session) passiveShare(u *auth.User) passive.Share {
 		name = "(anonymous)"
 	}
 	keys := []string{"ftp:" + name}
-	if s.peer != nil {
-		keys = append(keys, "ssh:"+strconv.Itoa(s.peer.UID))
+	if s.from.Peer != nil {
+		keys = append(keys, "ssh:"+strconv.Itoa(s.from.Peer.UID))
 	}
 	return passive.Share{Keys: keys, Max: s.live.cfg.Passive.PerUserLimit()}
 }
 
-// tunnel is what auth needs to know of the session's tunnel.
-func (s *session) tunnel() auth.Tunnel {
-	t := auth.Tunnel{Host: s.remoteHost()}
-	if s.peer != nil {
-		// A process that could not be seen (no privilege to list others'
-		// fds) is taken as sshd; one that was seen must be sshd.
-		t.SSHUser, t.Verified = s.peer.User, s.peer.PID == 0 || s.peer.SSH
+// cwd is the session's working directory, "" before login.
+func (s *session) cwd() string {
+	s.mu.Lock()
+	cc, user := s.cc, s.user
+	s.mu.Unlock()
+	if cc == nil || user == nil {
+		return ""
 	}
-	return t
+	return cc.Path()
 }
 
 // userName is the logged-in user's name, "" before login.
@@ -374,14 +376,14 @@ func (s *session) switchIdentity(u *auth.User) error {
 // [messages] login before the 230.
 func (s *session) PostAuthMessage(_ ftpserver.ClientContext, _ string, err error) string {
 	if err == nil {
-		return s.loginReply("Login successful")
+		return s.pol.LoginReply("Login successful", cmp.Or(s.cwd(), "/"))
 	}
 	if errors.Is(err, auth.ErrAuthFailed) {
 		return "Login incorrect"
 	}
-	var sr *shutdownRefusal
+	var sr *planned.Refusal
 	if errors.As(err, &sr) {
-		return sr.reply()
+		return sr.Reply()
 	}
 	return "Login refused: " + err.Error()
 }
@@ -391,13 +393,13 @@ func (s *session) transferDone(t driver.Transfer) {
 	defer s.contain("transferDone", nil)
 	s.awaitReply.Store(true)
 	if t.Err != nil {
-		s.conn.transferFailed(t.Err) // its reply (transfer results: xferreply.go)
+		s.conn.TransferFailed(t.Err) // its reply (transfer results: package ctrl)
 	}
 	s.mu.Lock()
 	user := s.user
 	s.mu.Unlock()
 	status := "complete"
-	attrs := []any{"user", user.Name, "path", logSafe(t.Path), "bytes", t.Bytes,
+	attrs := []any{"user", user.Name, "path", logging.Safe(t.Path), "bytes", t.Bytes,
 		"seconds", fmt.Sprintf("%.3f", t.Duration.Seconds())}
 	if t.Err != nil {
 		status = "incomplete"
@@ -408,14 +410,14 @@ func (s *session) transferDone(t driver.Transfer) {
 		dir = "upload"
 	}
 	s.log.Info("transfer "+status, append([]any{"direction", dir}, attrs...)...)
-	s.adm.transferEnded(t)
+	s.adm.TransferEnded(t)
 	if s.live.xferlog != nil {
-		mode, name := s.adm.xferIdentity(user)
-		s.live.xferlog.Write(t, s.remoteHost(), name, mode)
+		mode, name := s.adm.XferIdentity(user)
+		s.live.xferlog.Write(t, s.from.Host(), name, mode)
 	}
 }
 
-// finalReply follows a reply that can end a transfer (ctrlConn). The
+// finalReply follows a reply that can end a transfer (ctrl.Hooks.FinalReply). The
 // transfer's final reply has been written. And a transfer command that
 // failed before its data connection (550 no such file, say) gives up the
 // port its PASV holds at once, instead of at accept_timeout: with
@@ -431,6 +433,21 @@ func (s *session) finalReply(b []byte) {
 	if cc != nil && transferCommands[cc.GetLastCommand()] {
 		s.offer.DropUnused()
 	}
+}
+
+// cwdCommands are the commands whose 250 reply enters a directory.
+var cwdCommands = map[string]bool{"CWD": true, "XCWD": true, "CDUP": true, "XCUP": true}
+
+// dirMessage is the message of the directory a CWD just entered, for the 250 reply
+// (ctrl.Hooks.DirMessage); nil after any other command.
+func (s *session) dirMessage() []string {
+	s.mu.Lock()
+	cc, fs := s.cc, s.fs
+	s.mu.Unlock()
+	if cc == nil || !cwdCommands[strings.ToUpper(cc.GetLastCommand())] {
+		return nil
+	}
+	return s.pol.CwdMessage(cc.Path(), fs)
 }
 
 // transferCommands use the data connection of the PASV before them.
@@ -473,7 +490,7 @@ func (s *session) close() {
 	}
 	// An idle session just loses its socket: its command loop ends on the
 	// read error (the library's Close would race with that loop).
-	s.conn.closeForReal()
+	s.conn.CloseForReal()
 }
 
 // cutGrace is how long a cut transfer has to write its reply before the
@@ -485,68 +502,12 @@ const cutGrace = 2 * time.Second
 // closes after that reply, or after cutGrace through the library, which
 // then does not report the transfer complete.
 func (s *session) cutAndClose(cc ftpserver.ClientContext, why string) {
-	s.conn.cutTransfer(why)
+	s.conn.CutTransfer(why)
 	s.offer.CutData()
 	time.AfterFunc(cutGrace, func() {
 		cc.Close() // closing twice is harmless
-		s.conn.closeForReal()
+		s.conn.CloseForReal()
 	})
-}
-
-// logSafe bounds and escapes client-supplied text for the log.
-func logSafe(s string) string {
-	const maxLen = 256
-	if len(s) > maxLen {
-		s = s[:maxLen]
-	}
-	q := strconv.Quote(s)
-	return q[1 : len(q)-1]
-}
-
-// peerAttrs are the log attributes naming the tunnel user and, when known,
-// the SSH client's real address (what fail2ban should ban).
-func (s *session) peerAttrs() []any {
-	if s.peer == nil {
-		return nil
-	}
-	attrs := []any{"ssh_user", s.ownerName()}
-	if s.peer.Client != "" {
-		attrs = append(attrs, "client", s.peer.Client)
-	}
-	return attrs
-}
-
-// ownerName names the owner of the control connection's peer socket.
-func (s *session) ownerName() string {
-	switch {
-	case s.peer == nil:
-		return "unknown"
-	case s.peer.User != "":
-		return s.peer.User
-	}
-	return strconv.Itoa(s.peer.UID)
-}
-
-// ownerKey groups sessions by tunnel user for max_sessions_per_ssh_user;
-// unidentified peers share one group.
-func (s *session) ownerKey() int {
-	if s.peer == nil {
-		return -1
-	}
-	return s.peer.UID
-}
-
-// remoteHost is the client's address for logs: the SSH client's real
-// address when known, else the control connection's peer.
-func (s *session) remoteHost() string {
-	if s.peer != nil && s.peer.Client != "" {
-		host, _, _ := net.SplitHostPort(s.peer.Client)
-		return host
-	}
-	if a, ok := s.conn.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	return s.conn.RemoteAddr().String()
 }
 
 // testPanicAt, when a test stores a callback name in it, makes that
@@ -564,7 +525,7 @@ func (s *session) contain(name string, err *error) {
 		return
 	}
 	s.log.Error("session crashed (a bug: please report it)", "in", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-	s.conn.closeForReal()
+	s.conn.CloseForReal()
 	if err != nil {
 		*err = fmt.Errorf("internal error in %s", name)
 	}

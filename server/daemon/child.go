@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/server"
+	"github.com/tunnelftpd/tunnelftpd/server/admission"
 	"github.com/tunnelftpd/tunnelftpd/server/config"
 	"github.com/tunnelftpd/tunnelftpd/server/logging"
 	"github.com/tunnelftpd/tunnelftpd/server/passive"
@@ -29,7 +30,7 @@ import (
 //	fd 3  the control connection
 //	fd 4  the text of the config in force (a memfd)
 //	fd 5  the passive-port lock file shared by all children (a memfd)
-//	fd 6  a pipe on which it reports its way to a login (server.LoginEvent
+//	fd 6  a pipe on which it reports its way to a login (admission.LoginEvent
 //	      bytes), for the parent's pre-login budget
 //
 // and runs as a single-session server (see RunSessionChild). SIGUSR2 asks
@@ -74,7 +75,7 @@ func (sp *Spawner) Close() { sp.lock.Close() }
 // Start starts the process of one session, handing it c and the text of
 // cfg; what the process reports goes to events. The caller closes its own c
 // afterwards.
-func (sp *Spawner) Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(server.LoginEvent)) (server.Handle, error) {
+func (sp *Spawner) Start(c net.Conn, cfg *config.Config, log *slog.Logger, events func(admission.LoginEvent)) (server.Handle, error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return nil, fmt.Errorf("connection is %T, not TCP", c)
@@ -121,14 +122,14 @@ type child struct {
 }
 
 // readEvents passes on what the process reports, until it exits.
-func (ch *child) readEvents(r *os.File, events func(server.LoginEvent)) {
+func (ch *child) readEvents(r *os.File, events func(admission.LoginEvent)) {
 	defer close(ch.events)
 	defer r.Close()
 	var buf [64]byte
 	for {
 		n, err := r.Read(buf[:])
 		for _, b := range buf[:n] {
-			events(server.LoginEvent(b))
+			events(admission.LoginEvent(b))
 		}
 		if err != nil {
 			return
@@ -225,7 +226,7 @@ func RunSessionChild(logTo io.Writer) error {
 	opts := server.Options{Log: log, OneSession: true}
 	events := os.NewFile(childEventFD, "login events")
 	defer events.Close()
-	opts.Report = func(e server.LoginEvent) {
+	opts.Report = func(e admission.LoginEvent) {
 		events.Write([]byte{byte(e)}) //nolint:errcheck // a parent that has gone needs no report
 	}
 	if lock, err := passive.ReopenLock(childLockFD); err != nil {
@@ -258,7 +259,7 @@ func RunSessionChild(logTo io.Writer) error {
 	evict := make(chan os.Signal, 1)
 	signal.Notify(evict, syscall.SIGUSR2)
 	defer signal.Stop(evict)
-	opts.Report(server.EventStarted) // SIGUSR2 is ours now
+	opts.Report(admission.EventStarted) // SIGUSR2 is ours now
 	done := make(chan struct{})
 	go func() {
 		for {

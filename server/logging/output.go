@@ -3,11 +3,13 @@
 // journal), syslog or a file, by log.output (never standard error under
 // --inetd, where fds 0-2 were the client's socket), swapped under the
 // loggers on a reload, reopened for logrotate, with pid= as every line's
-// last field; and the wu-ftpd transfer log (xferlog), which follows the
-// same swap-on-reload and reopen rules.
+// last field; the wu-ftpd transfer log (xferlog), which follows the
+// same swap-on-reload and reopen rules; wtmp records; and the filter on
+// ftpserverlib's own log (library.go: its level, a rate limit per message,
+// a PASS parameter hidden), whose Limiter log.commands shares.
 //
-// It must not decide what is logged, nor format secrets: callers pass text
-// already made safe for the log.
+// It must not decide what the server itself logs, nor format secrets:
+// callers pass text already made safe for the log.
 package logging
 
 import (

@@ -1,4 +1,4 @@
-package server
+package ctrl
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ import (
 // The text is plain words, never an error chain. Each such transfer is
 // logged as incomplete (xferlog i).
 
-// xferReplies is ctrlConn's part in transfer results.
+// xferReplies is Conn's part in transfer results.
 type xferReplies struct {
 	mu          sync.Mutex
 	dataTimeout time.Duration // data_timeout, named in the 426 of a stalled transfer
@@ -35,17 +35,17 @@ type xferReplies struct {
 	closeAfter  bool          // close the control connection after the transfer's final reply
 }
 
-// transferFailed records the error of a transfer that failed, before its
+// TransferFailed records the error of a transfer that failed, before its
 // reply is written (the driver closes the file first).
-func (c *ctrlConn) transferFailed(err error) {
+func (c *Conn) TransferFailed(err error) {
 	c.xfer.mu.Lock()
 	defer c.xfer.mu.Unlock()
 	c.xfer.pending = transferFailure(err, c.xfer.cut, c.xfer.dataTimeout)
 }
 
-// cutTransfer says why the server is about to cut the running transfer's
+// CutTransfer says why the server is about to cut the running transfer's
 // data connection; the control connection closes after its final reply.
-func (c *ctrlConn) cutTransfer(why string) {
+func (c *Conn) CutTransfer(why string) {
 	c.xfer.mu.Lock()
 	defer c.xfer.mu.Unlock()
 	c.xfer.cut, c.xfer.closeAfter = why, true
@@ -58,7 +58,7 @@ func (c *ctrlConn) cutTransfer(why string) {
 // library's text for it varies (the driver's plain words for a file's
 // error, "Issue during transfer: …" with Go's chain for a listing's). A 426
 // is left alone: ABOR's own, already right.
-func (c *ctrlConn) transferReply(b []byte) (reply string, closeAfter bool) {
+func (c *Conn) transferReply(b []byte) (reply string, closeAfter bool) {
 	if len(b) >= 4 && b[3] == ' ' && (bytes.HasPrefix(b, []byte("150")) || bytes.HasPrefix(b, []byte("125"))) {
 		c.xfer.mu.Lock()
 		c.xfer.open, c.xfer.pending = true, "" // a new transfer: nothing chosen for it yet

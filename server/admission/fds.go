@@ -1,4 +1,4 @@
-package server
+package admission
 
 import (
 	"errors"
@@ -31,8 +31,8 @@ import (
 //   - each burst of refusals is logged once when it starts and once, with
 //     the count, when it is over.
 
-// outOfFDsReply is the reply to a connection refused for lack of descriptors.
-const outOfFDsReply = "421 Server out of resources (open files); try again later\r\n"
+// OutOfFDsReply is the reply to a connection refused for lack of descriptors.
+const OutOfFDsReply = "421 Server out of resources (open files); try again later\r\n"
 
 // fdsPerSession is what a session served here may hold at once: its control
 // connection, its root, a passive listener, a data connection, the file and
@@ -47,28 +47,29 @@ const (
 	fdsToStart    = 12
 )
 
-// startHandoff starts the process of a handed-off session, one at a time:
-// each start needs fdsToStart descriptors for a moment, and many at once
-// would all fail together when descriptors run short. It fails with EMFILE
-// when there is no room for a start.
-func (s *Server) startHandoff(sess *session, c net.Conn) (Handle, error) {
-	s.fds.startMu.Lock()
-	defer s.fds.startMu.Unlock()
+// StartProcess runs start, which starts the process of a handed-off
+// session, one at a time: each start needs fdsToStart descriptors for a
+// moment, and many at once would all fail together when descriptors run
+// short. It fails with EMFILE when there is no room for a start.
+func (g *Gate) StartProcess(start func() error) error {
+	g.fds.startMu.Lock()
+	defer g.fds.startMu.Unlock()
 	if !roomFor(fdsToStart) {
-		return nil, fmt.Errorf("starting the session process: %w", syscall.EMFILE)
+		return fmt.Errorf("starting the session process: %w", syscall.EMFILE)
 	}
-	return s.opts.Handoff.Start(c, sess.live.cfg, sess.log, func(e LoginEvent) { s.handedOffEvent(sess, e) })
+	return start()
 }
 
-// FileLimitNeeded is about how many open files this server needs to hold
-// max_sessions sessions at once: a base for the process (runtime, logs,
-// listeners) and what each session may hold.
-func (s *Server) FileLimitNeeded() int {
+// FileLimitNeeded is about how many open files a server needs to hold
+// maxSessions sessions at once: a base for the process (runtime, logs,
+// listeners) and what each session may hold (less when each is handed off
+// to a process of its own).
+func FileLimitNeeded(maxSessions int, handOff bool) int {
 	per := fdsPerSession
-	if s.opts.Handoff != nil {
+	if handOff {
 		per = fdsPerHandoff
 	}
-	return 32 + s.Config().MaxSessions*per
+	return 32 + maxSessions*per
 }
 
 // fdGuard is the server's part in running out of descriptors.
@@ -96,6 +97,35 @@ func newFDGuard(log *slog.Logger) *fdGuard {
 	return g
 }
 
+// Gate is a server's admission: the connections admitted and their way to
+// a login (budget.go), and its part in running out of descriptors.
+type Gate struct {
+	// Limits are the limits of the config in force (a trim applies them).
+	Limits func() Limits
+	// Report passes this process's login events to the process that
+	// handed its session off; nil: nobody is told.
+	Report func(LoginEvent)
+	// HandOff says the sessions run in processes of their own (they hold
+	// fewer descriptors here).
+	HandOff bool
+
+	mu      sync.Mutex
+	entries map[*Entry]struct{}
+	fds     *fdGuard
+}
+
+// New makes the gate of a server; log gets the out-of-descriptors bursts.
+func New(log *slog.Logger, limits func() Limits, report func(LoginEvent), handOff bool) *Gate {
+	return &Gate{Limits: limits, Report: report, HandOff: handOff, entries: map[*Entry]struct{}{}, fds: newFDGuard(log)}
+}
+
+// Accepted counts a connection accepted and not yet admitted or refused
+// (RoomForAnother counts it); Decided ends that.
+func (g *Gate) Accepted() { g.fds.inFlight.Add(1) }
+
+// Decided: see Accepted.
+func (g *Gate) Decided() { g.fds.inFlight.Add(-1) }
+
 // takeReserve opens reserve descriptors up to reserveFDs, and reports
 // whether it holds any (g.mu held, or not yet shared). Eventfds need no
 // file system.
@@ -118,25 +148,19 @@ func (g *fdGuard) giveReserve() {
 	g.reserve = g.reserve[:0]
 }
 
-// close releases the reserve.
-func (g *fdGuard) close() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.giveReserve()
-}
-
-// isFDExhaustion reports an error caused by the process (EMFILE) or the
+// IsFDExhaustion reports an error caused by the process (EMFILE) or the
 // system (ENFILE) being out of file descriptors.
-func isFDExhaustion(err error) bool {
+func IsFDExhaustion(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
-// refuseOne is called when accepting on l failed for lack of descriptors: it
+// RefuseOne is called when accepting on l failed for lack of descriptors: it
 // spends the reserve on accepting the waiting connection, answers it 421 and
 // closes it, and takes the reserve back. It returns false when it could do
 // nothing (the reserve is lost, or nothing was waiting): the caller then
 // backs off as for any accept error.
-func (g *fdGuard) refuseOne(l net.Listener) bool {
+func (gate *Gate) RefuseOne(l net.Listener) bool {
+	g := gate.fds
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.takeReserve() {
@@ -150,7 +174,7 @@ func (g *fdGuard) refuseOne(l net.Listener) bool {
 	}
 	c, err := l.Accept()
 	if err == nil {
-		sayOutOfFDs(c)
+		SayOutOfFDs(c)
 		c.Close()
 		g.noteLocked("accept")
 	}
@@ -158,15 +182,17 @@ func (g *fdGuard) refuseOne(l net.Listener) bool {
 	return err == nil
 }
 
-// sayOutOfFDs writes the 421 of a connection refused for lack of
+// SayOutOfFDs writes the 421 of a connection refused for lack of
 // descriptors.
-func sayOutOfFDs(c net.Conn) {
+func SayOutOfFDs(c net.Conn) {
 	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write([]byte(outOfFDsReply)) //nolint:errcheck // closing anyway
+	c.Write([]byte(OutOfFDsReply)) //nolint:errcheck // closing anyway
 }
 
-// note counts a connection refused for lack of descriptors at stage.
-func (g *fdGuard) note(stage string) {
+// Note counts a connection refused for lack of descriptors at stage (for
+// the log lines of the burst).
+func (gate *Gate) Note(stage string) {
+	g := gate.fds
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.noteLocked(stage)
@@ -202,25 +228,19 @@ func (g *fdGuard) endBurst() {
 // root, and the peer lookup's transient files.
 const fdsPerLogin = 2
 
-// roomForAnother reports whether a newly accepted connection may be
+// RoomForAnother reports whether a newly accepted connection may be
 // admitted: room for a session, plus the logins of the sessions admitted
-// (or accepted) before it that are not logged in yet.
-func (s *Server) roomForAnother() bool {
+// (or accepted) before it that are not logged in yet. Only the accept loop
+// calls it.
+func (g *Gate) RoomForAnother() bool {
 	need, perWaiting := fdsPerSession, fdsPerLogin
-	if s.opts.Handoff != nil {
+	if g.HandOff {
 		need, perWaiting = fdsPerHandoff, 0 // the session processes log in with their own
 	}
-	if s.fds.plenty() {
+	if g.fds.plenty() {
 		return true
 	}
-	waiting := int(s.fds.inFlight.Load())
-	s.mu.Lock()
-	for sess := range s.sessions {
-		if st := sess.pre.state; st == loginWaiting || st == loginChecking {
-			waiting++
-		}
-	}
-	s.mu.Unlock()
+	waiting := int(g.fds.inFlight.Load()) + g.waiting()
 	return roomFor(need + perWaiting*waiting)
 }
 

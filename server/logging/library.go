@@ -1,28 +1,31 @@
-package server
+package logging
 
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// The library logs some events once per client command at warn level, the
-// first being "Unknown command": a client sending junk in a loop would
-// write a log line per line it sends. Each session therefore lets through at
-// most libraryLogBurst library records with the same message per
-// libraryLogWindow; the rest are counted, and one line per message and
-// window says how many were suppressed. Keying on the message means a flood
-// of one kind never hides a different warning (a recovered panic, say).
+// The filter on ftpserverlib's own log. The library logs some events once
+// per client command at warn level, the first being "Unknown command": a
+// client sending junk in a loop would write a log line per line it sends.
+// Each session therefore lets through at most LibraryLogBurst library
+// records with the same message per LibraryLogWindow; the rest are counted,
+// and one line per message and window says how many were suppressed. Keying
+// on the message means a flood of one kind never hides a different warning
+// (a recovered panic, say).
 const (
-	libraryLogBurst  = 10
-	libraryLogWindow = time.Second
+	LibraryLogBurst  = 10
+	LibraryLogWindow = time.Second
 )
 
-// logLimiter is the per-session state of that limit. It is shared by every
-// handler derived (WithAttrs, WithGroup) from one session's library handler.
-type logLimiter struct {
+// Limiter is the per-session state of such a limit. The library handler's
+// is shared by every handler derived (WithAttrs, WithGroup) from one
+// session's library handler; log.commands has one of its own.
+type Limiter struct {
 	out     slog.Handler // where the "suppressed" summaries go
 	burst   int
 	window  time.Duration
@@ -40,18 +43,21 @@ type logWindow struct {
 	summary    *time.Timer // pending summary, nil if none
 }
 
-func newLogLimiter(out slog.Handler, burst int, window time.Duration) *logLimiter {
-	return &logLimiter{out: out, burst: burst, window: window, msgs: map[string]*logWindow{}}
+// NewLimiter lets through at most burst records with the same message per
+// window; the summaries of what it dropped go to out, with the message
+// summary ("" = "library log messages suppressed").
+func NewLimiter(out slog.Handler, burst int, window time.Duration, summary string) *Limiter {
+	return &Limiter{out: out, burst: burst, window: window, summary: summary, msgs: map[string]*logWindow{}}
 }
 
 // libraryHandler passes on the library's own log records at warn level and
 // above only: below that it is chatty, and at debug it would log commands.
 // The one exception is failedCommandMsg at info: the detail of an error whose
 // reply to the client is plain words (the driver's ClientMessage). limit
-// rate-limits them per session (logLimiter).
+// rate-limits them per session (Limiter).
 type libraryHandler struct {
 	slog.Handler
-	limit *logLimiter
+	limit *Limiter
 	user  func() string // the session's user name ("" before login), for failedCommandMsg
 }
 
@@ -71,11 +77,13 @@ func (h libraryHandler) WithGroup(n string) slog.Handler {
 	return libraryHandler{h.Handler.WithGroup(n), h.limit, h.user}
 }
 
-// newLibraryHandler is the handler a session gives the library: warn level
-// and above only (see libraryHandler), rate-limited per message. user names
-// the session's user in the line of a failed command (nil: not named).
-func newLibraryHandler(sessionLog slog.Handler, user func() string) libraryHandler {
-	return libraryHandler{Handler: sessionLog, limit: newLogLimiter(sessionLog, libraryLogBurst, libraryLogWindow), user: user}
+// NewLibraryHandler is the handler a session gives the library: warn level
+// and above only (but the info record of a failed command), rate-limited
+// per message (LibraryLogBurst per LibraryLogWindow), with a PASS
+// command's parameter hidden. user names the session's user in the line of
+// a failed command (nil: not named).
+func NewLibraryHandler(sessionLog slog.Handler, user func() string) slog.Handler {
+	return libraryHandler{Handler: sessionLog, limit: NewLimiter(sessionLog, LibraryLogBurst, LibraryLogWindow, ""), user: user}
 }
 
 // Handle passes r on unless it is below warn level (but failedCommandMsg) or
@@ -84,7 +92,7 @@ func (h libraryHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelWarn && r.Message != failedCommandMsg {
 		return nil
 	}
-	if h.limit != nil && !h.limit.allow(r.Message, time.Now()) {
+	if h.limit != nil && !h.limit.Allow(r.Message, time.Now()) {
 		return nil
 	}
 	r = withoutPassword(r)
@@ -124,10 +132,10 @@ func withoutPassword(r slog.Record) slog.Record {
 	return clean
 }
 
-// allow reports whether a record with message msg may be logged now. The
+// Allow reports whether a record with message msg may be logged now. The
 // first record dropped in a window arms a timer that logs the summary when
 // the window ends.
-func (l *logLimiter) allow(msg string, now time.Time) bool {
+func (l *Limiter) Allow(msg string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.msgs[msg]
@@ -150,7 +158,7 @@ func (l *logLimiter) allow(msg string, now time.Time) bool {
 }
 
 // summarize logs how many records with message msg were dropped.
-func (l *logLimiter) summarize(msg string) {
+func (l *Limiter) summarize(msg string) {
 	l.mu.Lock()
 	w := l.msgs[msg]
 	n := w.suppressed
@@ -169,4 +177,14 @@ func (l *logLimiter) summarize(msg string) {
 	if l.out.Enabled(context.Background(), slog.LevelWarn) {
 		l.out.Handle(context.Background(), r) //nolint:errcheck // nowhere to report a log failure
 	}
+}
+
+// Safe bounds and escapes client-supplied text for the log.
+func Safe(s string) string {
+	const maxLen = 256
+	if len(s) > maxLen {
+		s = s[:maxLen]
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

@@ -1,4 +1,4 @@
-package server
+package ctrl
 
 import (
 	"bytes"
@@ -10,38 +10,49 @@ import (
 // whatever it holds when the read fails: at the idle deadline, a fragment
 // of a line ("DELE name" of "DELE name.bak") is executed as a command and
 // the deadline is armed again, so one byte per timeout also keeps a
-// session open forever. ctrlConn's Read therefore hands the library
+// session open forever. Conn's Read therefore hands the library
 // complete lines only (up to and including their LF) and keeps a partial
 // line back: a deadline mid-line reaches the library as a plain timeout
 // with nothing read, which it answers with 421 and the end of the session.
 // A line longer than the library's buffer is handed over as it is, and the
 // library ends the session for it (as it always did).
 
-// lineReader is what ctrlConn.Read holds back: the start of a line whose
+// lineReader is what Conn.Read holds back: the start of a line whose
 // LF has not come yet, and a read error that came with complete lines.
 type lineReader struct {
 	partial []byte // bytes after the last LF handed out
 	err     error  // returned once partial holds no complete line
 	sent    atomic.Bool
-	onFirst func() // called at the first complete line, if set
 }
 
 // sawLine records that a complete line was handed out.
-func (lr *lineReader) sawLine() {
-	if !lr.sent.Swap(true) && lr.onFirst != nil {
-		lr.onFirst()
+func (c *Conn) sawLine() {
+	if !c.lines.sent.Swap(true) && c.Hooks.FirstLine != nil {
+		c.Hooks.FirstLine()
 	}
 }
 
-// sentLine reports whether the client has sent at least one complete line
+// SentLine reports whether the client has sent at least one complete line
 // (the pre-login budget evicts connections that have not first).
-func (c *ctrlConn) sentLine() bool { return c.lines.sent.Load() }
+func (c *Conn) SentLine() bool { return c.lines.sent.Load() }
+
+// readConn reads the client's bytes and lets Hooks.Read see them.
+func (c *Conn) readConn(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.Hooks.Read != nil {
+		c.Hooks.Read(p[:n])
+	}
+	return n, err
+}
 
 // Read fills p with complete lines only; see lineReader.
-func (c *ctrlConn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) {
 	lr := &c.lines
 	for {
-		if n := lr.take(p); n > 0 {
+		if n, line := lr.take(p); n > 0 {
+			if line {
+				c.sawLine()
+			}
 			return n, nil
 		}
 		if lr.err != nil {
@@ -56,7 +67,7 @@ func (c *ctrlConn) Read(p []byte) (int, error) {
 			lr.err = err
 			if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
 				lr.partial = append(lr.partial, p[i+1:n]...)
-				lr.sawLine()
+				c.sawLine()
 				return i + 1, nil
 			}
 			lr.partial = append(lr.partial, p[:n]...)
@@ -73,21 +84,21 @@ func (c *ctrlConn) Read(p []byte) (int, error) {
 
 // take moves into p the complete lines of partial that fit in it or, when
 // partial holds more than p without an LF (a line too long for the
-// library), as much of it as fits. It returns 0 when partial is only the
-// start of a line.
-func (lr *lineReader) take(p []byte) int {
+// library), as much of it as fits, and whether that is complete lines. It
+// returns 0 when partial is only the start of a line.
+func (lr *lineReader) take(p []byte) (n int, lines bool) {
 	if len(lr.partial) == 0 || len(p) == 0 {
-		return 0
+		return 0, false
 	}
 	window := lr.partial[:min(len(lr.partial), len(p))]
-	n := bytes.LastIndexByte(window, '\n') + 1
+	n = bytes.LastIndexByte(window, '\n') + 1
 	switch {
 	case n > 0:
-		lr.sawLine()
+		lines = true
 	case len(lr.partial) >= len(p):
 		n = len(p)
 	default:
-		return 0
+		return 0, false
 	}
 	copy(p, lr.partial[:n])
 	if rest := len(lr.partial) - n; rest > 0 {
@@ -95,5 +106,5 @@ func (lr *lineReader) take(p []byte) int {
 	} else {
 		lr.partial = nil // an idle session holds no buffer
 	}
-	return n
+	return n, lines
 }
