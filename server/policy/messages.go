@@ -16,8 +16,9 @@ import (
 // each directory. Package access reads their text and expands the cookies; the cwd file is read
 // through the driver, inside the user's root.
 
-// maxMessageLine bounds one line of a message reply; longer lines are cut (the library splits
-// replies with a bufio.Scanner, which stops at 64 KiB).
+// maxMessageLine bounds one line of a message reply; longer lines are cut: RFC 959 clients read
+// replies line by line, and many keep a fixed line buffer (the library itself no longer stops at
+// 64 KiB, third_party/ftpserverlib PATCHES.md, performance 1).
 const maxMessageLine = 2000
 
 // localHost is the %L cookie.
