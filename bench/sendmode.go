@@ -19,9 +19,11 @@ import (
 //	          do (strace: one sendfile call per RETR), with TCP_NODELAY on
 //	blocknagle blocking, and TCP_NODELAY off
 //	sndbuf    Go's own with a fixed 4 MiB send buffer (no autotuning)
-//	copy      read and write through a 64 KiB buffer, no sendfile, as
-//	          Pure-FTPd does (strace: no sendfile call, one write per read)
-var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy"}
+//	copy      read and write through a 64 KiB buffer, no sendfile
+//	pure      as Pure-FTPd 1.0.5x sends (src/ftpd.c dl_dowrite): reads of
+//	          128 KiB (DL_DLMAP_SIZE), each written whole, TCP_NODELAY off
+//	          on the data socket (it sets it on the control connection only)
+var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy", "pure"}
 
 // sendMode sends f on c in the given mode (see SendModes).
 func sendMode(c *net.TCPConn, f *os.File, mode string) {
@@ -30,9 +32,14 @@ func sendMode(c *net.TCPConn, f *os.File, mode string) {
 		c.SetNoDelay(false)
 	case "sndbuf":
 		c.SetWriteBuffer(4 << 20)
-	case "copy":
+	case "copy", "pure":
+		size := 64 << 10
+		if mode == "pure" {
+			c.SetNoDelay(false)
+			size = 128 << 10
+		}
 		// Only Write: io.CopyBuffer cannot find ReadFrom or WriteTo.
-		io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{f}, make([]byte, 64<<10))
+		io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{f}, make([]byte, size))
 		return
 	case "block", "blocknagle":
 		if mode == "blocknagle" {
