@@ -268,13 +268,19 @@ func TestPreloginFloodSystemUsers(t *testing.T) {
 	}
 	// Each flood connection's process has exited: the only session left is
 	// the client's.
+	// A process exits just after it closes its connection, and stays in
+	// /proc until the listening process has waited for it: give it a moment.
 	pids := childPIDs(t, f, 41-refused)
 	gone := 0
-	for _, pid := range pids {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
-			gone++
+	testutil.Poll(5*time.Second, 20*time.Millisecond, func() bool {
+		gone = 0
+		for _, pid := range pids {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+				gone++
+			}
 		}
-	}
+		return gone >= len(pids)-1
+	})
 	if gone < len(pids)-1 {
 		t.Errorf("%d of %d session processes still running", len(pids)-gone, len(pids))
 	}

@@ -350,6 +350,12 @@ func (g *Gate) Attach(e *Entry) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e.attached = true
+	if e.started && e.state == loginWaiting {
+		// Its process said it was ready before the server held its handle:
+		// the trim of EventStarted could not take it, and it may be past its
+		// grace already.
+		go g.trim()
+	}
 }
 
 // Event records what a handed-off session's process reported.

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -117,5 +118,40 @@ func TestHandedOffEvictedOnlyOnceStarted(t *testing.T) {
 	g.Event(h, EventStarted)
 	if ev, why := admit(t, g, entry(t, g, -1, false, &closed), lim); why != "" || len(ev) != 1 || ev[0] != h {
 		t.Errorf("after start: evicted %v, refusal %q", ev, why)
+	}
+}
+
+// TestStartedBeforeAttachIsTrimmed: a handed-off session whose process reports it is ready
+// before the server holds its handle (the report comes on its own goroutine, the handle once
+// the start returns) is trimmed once it is attached, as one that reports after it: it does not
+// stay past its grace until its login timeout.
+// Guards: the trim Attach starts for a session that had started.
+func TestStartedBeforeAttachIsTrimmed(t *testing.T) {
+	long := Limits{MaxSessions: 10, Prelogin: 0, LoginTimeout: time.Hour}
+	short := long
+	short.LoginTimeout = time.Nanosecond // every connection is past its grace
+	var lim atomic.Pointer[Limits]
+	lim.Store(&long)
+	asked := make(chan Limits, 10)
+	g := New(slog.New(slog.DiscardHandler), func() Limits { l := *lim.Load(); asked <- l; return l }, nil, true)
+	evicted := make(chan struct{})
+	e := &Entry{Owner: 1, Known: true, OwnerName: "u", HandedOff: true, SentLine: func() bool { return false },
+		Log: slog.New(slog.DiscardHandler), Evict: func() { close(evicted) }}
+	t.Cleanup(func() { g.Leave(e) })
+	if ev, why := g.Admit(e, long); why != "" || len(ev) != 0 {
+		t.Fatalf("Admit: evicted %v, refusal %q", ev, why)
+	}
+	g.Event(e, EventStarted)
+	// The trim EventStarted starts decides on the long limits: e is not stale for it, whenever
+	// it takes the lock.
+	if l := <-asked; l.LoginTimeout != time.Hour {
+		t.Fatalf("the started trim saw %v", l.LoginTimeout)
+	}
+	lim.Store(&short)
+	g.Attach(e)
+	select {
+	case <-evicted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a session past its grace that reported started before it was attached was not trimmed")
 	}
 }
