@@ -6,7 +6,7 @@
 //
 // It must not read or write FTP commands, nor know how a session runs: it sees each connection
 // as an Entry (its SSH user, whether it sent a line, how to close it) and closes one only
-// through the Entry's Evict and Close.
+// through the Entry's Evict, or the close given to StartLoginTimer.
 package admission
 
 import (
@@ -65,7 +65,8 @@ type Entry struct {
 	// evicted once Attach and its EventStarted have both come.
 	HandedOff bool
 	// SentLine reports whether the client has sent a complete command line
-	// (read here; a handed-off session's process reports EventLine).
+	// (read here; a handed-off session's process reports EventLine). It is
+	// called under the gate's lock: it must not lock or block.
 	SentLine func() bool
 	// Evict closes the connection, with a 421 of EvictMessage, to make room.
 	Evict func()

@@ -103,7 +103,9 @@ type Gate struct {
 	// Limits are the limits of the config in force (a trim applies them).
 	Limits func() Limits
 	// Report passes this process's login events to the process that
-	// handed its session off; nil: nobody is told.
+	// handed its session off; nil: nobody is told. It is called under the
+	// gate's lock (so events keep their order): it must not lock anything
+	// the gate's callers hold, nor block for long.
 	Report func(LoginEvent)
 	// HandOff says the sessions run in processes of their own (they hold
 	// fewer descriptors here).
