@@ -23,7 +23,25 @@ import (
 //	pure      as Pure-FTPd 1.0.5x sends (src/ftpd.c dl_dowrite): reads of
 //	          128 KiB (DL_DLMAP_SIZE), each written whole, TCP_NODELAY off
 //	          on the data socket (it sets it on the control connection only)
-var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy", "pure"}
+//	cpoll     the same loop with no Go runtime in it: read(2) of 128 KiB,
+//	          non-blocking write(2), poll(2) for POLLOUT on EAGAIN, all on
+//	          one OS thread, as safe_nonblock_write does; Nagle on
+//	cpolltos  cpoll with Pure-FTPd's data-socket options too: IP_TOS
+//	          IPTOS_THROUGHPUT and SO_KEEPALIVE
+//	tos       Go's own with IP_TOS IPTOS_THROUGHPUT and SO_KEEPALIVE
+//	blockwrite blocking write(2) of 128 KiB reads, Nagle on
+var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy", "pure", "cpoll", "cpolltos", "tos", "blockwrite"}
+
+// pureSocketOptions sets what Pure-FTPd sets on a data socket (doretr's
+// opener): IP_TOS IPTOS_THROUGHPUT and SO_KEEPALIVE.
+func pureSocketOptions(c *net.TCPConn) {
+	c.SetKeepAlive(true)
+	if raw, err := c.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TOS, 0x08) // IPTOS_THROUGHPUT
+		})
+	}
+}
 
 // sendMode sends f on c in the given mode (see SendModes).
 func sendMode(c *net.TCPConn, f *os.File, mode string) {
@@ -32,6 +50,15 @@ func sendMode(c *net.TCPConn, f *os.File, mode string) {
 		c.SetNoDelay(false)
 	case "sndbuf":
 		c.SetWriteBuffer(4 << 20)
+	case "tos":
+		pureSocketOptions(c)
+	case "cpoll", "cpolltos", "blockwrite":
+		c.SetNoDelay(false)
+		if mode == "cpolltos" {
+			pureSocketOptions(c)
+		}
+		cWrite(c, f, mode == "blockwrite")
+		return
 	case "copy", "pure":
 		size := 64 << 10
 		if mode == "pure" {
@@ -76,6 +103,50 @@ func blockingSendfile(c *net.TCPConn, f *os.File) {
 			}
 			if err != nil && err != unix.EINTR || n == 0 && err == nil {
 				return
+			}
+		}
+	})
+}
+
+// cWrite sends f as a C server's read/write loop does, with no Go runtime
+// between the calls: 128 KiB read(2)s, each written whole by write(2) on the
+// socket, blocking (block) or non-blocking with poll(2) for POLLOUT on
+// EAGAIN (Pure-FTPd's safe_nonblock_write). A 60 s SO_SNDTIMEO or poll
+// timeout bounds each wait.
+func cWrite(c *net.TCPConn, f *os.File, block bool) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 128<<10)
+	raw.Control(func(fd uintptr) {
+		s := int(fd)
+		if block {
+			unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: 60})
+			unix.SetNonblock(s, false)
+			defer unix.SetNonblock(s, true)
+		}
+		for {
+			n, err := unix.Read(int(f.Fd()), buf)
+			if n <= 0 || err != nil {
+				return
+			}
+			for p := buf[:n]; len(p) > 0; {
+				w, err := unix.Write(s, p)
+				if w > 0 {
+					p = p[w:]
+					continue
+				}
+				switch err {
+				case unix.EINTR:
+				case unix.EAGAIN:
+					pfd := []unix.PollFd{{Fd: int32(s), Events: unix.POLLOUT}}
+					if k, _ := unix.Poll(pfd, 60000); k <= 0 || pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+						return
+					}
+				default:
+					return
+				}
 			}
 		}
 	})
