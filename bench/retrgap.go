@@ -35,6 +35,13 @@ func (b *Bench) RetrGap() error {
 	for _, m := range SendModes {
 		senders = append(senders, sender{"raw-" + strings.TrimSpace(map[bool]string{true: "go", false: m}[m == ""]), m})
 	}
+	// A few modes once more straight over loopback (no tunnel), where the
+	// receiver is the client itself: what a way of sending costs there.
+	if c.RawSend != "" {
+		for _, m := range DirectSendModes {
+			senders = append(senders, sender{"direct-" + map[bool]string{true: "go", false: m}[m == ""], m})
+		}
+	}
 	vals := map[string][]float64{}
 	errs := map[string][]string{}
 	use := map[string]map[string][]float64{} // sender -> figure -> samples
@@ -47,9 +54,13 @@ func (b *Bench) RetrGap() error {
 			var err error
 			pids := b.retrGapPIDs(sd.name)
 			before := snapUse(pids)
-			if strings.HasPrefix(sd.name, "raw-") {
+			if _, ok := strings.CutPrefix(sd.name, "raw-"); ok || strings.HasPrefix(sd.name, "direct-") {
+				addr := c.TunnelRawSend
+				if !ok {
+					addr = c.RawSend
+				}
 				t, err = timedDownload(down, size, want, func(f *os.File) (int64, error) {
-					return RawDownloadMode(c.TunnelRawSend, TunnelName, sd.mode, f, c.timeout())
+					return RawDownloadMode(addr, TunnelName, sd.mode, f, c.timeout())
 				})
 			} else {
 				for _, s := range c.Servers {
@@ -121,7 +132,7 @@ func RetrGapTable(results []Result, cfg *Config) string {
 	fmt.Fprintf(&b, "\nretrgap: RETR %s through the ssh tunnel, median of %d (min-max), against the best peer\n", sizeLabel(cfg.Sizes.TunnelMiB), cfg.Sizes.TunnelRuns)
 	for _, r := range rs {
 		ratio := ""
-		if best > 0 && r.Err == "" {
+		if best > 0 && r.Err == "" && !strings.HasPrefix(r.Server, "direct-") {
 			ratio = fmt.Sprintf("x%.2f", r.Value/best)
 		}
 		lo, hi := 0.0, 0.0
@@ -147,6 +158,10 @@ func RetrGapTable(results []Result, cfg *Config) string {
 	return b.String()
 }
 
+// DirectSendModes are the SendModes the retrgap phase also times straight
+// over loopback, with no tunnel.
+var DirectSendModes = []string{"", "pure", "warm", "warm1m"}
+
 // retrGapPIDs are the processes whose use the retrgap phase accounts for a
 // sender: the sender (the server's daemon tree, or the raw helper), the
 // sshd listener's tree (the session), the ssh client, and this process (the
@@ -158,7 +173,7 @@ func (b *Bench) retrGapPIDs(sender string) map[string]int {
 			pids[k] = p
 		}
 	}
-	if strings.HasPrefix(sender, "raw-") {
+	if strings.HasPrefix(sender, "raw-") || strings.HasPrefix(sender, "direct-") {
 		if p := b.Cfg.TunnelPIDs["raw"]; p > 0 {
 			pids["sender"] = p
 		}
