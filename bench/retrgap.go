@@ -32,13 +32,13 @@ func (b *Bench) RetrGap() error {
 			senders = append(senders, sender{s.Name, ""})
 		}
 	}
-	for _, m := range SendModes {
+	for _, m := range retrGapModes(SendModes) {
 		senders = append(senders, sender{"raw-" + strings.TrimSpace(map[bool]string{true: "go", false: m}[m == ""]), m})
 	}
 	// A few modes once more straight over loopback (no tunnel), where the
 	// receiver is the client itself: what a way of sending costs there.
 	if c.RawSend != "" {
-		for _, m := range DirectSendModes {
+		for _, m := range retrGapModes(DirectSendModes) {
 			senders = append(senders, sender{"direct-" + map[bool]string{true: "go", false: m}[m == ""], m})
 		}
 	}
@@ -160,7 +160,27 @@ func RetrGapTable(results []Result, cfg *Config) string {
 
 // DirectSendModes are the SendModes the retrgap phase also times straight
 // over loopback, with no tunnel.
-var DirectSendModes = []string{"", "pure", "warm", "warm1m"}
+var DirectSendModes = []string{"", "pure", "warm", "warm1m", "copy128", "copy1m"}
+
+// retrGapModes is the SendModes the phase runs: all, or those BENCH_RETRGAP_MODES names
+// (comma-separated, "go" for Go's own).
+func retrGapModes(all []string) []string {
+	v := os.Getenv("BENCH_RETRGAP_MODES")
+	if v == "" {
+		return all
+	}
+	want := map[string]bool{}
+	for _, m := range strings.Split(v, ",") {
+		want[strings.TrimSpace(m)] = true
+	}
+	var out []string
+	for _, m := range all {
+		if want[m] || m == "" && want["go"] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // retrGapPIDs are the processes whose use the retrgap phase accounts for a
 // sender: the sender (the server's daemon tree, or the raw helper), the

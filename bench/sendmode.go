@@ -34,7 +34,10 @@ import (
 //	          pread(2) into a scratch buffer just before it is sent, so the
 //	          file's pages are in the CPU cache when the receiver copies them
 //	warm1m    warm with 1 MiB chunks
-var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy", "pure", "cpoll", "cpolltos", "tos", "blockwrite", "warm", "warm1m"}
+//	copy128   read and write through a 128 KiB buffer, TCP_NODELAY on: what
+//	          tunnelftpd's RETR does by default (driver.File.WriteTo)
+//	copy1m    the same through a 1 MiB buffer
+var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy", "pure", "cpoll", "cpolltos", "tos", "blockwrite", "warm", "warm1m", "copy128", "copy1m"}
 
 // pureSocketOptions sets what Pure-FTPd sets on a data socket (doretr's
 // opener): IP_TOS IPTOS_THROUGHPUT and SO_KEEPALIVE.
@@ -70,11 +73,16 @@ func sendMode(c *net.TCPConn, f *os.File, mode string) {
 		}
 		cWrite(c, f, mode == "blockwrite")
 		return
-	case "copy", "pure":
+	case "copy", "pure", "copy128", "copy1m":
 		size := 64 << 10
-		if mode == "pure" {
+		switch mode {
+		case "pure":
 			c.SetNoDelay(false)
 			size = 128 << 10
+		case "copy128":
+			size = 128 << 10
+		case "copy1m":
+			size = 1 << 20
 		}
 		// Only Write: io.CopyBuffer cannot find ReadFrom or WriteTo.
 		io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{f}, make([]byte, size))
