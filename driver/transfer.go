@@ -157,7 +157,9 @@ func (f *File) WriteString(s string) (int, error) {
 // them cold from memory; after our own copy the bytes are in the CPU cache when sshd reads
 // them. Through the bench's loopback tunnel that cut sshd's time in its socket read from 0.45
 // to 0.08 ms per MiB (perf), and sshd's CPU from 2.7-3.0 to 1.8-2.0 ms per MiB; the daemon
-// pays about 0.7 ms per MiB more. See bench/README.md, "RETR through the loopback tunnel".
+// pays 0.5-2 ms per MiB more. A client that reads the data connection itself (no tunnel) would
+// have copied the file once anyway, and there sendfile is faster. See bench/README.md, "The
+// cause: who copies the file out of the page cache".
 func (f *File) WriteTo(w io.Writer) (int64, error) {
 	if f.fs.opts.Sendfile {
 		n, err := f.File.WriteTo(w)
