@@ -326,3 +326,31 @@ func TestProcessTreeCPUCountsChildren(t *testing.T) {
 	}
 	t.Errorf("the tree's CPU time did not grow by 200 ms while a child spun")
 }
+
+// ProcessTreeUse counts this process's read calls and the bytes they returned.
+func TestProcessTreeUseCountsReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, 64<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := ProcessTreeUse(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := os.ReadFile(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := ProcessTreeUse(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after.Sub(before)
+	if d.ReadCall < 20 || d.ReadByte < 20*64<<10 {
+		t.Errorf("after 20 reads of 64 KiB: %d read calls, %d bytes", d.ReadCall, d.ReadByte)
+	}
+	if d.VolCS < 0 || d.InvolCS < 0 || d.CPU < 0 {
+		t.Errorf("counters went back: %+v", d)
+	}
+}

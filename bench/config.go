@@ -51,16 +51,21 @@ type Config struct {
 	Scratch  string  `json:"scratch"` // client-side directory for downloads
 	// SrcDir holds the source files; every server directory has hard links
 	// to them (big.bin, tunnel.bin, conc.bin), and the raw helper serves them.
-	SrcDir        string   `json:"src_dir"`
-	UID           int      `json:"uid"` // owner of the prepared files (the test user)
-	GID           int      `json:"gid"`
-	RawSend       string   `json:"raw_send"` // RawServer listeners, direct
-	RawRecv       string   `json:"raw_recv"`
-	TunnelRawSend string   `json:"tunnel_raw_send"` // the same through the tunnel
-	TunnelRawRecv string   `json:"tunnel_raw_recv"`
-	Servers       []Server `json:"servers"`
-	Sizes         Sizes    `json:"sizes"`
-	Machine       Machine  `json:"machine"`
+	SrcDir        string `json:"src_dir"`
+	UID           int    `json:"uid"` // owner of the prepared files (the test user)
+	GID           int    `json:"gid"`
+	RawSend       string `json:"raw_send"` // RawServer listeners, direct
+	RawRecv       string `json:"raw_recv"`
+	TunnelRawSend string `json:"tunnel_raw_send"` // the same through the tunnel
+	TunnelRawRecv string `json:"tunnel_raw_recv"`
+	// TunnelPIDs are the pids of the processes on the tunnel's path, for
+	// the retrgap phase's accounting: "sshd" (the listener; the session is
+	// its descendant), "ssh" (the client that forwards) and "raw" (the raw
+	// helper, ftpbench rawserve). Missing when not known.
+	TunnelPIDs map[string]int `json:"tunnel_pids,omitempty"`
+	Servers    []Server       `json:"servers"`
+	Sizes      Sizes          `json:"sizes"`
+	Machine    Machine        `json:"machine"`
 	// WAN is the WAN variant of the tunnel bench (wan.go); nil when the
 	// wan phase is not run.
 	WAN *WANConfig `json:"wan,omitempty"`

@@ -147,3 +147,72 @@ func LoadAvg() float64 {
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
 }
+
+// TreeUse is what a process tree has used so far: CPU (user and system,
+// every thread, and the children it has reaped), context switches of every
+// thread, and read system calls with the bytes they returned (/proc/PID/io,
+// which counts every thread).
+type TreeUse struct {
+	CPU      time.Duration
+	VolCS    int64 // voluntary context switches (the thread slept)
+	InvolCS  int64 // involuntary ones (the thread was preempted)
+	ReadCall int64 // syscr
+	ReadByte int64 // rchar
+}
+
+// Sub is u - o, field by field.
+func (u TreeUse) Sub(o TreeUse) TreeUse {
+	return TreeUse{u.CPU - o.CPU, u.VolCS - o.VolCS, u.InvolCS - o.InvolCS, u.ReadCall - o.ReadCall, u.ReadByte - o.ReadByte}
+}
+
+// ProcessTreeUse sums TreeUse over pid and its living descendants. A
+// descendant that exited and was reaped still counts in its parent's CPU
+// (cutime, cstime), not in the other fields.
+func ProcessTreeUse(pid int) (TreeUse, error) {
+	var u TreeUse
+	for _, p := range processTree(pid) {
+		f, err := statFields(p)
+		if err != nil || len(f) < 15 {
+			if p == pid {
+				return u, fmt.Errorf("use of %d: %w", pid, err)
+			}
+			continue
+		}
+		var ticks int64
+		for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += n
+		}
+		u.CPU += time.Duration(ticks) * (time.Second / 100)
+		dir := filepath.Join("/proc", strconv.Itoa(p))
+		tasks, _ := os.ReadDir(filepath.Join(dir, "task"))
+		for _, t := range tasks {
+			kv := procKV(filepath.Join(dir, "task", t.Name(), "status"))
+			u.VolCS += kv["voluntary_ctxt_switches"]
+			u.InvolCS += kv["nonvoluntary_ctxt_switches"]
+		}
+		io := procKV(filepath.Join(dir, "io"))
+		u.ReadCall += io["syscr"]
+		u.ReadByte += io["rchar"]
+	}
+	return u, nil
+}
+
+// procKV reads "key: number" lines (status, io); missing keys are 0.
+func procKV(path string) map[string]int64 {
+	m := map[string]int64{}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			m[k] = n
+		}
+	}
+	return m
+}

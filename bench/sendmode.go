@@ -23,7 +23,32 @@ import (
 //	pure      as Pure-FTPd 1.0.5x sends (src/ftpd.c dl_dowrite): reads of
 //	          128 KiB (DL_DLMAP_SIZE), each written whole, TCP_NODELAY off
 //	          on the data socket (it sets it on the control connection only)
-var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy", "pure"}
+//	cpoll     the same loop with no Go runtime in it: read(2) of 128 KiB,
+//	          non-blocking write(2), poll(2) for POLLOUT on EAGAIN, all on
+//	          one OS thread, as safe_nonblock_write does; Nagle on
+//	cpolltos  cpoll with Pure-FTPd's data-socket options too: IP_TOS
+//	          IPTOS_THROUGHPUT and SO_KEEPALIVE
+//	tos       Go's own with IP_TOS IPTOS_THROUGHPUT and SO_KEEPALIVE
+//	blockwrite blocking write(2) of 128 KiB reads, Nagle on
+//	warm      Go's sendfile, 128 KiB at a time, each chunk read once with
+//	          pread(2) into a scratch buffer just before it is sent, so the
+//	          file's pages are in the CPU cache when the receiver copies them
+//	warm1m    warm with 1 MiB chunks
+//	copy128   read and write through a 128 KiB buffer, TCP_NODELAY on: what
+//	          tunnelftpd's RETR does by default (driver.File.WriteTo)
+//	copy1m    the same through a 1 MiB buffer
+var SendModes = []string{"", "nagle", "block", "blocknagle", "sndbuf", "copy", "pure", "cpoll", "cpolltos", "tos", "blockwrite", "warm", "warm1m", "copy128", "copy1m"}
+
+// pureSocketOptions sets what Pure-FTPd sets on a data socket (doretr's
+// opener): IP_TOS IPTOS_THROUGHPUT and SO_KEEPALIVE.
+func pureSocketOptions(c *net.TCPConn) {
+	c.SetKeepAlive(true)
+	if raw, err := c.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TOS, 0x08) // IPTOS_THROUGHPUT
+		})
+	}
+}
 
 // sendMode sends f on c in the given mode (see SendModes).
 func sendMode(c *net.TCPConn, f *os.File, mode string) {
@@ -32,11 +57,32 @@ func sendMode(c *net.TCPConn, f *os.File, mode string) {
 		c.SetNoDelay(false)
 	case "sndbuf":
 		c.SetWriteBuffer(4 << 20)
-	case "copy", "pure":
+	case "tos":
+		pureSocketOptions(c)
+	case "warm", "warm1m":
+		size := int64(128 << 10)
+		if mode == "warm1m" {
+			size = 1 << 20
+		}
+		warmSendfile(c, f, size)
+		return
+	case "cpoll", "cpolltos", "blockwrite":
+		c.SetNoDelay(false)
+		if mode == "cpolltos" {
+			pureSocketOptions(c)
+		}
+		cWrite(c, f, mode == "blockwrite")
+		return
+	case "copy", "pure", "copy128", "copy1m":
 		size := 64 << 10
-		if mode == "pure" {
+		switch mode {
+		case "pure":
 			c.SetNoDelay(false)
 			size = 128 << 10
+		case "copy128":
+			size = 128 << 10
+		case "copy1m":
+			size = 1 << 20
 		}
 		// Only Write: io.CopyBuffer cannot find ReadFrom or WriteTo.
 		io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{f}, make([]byte, size))
@@ -79,4 +125,73 @@ func blockingSendfile(c *net.TCPConn, f *os.File) {
 			}
 		}
 	})
+}
+
+// cWrite sends f as a C server's read/write loop does, with no Go runtime
+// between the calls: 128 KiB read(2)s, each written whole by write(2) on the
+// socket, blocking (block) or non-blocking with poll(2) for POLLOUT on
+// EAGAIN (Pure-FTPd's safe_nonblock_write). A 60 s SO_SNDTIMEO or poll
+// timeout bounds each wait.
+func cWrite(c *net.TCPConn, f *os.File, block bool) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 128<<10)
+	raw.Control(func(fd uintptr) {
+		s := int(fd)
+		if block {
+			unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: 60})
+			unix.SetNonblock(s, false)
+			defer unix.SetNonblock(s, true)
+		}
+		for {
+			n, err := unix.Read(int(f.Fd()), buf)
+			if n <= 0 || err != nil {
+				return
+			}
+			for p := buf[:n]; len(p) > 0; {
+				w, err := unix.Write(s, p)
+				if w > 0 {
+					p = p[w:]
+					continue
+				}
+				switch err {
+				case unix.EINTR:
+				case unix.EAGAIN:
+					pfd := []unix.PollFd{{Fd: int32(s), Events: unix.POLLOUT}}
+					k, err := unix.Poll(pfd, 60000)
+					for err == unix.EINTR { // the Go runtime's preemption signal
+						k, err = unix.Poll(pfd, 60000)
+					}
+					if k <= 0 || pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+						return
+					}
+				default:
+					return
+				}
+			}
+		}
+	})
+}
+
+// warmSendfile sends f with Go's sendfile in chunks of size, reading each
+// chunk once into a scratch buffer first (pread, the offset stays).
+func warmSendfile(c *net.TCPConn, f *os.File, size int64) {
+	buf := make([]byte, size)
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return
+	}
+	for {
+		n, _ := f.ReadAt(buf, off)
+		if n <= 0 {
+			return
+		}
+		m, err := c.ReadFrom(io.LimitReader(f, int64(n)))
+		off += m
+		if err != nil || m < int64(n) {
+			return
+		}
+	}
 }

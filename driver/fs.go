@@ -8,9 +8,10 @@
 // like, and nothing outside this package may open user paths at all.
 //
 // Downloads and uploads go through [Fs.GetHandle]. It returns a [*File] that embeds *os.File and
-// delegates ReadFrom/WriteTo to it, so Go's sendfile (RETR) and splice (STOR) paths stay
-// zero-copy while the bytes are counted, and it reports each finished transfer exactly once
-// through [Options.OnTransfer].
+// delegates ReadFrom to it, so Go's splice path (STOR) stays zero-copy while the bytes are
+// counted; RETR copies through a buffer of its own, or with [Options.Sendfile] goes through
+// sendfile (see [File.WriteTo]). It reports each finished transfer exactly once through
+// [Options.OnTransfer].
 //
 // With [Options.Policy] set, every operation asks the policy first, once, with the verb it
 // amounts to and the FTP path of its target (see [Policy]); files and directories it creates get
@@ -86,6 +87,9 @@ type Options struct {
 	// Facts are the facts MLSD and MLST show until SetFacts changes them;
 	// the zero value means AllFacts.
 	Facts Facts
+	// Sendfile makes RETR hand the file to the kernel (sendfile) instead of copying it through
+	// a buffer of RetrChunk bytes (see File.WriteTo for why copying is the default).
+	Sendfile bool
 }
 
 // Fs is an afero.Fs confined to one directory with os.Root. Safe for use by one FTP session.

@@ -267,7 +267,8 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errors.New("cannot start your session; the administrator has been told")
 	}
 	acc := s.live.cfg.Policy().Session(au)
-	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.TransferOpened})
+	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.TransferOpened,
+		Sendfile: s.live.cfg.RetrSendfile})
 	if err != nil {
 		s.pol.LeaveClass()
 		if u.Logout != nil {

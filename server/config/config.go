@@ -52,6 +52,9 @@ type Config struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	// DataTimeout closes a data connection that moved no byte for this long. Default 2m.
 	DataTimeout Duration `toml:"data_timeout"`
+	// RetrSendfile makes RETR use sendfile instead of copying the file
+	// through a buffer of the daemon's (driver.File.WriteTo). Default false.
+	RetrSendfile bool `toml:"retr_sendfile"`
 	// RegistryDir holds the session registry that tunnelftpd who, count and
 	// metrics read. "" = $RUNTIME_DIRECTORY under systemd, else
 	// /run/tunnelftpd (RegistryPath).

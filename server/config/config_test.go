@@ -211,3 +211,21 @@ func TestLogOutput(t *testing.T) {
 		t.Errorf("same file for log.output and log.xferlog: %v", err)
 	}
 }
+
+// retr_sendfile is off unless the file turns it on (RETR copies by default, see etc/tunnelftpd.toml).
+func TestRetrSendfileKey(t *testing.T) {
+	c, err := Parse("t.toml", []byte(validConfig(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RetrSendfile {
+		t.Error("retr_sendfile is on by default")
+	}
+	c, err = Parse("t.toml", []byte("retr_sendfile = true\n"+validConfig(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.RetrSendfile {
+		t.Error("retr_sendfile = true did not turn it on")
+	}
+}

@@ -13,8 +13,9 @@ import (
 // dataConn is a data connection that buffers small writes. The library
 // writes a listing (LIST, NLST, MLSD) one entry per Write; without a buffer
 // that is one system call per entry. It embeds the concrete *net.TCPConn,
-// so SyscallConn is promoted and file transfers keep sendfile (RETR) and
-// splice (STOR), which bypass the buffer (it is empty then). The library
+// so SyscallConn is promoted and file transfers keep splice (STOR) and
+// sendfile (RETR with retr_sendfile), which bypass the buffer (it is empty
+// then); RETR's own 128 KiB writes skip it too (Write). The library
 // calls Flush before it closes the connection (its Flusher interface).
 type dataConn struct {
 	*net.TCPConn
