@@ -307,8 +307,10 @@ func TestProcessTreeCPUCountsChildren(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The shell spins (no child processes of its own), for 3 s at most.
-	cmd := exec.Command("timeout", "3", "sh", "-c", "while :; do :; done")
+	// The shell is our direct child (no timeout(1) in between, whose
+	// kill would leave it running) and spins a bounded number of times,
+	// with no child processes of its own; it is killed once seen.
+	cmd := exec.Command("sh", "-c", `i=0; while [ "$i" -lt 3000000 ]; do i=$((i+1)); done`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
