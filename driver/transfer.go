@@ -168,28 +168,23 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	}
 	bp := retrBufs.Get().(*[]byte)
 	defer retrBufs.Put(bp)
-	buf := *bp
-	var n int64
-	for {
-		r, rerr := f.File.Read(buf)
-		if r > 0 {
-			k, werr := w.Write(buf[:r])
-			n += int64(k)
-			f.bytes.Add(int64(k))
-			if werr != nil {
-				return n, werr
-			}
-			if k < r {
-				return n, io.ErrShortWrite
-			}
-		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, f.clean(rerr)
-		}
-	}
+	// Neither side may offer WriterTo or ReaderFrom, or io.CopyBuffer would
+	// hand the file to the kernel after all.
+	n, err := io.CopyBuffer(countedWriter{w, &f.bytes}, struct{ io.Reader }{f.File}, *bp)
+	return n, f.clean(err)
+}
+
+// countedWriter adds what w took to n (what the data connection took counts, not what was read
+// from the file).
+type countedWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countedWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 // RetrChunk is how much WriteTo reads from the file and writes to the data connection at a
