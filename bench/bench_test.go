@@ -300,10 +300,10 @@ func TestPairedRatios(t *testing.T) {
 	}
 }
 
-// ProcessTreeCPU counts the CPU a process tree has used: a child that spins
+// ProcessTreeUse counts the CPU a process tree has used: a child that spins
 // for a while adds at least most of that to ours.
-func TestProcessTreeCPUCountsChildren(t *testing.T) {
-	before, err := ProcessTreeCPU(os.Getpid())
+func TestProcessTreeUseCountsChildrensCPU(t *testing.T) {
+	before, err := ProcessTreeUse(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,11 +317,11 @@ func TestProcessTreeCPUCountsChildren(t *testing.T) {
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	deadline := time.Now().Add(4 * time.Second)
 	for time.Now().Before(deadline) {
-		now, err := ProcessTreeCPU(os.Getpid())
+		now, err := ProcessTreeUse(os.Getpid())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if now-before >= 200*time.Millisecond {
+		if now.CPU-before.CPU >= 200*time.Millisecond {
 			return
 		}
 		time.Sleep(100 * time.Millisecond) // polling the counter, bounded by the deadline

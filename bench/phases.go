@@ -643,12 +643,12 @@ func (b *Bench) serverCPU(s Server) time.Duration {
 	if s.PID <= 0 {
 		return -1
 	}
-	d, err := ProcessTreeCPU(s.PID)
+	u, err := ProcessTreeUse(s.PID)
 	if err != nil {
 		b.logf("files %-10s cpu: %v", s.Name, err)
 		return -1
 	}
-	return d
+	return u.CPU
 }
 
 // addCPU records the server's CPU time per file since before (in µs): what

@@ -59,28 +59,6 @@ func processTree(pid int) []int {
 	return tree
 }
 
-// ProcessTreeCPU is the CPU time (user and system, every thread) that pid
-// and its living descendants have used so far: a forking server's session
-// processes count while the session lasts.
-func ProcessTreeCPU(pid int) (time.Duration, error) {
-	var sum time.Duration
-	for _, p := range processTree(pid) {
-		f, err := statFields(p)
-		if err != nil || len(f) < 13 {
-			if p == pid {
-				return 0, fmt.Errorf("cpu of %d: %w", pid, err)
-			}
-			continue // exited meanwhile
-		}
-		// Fields after "(comm)": state is 0, utime 11 and stime 12, in
-		// USER_HZ ticks (100 per second on Linux, whatever the kernel's HZ).
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		sum += time.Duration(ut+st) * (time.Second / 100)
-	}
-	return sum, nil
-}
-
 // statFields is /proc/PID/stat after "(comm)", split (comm may hold spaces
 // and parentheses).
 func statFields(pid int) ([]string, error) {
