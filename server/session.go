@@ -279,7 +279,7 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 			// connection that finds no descriptor at connect.
 			s.srv.gate.Note("login")
 			s.log.Warn("login cut short: out of file descriptors", "user", u.Name)
-			s.conn.SayAndClose(strings.TrimSuffix(admission.OutOfFDsReply, "\r\n"))
+			s.conn.SayAndClose(admission.OutOfFDsReply)
 			return nil, errors.New("server out of resources")
 		}
 		s.log.Error("login refused: cannot open the user's root", "user", u.Name, "err", err)

@@ -31,8 +31,9 @@ import (
 //   - each burst of refusals is logged once when it starts and once, with
 //     the count, when it is over.
 
-// OutOfFDsReply is the reply to a connection refused for lack of descriptors.
-const OutOfFDsReply = "421 Server out of resources (open files); try again later\r\n"
+// OutOfFDsReply is the reply line (without CRLF) to a connection refused for lack of
+// descriptors.
+const OutOfFDsReply = "421 Server out of resources (open files); try again later"
 
 // fdsPerSession is what a session served here may hold at once: its control
 // connection, its root, a passive listener, a data connection, the file and
@@ -188,7 +189,7 @@ func (gate *Gate) RefuseOne(l net.Listener) bool {
 // descriptors.
 func SayOutOfFDs(c net.Conn) {
 	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write([]byte(OutOfFDsReply)) //nolint:errcheck // closing anyway
+	c.Write([]byte(OutOfFDsReply + "\r\n")) //nolint:errcheck // closing anyway
 }
 
 // Note counts a connection refused for lack of descriptors at stage (for
