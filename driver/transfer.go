@@ -158,8 +158,9 @@ func (f *File) WriteString(s string) (int, error) {
 // them. Through the bench's loopback tunnel that cut sshd's time in its socket read from 0.45
 // to 0.08 ms per MiB (perf), and sshd's CPU from 2.7-3.0 to 1.8-2.0 ms per MiB; the daemon
 // pays 0.5-2 ms per MiB more. A client that reads the data connection itself (no tunnel) would
-// have copied the file once anyway, and there sendfile is faster. See bench/README.md, "The
-// cause: who copies the file out of the page cache".
+// have copied the file once anyway, and there sendfile is faster: the server chooses per
+// session (retr_sendfile = "auto": sendfile unless the control connection comes from sshd). See
+// bench/README.md, "The cause: who copies the file out of the page cache".
 func (f *File) WriteTo(w io.Writer) (int64, error) {
 	if f.fs.opts.Sendfile {
 		n, err := f.File.WriteTo(w)

@@ -629,6 +629,11 @@ func (e *env) testIdentity(t *testing.T) {
 	if !loginRe.MatchString(logs) {
 		t.Errorf("no login line naming ssh_user=%s client=%s:\n%s", e.sysUser, cliAddr, testutil.Tail(logs, 4000))
 	}
+	// Through sshd, retr_sendfile = "auto" (the default) copies: sshd reads
+	// the file from the CPU cache (driver.File.WriteTo).
+	if re := regexp.MustCompile(`msg=login user=` + ftpUser + ` from=127\.0\.0\.1:\d+ ssh_user=` + e.sysUser + ` .* retr=copy`); !re.MatchString(logs) {
+		t.Errorf("login through sshd does not copy on RETR (want retr=copy):\n%s", testutil.Tail(logs, 4000))
+	}
 	failRe := regexp.MustCompile(`msg="login failed" user=` + ftpUser + ` from=127\.0\.0\.1:\d+ ssh_user=` + e.sysUser +
 		` client=` + regexp.QuoteMeta(cliAddr) + `:\d+ `)
 	if !failRe.MatchString(logs) {

@@ -267,8 +267,12 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 		return nil, errors.New("cannot start your session; the administrator has been told")
 	}
 	acc := s.live.cfg.Policy().Session(au)
+	// RETR copies through sshd, which then reads the file from the CPU cache,
+	// and uses sendfile for a client that reads the data connection itself
+	// (retr_sendfile; driver.File.WriteTo).
+	sendfile := s.live.cfg.RetrSendfile.Use(s.from.ViaSSHD())
 	fs, err := driver.New(u.Root, driver.Options{ReadOnly: au.ReadOnly, Policy: acc, OnTransfer: s.transferDone, OnOpen: s.adm.TransferOpened,
-		Sendfile: s.live.cfg.RetrSendfile})
+		Sendfile: sendfile})
 	if err != nil {
 		s.pol.LeaveClass()
 		if u.Logout != nil {
@@ -293,8 +297,16 @@ func (s *session) AuthUser(_ ftpserver.ClientContext, name, pass string) (_ ftps
 	s.cmds.SetDriver(fs)
 	s.adm.LoggedIn(u, pass)
 	s.srv.log.Info("login", append([]any{"user", u.Name, "from", from},
-		append(s.from.Attrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class)...)...)
+		append(s.from.Attrs(), "session", s.id, "kind", u.Kind(), "read_only", au.ReadOnly, "class", class, "retr", retrMode(sendfile))...)...)
 	return fs, nil
+}
+
+// retrMode names how RETR sends files in the login line: "sendfile" or "copy".
+func retrMode(sendfile bool) string {
+	if sendfile {
+		return "sendfile"
+	}
+	return "copy"
 }
 
 // failureWait is how long a failed login waits after its check took

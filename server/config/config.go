@@ -52,9 +52,10 @@ type Config struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	// DataTimeout closes a data connection that moved no byte for this long. Default 2m.
 	DataTimeout Duration `toml:"data_timeout"`
-	// RetrSendfile makes RETR use sendfile instead of copying the file
-	// through a buffer of the daemon's (driver.File.WriteTo). Default false.
-	RetrSendfile bool `toml:"retr_sendfile"`
+	// RetrSendfile is how RETR sends a file: copied through a buffer of the
+	// daemon's (driver.File.WriteTo), or with sendfile. Default "auto":
+	// copy for connections that come through sshd, sendfile for the others.
+	RetrSendfile SendfileMode `toml:"retr_sendfile"`
 	// RegistryDir holds the session registry that tunnelftpd who, count and
 	// metrics read. "" = $RUNTIME_DIRECTORY under systemd, else
 	// /run/tunnelftpd (RegistryPath).
@@ -214,6 +215,61 @@ type UserConfig struct {
 	Umask string `toml:"umask"`
 }
 
+// SendfileMode is retr_sendfile: true, false or "auto" (SendfileAuto).
+type SendfileMode string
+
+// The values of SendfileMode.
+const (
+	// SendfileAuto copies for a session whose control connection comes from
+	// sshd on loopback (or from a loopback peer that could not be seen), and
+	// uses sendfile for the others. "" means the same.
+	SendfileAuto SendfileMode = "auto"
+	// SendfileOn always uses sendfile (retr_sendfile = true).
+	SendfileOn SendfileMode = "true"
+	// SendfileOff always copies (retr_sendfile = false).
+	SendfileOff SendfileMode = "false"
+)
+
+// UnmarshalTOML reads true, false or "auto".
+func (m *SendfileMode) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case bool:
+		*m = SendfileOff
+		if v {
+			*m = SendfileOn
+		}
+		return nil
+	case string:
+		if v == string(SendfileAuto) {
+			*m = SendfileAuto
+			return nil
+		}
+		return fmt.Errorf("%q is not a value of it: write true, false or \"auto\" (true and false without quotes)", v)
+	}
+	return fmt.Errorf("%v is not a value of it: write true, false or \"auto\"", v)
+}
+
+// MarshalTOML writes the mode as it is written in a config file.
+func (m SendfileMode) MarshalTOML() ([]byte, error) {
+	switch m {
+	case SendfileOn, SendfileOff:
+		return []byte(m), nil
+	}
+	return []byte(`"auto"`), nil
+}
+
+// Use reports whether RETR uses sendfile for a session; viaSSHD says whether its control
+// connection comes through sshd (peer.Conn.ViaSSHD).
+func (m SendfileMode) Use(viaSSHD bool) bool {
+	switch m {
+	case SendfileOn:
+		return true
+	case SendfileOff:
+		return false
+	}
+	return !viaSSHD
+}
+
 // Duration is a time.Duration written in TOML as a string such as "15m" or "5s".
 type Duration struct{ time.Duration }
 
@@ -279,6 +335,7 @@ func defaults() Config {
 		MaxSessions:     100,
 		Umask:           "022",
 		ASCII:           ASCIIAsIs,
+		RetrSendfile:    SendfileAuto,
 		ShutdownTimeout: Duration{30 * time.Second},
 		DataTimeout:     Duration{2 * time.Minute},
 		LoginTimeout:    Duration{30 * time.Second},

@@ -212,20 +212,60 @@ func TestLogOutput(t *testing.T) {
 	}
 }
 
-// retr_sendfile is off unless the file turns it on (RETR copies by default, see etc/tunnelftpd.toml).
+// retr_sendfile is "auto" unless the file says true or false; any other value is an error that
+// names the line, and the effective config writes the value back as it is written in a file.
 func TestRetrSendfileKey(t *testing.T) {
-	c, err := Parse("t.toml", []byte(validConfig(t)))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		line string
+		want SendfileMode
+		out  string // line of the effective config
+	}{
+		{"", SendfileAuto, `retr_sendfile = "auto"`},
+		{`retr_sendfile = "auto"`, SendfileAuto, `retr_sendfile = "auto"`},
+		{"retr_sendfile = true", SendfileOn, "retr_sendfile = true"},
+		{"retr_sendfile = false", SendfileOff, "retr_sendfile = false"},
+	} {
+		c, err := Parse("t.toml", []byte(tc.line+"\n"+validConfig(t)))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if c.RetrSendfile != tc.want {
+			t.Errorf("%q: mode %q, want %q", tc.line, c.RetrSendfile, tc.want)
+		}
+		out, err := c.WriteTOML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "\n"+tc.out+"\n") {
+			t.Errorf("%q: effective config lacks %q:\n%s", tc.line, tc.out, out)
+		}
+		// What it writes reads back as the same mode.
+		back, err := Parse("eff.toml", []byte(tc.out+"\n"+validConfig(t)))
+		if err != nil || back.RetrSendfile != tc.want {
+			t.Errorf("%q: %q reads back as %v, %v", tc.line, tc.out, back, err)
+		}
 	}
-	if c.RetrSendfile {
-		t.Error("retr_sendfile is on by default")
+	for _, bad := range []string{`retr_sendfile = "yes"`, `retr_sendfile = "true"`, "retr_sendfile = 1"} {
+		_, err := Parse("t.toml", []byte("\n"+bad+"\n"+validConfig(t)))
+		if err == nil || !strings.Contains(err.Error(), "t.toml:2") || !strings.Contains(err.Error(), `true, false or "auto"`) {
+			t.Errorf("%s: got %v, want an error on t.toml:2 naming the values", bad, err)
+		}
 	}
-	c, err = Parse("t.toml", []byte("retr_sendfile = true\n"+validConfig(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.RetrSendfile {
-		t.Error("retr_sendfile = true did not turn it on")
+}
+
+// Use: true and false are what they say; auto copies through sshd and sends the file otherwise.
+func TestSendfileModeUse(t *testing.T) {
+	for _, tc := range []struct {
+		m             SendfileMode
+		viaSSHD, want bool
+	}{
+		{SendfileOn, true, true}, {SendfileOn, false, true},
+		{SendfileOff, true, false}, {SendfileOff, false, false},
+		{SendfileAuto, true, false}, {SendfileAuto, false, true},
+		{"", true, false}, {"", false, true},
+	} {
+		if got := tc.m.Use(tc.viaSSHD); got != tc.want {
+			t.Errorf("%q.Use(%v) = %v, want %v", tc.m, tc.viaSSHD, got, tc.want)
+		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 // writes a listing (LIST, NLST, MLSD) one entry per Write; without a buffer
 // that is one system call per entry. It embeds the concrete *net.TCPConn,
 // so SyscallConn is promoted and file transfers keep splice (STOR) and
-// sendfile (RETR with retr_sendfile), which bypass the buffer (it is empty
+// sendfile (RETR when retr_sendfile chooses it), which bypass the buffer (it is empty
 // then); RETR's own 128 KiB writes skip it too (Write). The library
 // calls Flush before it closes the connection (its Flusher interface).
 type dataConn struct {

@@ -183,6 +183,19 @@ func (p Conn) Tunnel() auth.Tunnel {
 	return t
 }
 
+// ViaSSHD reports whether the connection comes through an SSH tunnel as far as can be told: its
+// peer is on loopback, and the process holding the peer socket is an sshd session or could not
+// be seen (no privilege, no identity helper: on a tunnel host that is sshd). A loopback peer seen
+// to be another process, or a peer off loopback, is a client that reads the data connection
+// itself.
+func (p Conn) ViaSSHD() bool {
+	a, ok := p.Remote.(*net.TCPAddr)
+	if !ok || !a.IP.IsLoopback() {
+		return false
+	}
+	return p.Peer == nil || p.Peer.PID == 0 || p.Peer.SSH
+}
+
 // Access is what the access policy knows of the connection before login: the real SSH
 // client's address when the tunnel was identified, else the TCP peer's, and the SSH user when
 // verified.

@@ -60,3 +60,34 @@ func TestConnNames(t *testing.T) {
 		})
 	}
 }
+
+// TestViaSSHD: only a loopback peer that is sshd, or that could not be seen, counts as coming
+// through a tunnel (retr_sendfile = "auto" copies for those); a process seen not to be sshd, or
+// a peer off loopback, reads the data connection itself.
+func TestViaSSHD(t *testing.T) {
+	lo := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	lo6 := &net.TCPAddr{IP: net.IPv6loopback, Port: 40000}
+	lan := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000}
+	sshd := &ident.Peer{UID: 1001, User: "alice", PID: 42, SSH: true}
+	unseen := &ident.Peer{UID: 1002}
+	other := &ident.Peer{UID: 1003, User: "bob", PID: 7, Comm: "curl"}
+	for _, tc := range []struct {
+		name   string
+		remote net.Addr
+		peer   *ident.Peer
+		want   bool
+	}{
+		{"loopback, unidentified", lo, nil, true},
+		{"loopback, sshd", lo, sshd, true},
+		{"::1, sshd", lo6, sshd, true},
+		{"loopback, not seen", lo, unseen, true},
+		{"loopback, another process", lo, other, false},
+		{"off loopback", lan, nil, false},
+		{"off loopback, peer somehow set", lan, sshd, false},
+		{"not TCP", &net.UnixAddr{Name: "@x", Net: "unix"}, nil, false},
+	} {
+		if got := (Conn{Peer: tc.peer, Remote: tc.remote}).ViaSSHD(); got != tc.want {
+			t.Errorf("%s: ViaSSHD() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
