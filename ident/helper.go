@@ -1,9 +1,11 @@
 package ident
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -43,12 +45,23 @@ type wirePeer struct {
 	Comm     string `json:"comm,omitempty"`
 	SSH      bool   `json:"ssh,omitempty"`
 	Client   string `json:"client,omitempty"`
+	Held     bool   `json:"held,omitempty"` // queryHeld: the process holds the peer socket
 	NotFound bool   `json:"not_found,omitempty"`
 	Error    string `json:"error,omitempty"`
 }
 
-// query is the one request there is: "look up the peer of this socket".
-const query = 'L'
+// The two queries, each sent with the socket it is about: "look up the peer of this socket"
+// (query), and "does process PID hold the peer of this socket" (queryHeld, followed by the PID
+// as 4 bytes little-endian), which reads that one process's descriptors instead of searching
+// every process: the daemon asks it on every data connection (passive.same_owner).
+const (
+	query     = 'L'
+	queryHeld = 'H'
+)
+
+// ErrUnknownQuery is a helper's answer to a query it does not know (a helper older than the
+// daemon asking).
+var ErrUnknownQuery = errors.New("unknown query")
 
 // Serve answers queries on l (a "unixpacket" listener) until l is closed,
 // then returns nil. logf (may be nil) hears refused queries; it never sees
@@ -85,15 +98,16 @@ func Serve(l *net.UnixListener, logf func(format string, args ...any)) error {
 // helper's log) is also what the asker is told.
 func answer(c *net.UnixConn) error {
 	c.SetDeadline(time.Now().Add(helperTimeout)) //nolint:errcheck // a dead connection fails the read
-	p, err := readQuery(c)
+	q, err := readQuery(c)
 	var w wirePeer
+	if err == nil {
+		w, err = q.run()
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
-		w.NotFound = true
+		w = wirePeer{NotFound: true}
 	case err != nil:
-		w.Error = err.Error()
-	default:
-		w = wirePeer{UID: p.UID, User: p.User, Inode: p.Inode, PID: p.PID, Comm: p.Comm, SSH: p.SSH, Client: p.Client}
+		w = wirePeer{Error: err.Error()}
 	}
 	b, _ := json.Marshal(w)
 	if _, werr := c.Write(b); werr != nil && err == nil {
@@ -105,13 +119,42 @@ func answer(c *net.UnixConn) error {
 	return err
 }
 
-// readQuery receives the query and its socket and looks the peer up.
-func readQuery(c *net.UnixConn) (*Peer, error) {
+// helperQuery is one query received: its kind, the PID of queryHeld, and the two ends of the
+// socket passed with it (taken from the socket, never from the asker's words).
+type helperQuery struct {
+	kind          byte
+	pid           int
+	local, remote *net.TCPAddr
+}
+
+// run answers the query.
+func (q helperQuery) run() (wirePeer, error) {
+	if q.kind == queryHeld {
+		_, inode, err := Owner(q.local, q.remote)
+		if err != nil {
+			return wirePeer{}, err
+		}
+		held, known := HeldBy(q.pid, inode)
+		if !known {
+			return wirePeer{}, fmt.Errorf("cannot read the descriptors of process %d", q.pid)
+		}
+		return wirePeer{Inode: inode, PID: q.pid, Held: held}, nil
+	}
+	p, err := Lookup(q.local, q.remote)
+	if err != nil {
+		return wirePeer{}, err
+	}
+	return wirePeer{UID: p.UID, User: p.User, Inode: p.Inode, PID: p.PID, Comm: p.Comm, SSH: p.SSH, Client: p.Client}, nil
+}
+
+// readQuery receives the query and its socket.
+func readQuery(c *net.UnixConn) (helperQuery, error) {
+	var q helperQuery
 	buf := make([]byte, 16)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return nil, fmt.Errorf("reading the query: %w", err)
+		return q, fmt.Errorf("reading the query: %w", err)
 	}
 	fds, ferr := receivedFDs(oob[:oobn])
 	defer func() {
@@ -121,22 +164,30 @@ func readQuery(c *net.UnixConn) (*Peer, error) {
 	}()
 	switch {
 	case ferr != nil:
-		return nil, ferr
+		return q, ferr
 	case flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0:
-		return nil, errors.New("query too long")
-	case n != 1 || buf[0] != query:
-		return nil, errors.New("unknown query")
-	case len(fds) != 1:
-		return nil, fmt.Errorf("want one socket with the query, got %d", len(fds))
+		return q, errors.New("query too long")
+	case n == 1 && buf[0] == query:
+		q.kind = query
+	case n == 5 && buf[0] == queryHeld:
+		q.kind, q.pid = queryHeld, int(binary.LittleEndian.Uint32(buf[1:5]))
+		if q.pid <= 0 {
+			return q, fmt.Errorf("bad process id %d", q.pid)
+		}
+	default:
+		return q, ErrUnknownQuery
 	}
-	local, remote, err := tcpEnds(fds[0])
+	if len(fds) != 1 {
+		return q, fmt.Errorf("want one socket with the query, got %d", len(fds))
+	}
+	q.local, q.remote, err = tcpEnds(fds[0])
 	if err != nil {
-		return nil, err
+		return q, err
 	}
-	if !remote.IP.IsLoopback() {
-		return nil, fmt.Errorf("peer %s is not on loopback", remote)
+	if !q.remote.IP.IsLoopback() {
+		return q, fmt.Errorf("peer %s is not on loopback", q.remote)
 	}
-	return Lookup(local, remote)
+	return q, nil
 }
 
 // receivedFDs returns the descriptors passed in a control message.
@@ -208,46 +259,72 @@ func peerCred(c *net.UnixConn) string {
 // it. ErrNotFound is returned as Lookup does; a helper that is not there
 // gives an error wrapping os.ErrNotExist or syscall.ECONNREFUSED.
 func Ask(path string, c net.Conn) (*Peer, error) {
+	w, err := ask(path, c, []byte{query})
+	if err != nil {
+		return nil, err
+	}
+	return &Peer{UID: w.UID, User: w.User, Inode: w.Inode, PID: w.PID, Comm: w.Comm, SSH: w.SSH, Client: w.Client}, nil
+}
+
+// AskHeld asks the helper listening at path whether process pid holds the socket at the other
+// end of c (HeldBy, for a process this one cannot read). Errors are as Ask's, and
+// ErrUnknownQuery from a helper older than this query.
+func AskHeld(path string, c net.Conn, pid int) (bool, error) {
+	if pid <= 0 || pid > math.MaxUint32 {
+		return false, fmt.Errorf("ident: bad process id %d", pid)
+	}
+	body := binary.LittleEndian.AppendUint32([]byte{queryHeld}, uint32(pid))
+	w, err := ask(path, c, body)
+	if err != nil {
+		return false, err
+	}
+	return w.Held, nil
+}
+
+// ask sends body with c's socket to the helper at path and reads its answer.
+func ask(path string, c net.Conn, body []byte) (wirePeer, error) {
+	var w wirePeer
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return nil, fmt.Errorf("ident: %T has no socket to pass", c)
+		return w, fmt.Errorf("ident: %T has no socket to pass", c)
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("ident: %w", err)
+		return w, fmt.Errorf("ident: %w", err)
 	}
 	h, err := net.DialTimeout("unixpacket", path, helperTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("ident helper %s: %w", path, err)
+		return w, fmt.Errorf("ident helper %s: %w", path, err)
 	}
 	defer h.Close()
 	hc := h.(*net.UnixConn)
 	hc.SetDeadline(time.Now().Add(helperTimeout)) //nolint:errcheck // the read fails then
 	var sendErr error
 	if err := raw.Control(func(fd uintptr) {
-		_, _, sendErr = hc.WriteMsgUnix([]byte{query}, unix.UnixRights(int(fd)), nil)
+		_, _, sendErr = hc.WriteMsgUnix(body, unix.UnixRights(int(fd)), nil)
 	}); err != nil {
-		return nil, fmt.Errorf("ident helper: %w", err)
+		return w, fmt.Errorf("ident helper: %w", err)
 	}
 	if sendErr != nil {
-		return nil, fmt.Errorf("ident helper: sending the query: %w", sendErr)
+		return w, fmt.Errorf("ident helper: sending the query: %w", sendErr)
 	}
 	buf := make([]byte, 4096)
 	n, err := hc.Read(buf)
 	if err != nil {
-		return nil, fmt.Errorf("ident helper: reading the answer: %w", err)
+		return w, fmt.Errorf("ident helper: reading the answer: %w", err)
 	}
-	var w wirePeer
 	if err := json.Unmarshal(buf[:n], &w); err != nil {
-		return nil, fmt.Errorf("ident helper: bad answer: %w", err)
+		return w, fmt.Errorf("ident helper: bad answer: %w", err)
 	}
 	switch {
 	case w.NotFound:
-		return nil, ErrNotFound
+		return w, ErrNotFound
+	case w.Error == ErrUnknownQuery.Error():
+		return w, fmt.Errorf("ident helper: %w", ErrUnknownQuery)
 	case w.Error != "":
-		return nil, fmt.Errorf("ident helper: %s", w.Error)
+		return w, fmt.Errorf("ident helper: %s", w.Error)
 	}
-	return &Peer{UID: w.UID, User: w.User, Inode: w.Inode, PID: w.PID, Comm: w.Comm, SSH: w.SSH, Client: w.Client}, nil
+	return w, nil
 }
 
 // ListenHelper listens on path ("unixpacket"), replacing a stale socket

@@ -2,8 +2,10 @@ package ident
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -195,5 +197,75 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+// TestHelperHeld: the held query says whether the process named holds the peer socket of the
+// connection passed: this process for a connection of its own, not a child of ours that holds
+// nothing of it; a PID it cannot read is an error, not "not held".
+func TestHelperHeld(t *testing.T) {
+	path := startHelper(t)
+	srv, _ := accepted(t, "tcp4", "127.0.0.1:0")
+	held, err := AskHeld(path, srv, os.Getpid())
+	if err != nil || !held {
+		t.Errorf("our own connection: held %v, %v; want held", held, err)
+	}
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	defer func() { child.Process.Kill(); child.Wait() }()
+	held, err = AskHeld(path, srv, child.Process.Pid)
+	if err != nil || held {
+		t.Errorf("a process that does not hold it: held %v, %v; want not held", held, err)
+	}
+	// A PID that is not there (beyond pid_max).
+	if held, err := AskHeld(path, srv, 1<<30); err == nil || held {
+		t.Errorf("a process that is not there: held %v, %v; want an error", held, err)
+	}
+	if _, err := AskHeld(path, srv, 0); err == nil {
+		t.Error("PID 0 asked")
+	}
+	// The query as bytes: a bad PID, and a short query, are refused.
+	tcp, err := srv.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	if a := rawQuery(t, path, []byte{queryHeld, 0, 0, 0, 0}, int(tcp.Fd())); !strings.Contains(a.Error, "bad process id") || a.Held {
+		t.Errorf("PID 0 in the query: %+v", a)
+	}
+	if a := rawQuery(t, path, []byte{queryHeld, 1}, int(tcp.Fd())); a.Error != ErrUnknownQuery.Error() || a.Held {
+		t.Errorf("a short held query: %+v", a)
+	}
+}
+
+// TestAskHeldOldHelper: a helper that does not know the held query answers "unknown query",
+// and AskHeld says so with ErrUnknownQuery (the daemon then asks who the peer is instead).
+func TestAskHeldOldHelper(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.sock")
+	l, err := ListenHelper(path, 0o660)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 16), make([]byte, 64)
+		c.ReadMsgUnix(buf, oob)
+		if fds, err := receivedFDs(oob); err == nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}
+		c.Write([]byte(`{"uid":0,"error":"unknown query"}`))
+	}()
+	srv, _ := accepted(t, "tcp4", "127.0.0.1:0")
+	if _, err := AskHeld(path, srv, os.Getpid()); !errors.Is(err, ErrUnknownQuery) {
+		t.Errorf("old helper: %v, want ErrUnknownQuery", err)
 	}
 }

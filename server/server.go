@@ -460,7 +460,7 @@ func (s *Server) admitConn(c net.Conn, id uint64, handOff, accepted bool) *sessi
 		AcceptTimeout: live.cfg.Passive.AcceptTimeout.Duration, DataTimeout: live.cfg.DataTimeout.Duration,
 		Loopback: passive.AdvertisesLoopback(live.cfg.Passive.Address, c.LocalAddr()),
 		Control:  c.RemoteAddr(), Owner: sess.from.Peer, SameOwner: live.cfg.Passive.SameOwner,
-		Ask: s.peers.Ask, Log: sess.log, WarnOnce: s.warnOnce,
+		Held: s.peers.Held, Log: sess.log, WarnOnce: s.warnOnce,
 		OnWait: s.opts.Metrics.PasvWait, OnBusy: func(port int, busy bool) { sess.adm.PasvBusy(port, busy) }}
 	hooks := ctrl.Hooks{PasvFailure: func() string {
 		s.opts.Metrics.PasvFailure()

@@ -46,10 +46,10 @@ type Offer struct {
 	// known, the same sshd process (passive.same_owner).
 	Owner     *ident.Peer
 	SameOwner bool
-	// Ask, if set, asks the identity helper who is behind a data
-	// connection, when this process cannot see whether the control peer's
-	// process holds it (not root): the answer's process must be that one.
-	Ask func(net.Conn) (*ident.Peer, error)
+	// Held, if set, asks the identity helper whether process pid (the
+	// control peer's) holds the peer socket of a data connection, when this
+	// process cannot see it (not root); known is false when it cannot tell.
+	Held func(c net.Conn, pid int) (held, known bool)
 	// Log receives the session's passive-mode events.
 	Log *slog.Logger
 	// WarnOnce, if set, logs warnings that say the same for every session
@@ -323,12 +323,10 @@ func (o *Offer) allow(c net.Conn) bool {
 		// Unknown when this process can no longer list the peer's files
 		// (after switching to a system user): the uid check stands alone.
 		held, known := ident.HeldBy(o.Owner.PID, inode)
-		if !known && o.Ask != nil {
+		if !known && o.Held != nil {
 			// The helper can see; if it cannot answer, the uid check
 			// stands alone, as without it.
-			if p, err := o.Ask(c); err == nil && p.PID != 0 {
-				held, known = p.PID == o.Owner.PID, true
-			}
+			held, known = o.Held(c, o.Owner.PID)
 		}
 		if known && !held {
 			o.Log.Warn("dropped data connection from another process of the same owner", "peer", c.RemoteAddr().String(),

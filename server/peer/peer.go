@@ -80,17 +80,49 @@ func (f *Finder) Identify(c net.Conn) *ident.Peer {
 // listening, no permission) is not asked again for a minute: connections do not each pay for a
 // failed connect.
 func (f *Finder) Ask(c net.Conn) (*ident.Peer, error) {
-	if t := f.helperDown.Load(); t != 0 && time.Since(time.Unix(0, t)) < time.Minute {
+	if f.helperWasDown() {
 		return nil, errHelperDown
 	}
 	p, err := ident.Ask(cmp.Or(f.Helper, ident.HelperSocket), c)
-	if err != nil && !errors.Is(err, ident.ErrNotFound) {
-		var ne net.Error
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrPermission) || (errors.As(err, &ne) && ne.Timeout()) {
-			f.helperDown.Store(time.Now().UnixNano())
-		}
-	}
+	f.noteHelper(err)
 	return p, err
+}
+
+// Held reports whether process pid (the sshd session of a control connection) holds the peer
+// socket of c (a data connection), asking the identity helper, which reads that one process's
+// descriptors; a helper older than that question is asked who the peer is instead (Ask). known
+// is false when neither can tell.
+func (f *Finder) Held(c net.Conn, pid int) (held, known bool) {
+	if f.helperWasDown() {
+		return false, false
+	}
+	held, err := ident.AskHeld(cmp.Or(f.Helper, ident.HelperSocket), c, pid)
+	if errors.Is(err, ident.ErrUnknownQuery) {
+		if p, err := f.Ask(c); err == nil && p.PID != 0 {
+			return p.PID == pid, true
+		}
+		return false, false
+	}
+	f.noteHelper(err)
+	return held, err == nil
+}
+
+// helperWasDown reports whether the helper failed to answer less than a minute ago.
+func (f *Finder) helperWasDown() bool {
+	t := f.helperDown.Load()
+	return t != 0 && time.Since(time.Unix(0, t)) < time.Minute
+}
+
+// noteHelper records a helper that is not there (no socket, nobody listening, no permission,
+// no answer) after a query that ended with err.
+func (f *Finder) noteHelper(err error) {
+	if err == nil || errors.Is(err, ident.ErrNotFound) {
+		return
+	}
+	var ne net.Error
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrPermission) || (errors.As(err, &ne) && ne.Timeout()) {
+		f.helperDown.Store(time.Now().UnixNano())
+	}
 }
 
 var errHelperDown = errors.New("the identity helper did not answer a moment ago")

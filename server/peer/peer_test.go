@@ -3,8 +3,12 @@ package peer
 import (
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tunnelftpd/tunnelftpd/auth"
 	"github.com/tunnelftpd/tunnelftpd/ident"
@@ -89,5 +93,93 @@ func TestViaSSHD(t *testing.T) {
 		if got := (Conn{Peer: tc.peer, Remote: tc.remote}).ViaSSHD(); got != tc.want {
 			t.Errorf("%s: ViaSSHD() = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// pair is an accepted loopback TCP connection of this process.
+func pair(t *testing.T) net.Conn {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return s
+}
+
+// TestHeld: Held asks the helper whether the control peer's process holds a data connection's
+// peer socket; a helper that does not know that question is asked who the peer is instead, and
+// no helper at all is "cannot tell", never "held".
+func TestHeld(t *testing.T) {
+	c := pair(t)
+	// The real helper, in this process (it can read its own descriptors).
+	path := filepath.Join(t.TempDir(), "ident.sock")
+	l, err := ident.ListenHelper(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ident.Serve(l, t.Logf)
+	defer l.Close()
+	f := &Finder{Helper: path}
+	if held, known := f.Held(c, os.Getpid()); !held || !known {
+		t.Errorf("helper, our own connection: held %v known %v", held, known)
+	}
+
+	// A helper of the version before the held query: it refuses it and
+	// answers the lookup (here with a fixed PID).
+	old := filepath.Join(t.TempDir(), "old.sock")
+	ol, err := ident.ListenHelper(old, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ol.Close()
+	go func() {
+		for {
+			hc, err := ol.AcceptUnix()
+			if err != nil {
+				return
+			}
+			buf, oob := make([]byte, 16), make([]byte, 64)
+			n, oobn, _, _, _ := hc.ReadMsgUnix(buf, oob)
+			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, m := range msgs {
+					fds, _ := unix.ParseUnixRights(&m)
+					for _, fd := range fds {
+						unix.Close(fd)
+					}
+				}
+			}
+			if n == 1 && buf[0] == 'L' {
+				hc.Write([]byte(`{"uid":1001,"pid":4242,"ssh":true}`))
+			} else {
+				hc.Write([]byte(`{"uid":0,"error":"unknown query"}`))
+			}
+			hc.Close()
+		}
+	}()
+	fo := &Finder{Helper: old}
+	if held, known := fo.Held(c, 4242); !held || !known {
+		t.Errorf("old helper, the same process: held %v known %v", held, known)
+	}
+	if held, known := fo.Held(c, 4343); held || !known {
+		t.Errorf("old helper, another process: held %v known %v", held, known)
+	}
+
+	// No helper: cannot tell, and the next question is not even asked.
+	none := &Finder{Helper: filepath.Join(t.TempDir(), "none.sock")}
+	if held, known := none.Held(c, os.Getpid()); held || known {
+		t.Errorf("no helper: held %v known %v", held, known)
+	}
+	if !none.helperWasDown() {
+		t.Error("a helper that is not there is asked again at once")
 	}
 }
