@@ -367,3 +367,90 @@ func TestLastResortSkipsSelfForOtherOwners(t *testing.T) {
 		t.Errorf("socket of our own uid: search %v, want ourselves last", got)
 	}
 }
+
+// TestHoldsManyDescriptors: in a process holding thousands of descriptors, holds finds a socket
+// with a low number (after reading every window down to it) as well as the newest one, says
+// "not held" for an inode nobody has, and fdsIn's windows add up to the whole directory.
+func TestHoldsManyDescriptors(t *testing.T) {
+	inodeOf := func(c net.Conn) string {
+		_, inode, err := Owner(c.RemoteAddr(), c.LocalAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "socket:[" + strconv.FormatUint(inode, 10) + "]"
+	}
+	_, early := accepted(t, "tcp4", "127.0.0.1:0")
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for i := 0; i < 1500; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Skipf("cannot open 3,000 descriptors: %v", err)
+		}
+		files = append(files, r, w)
+	}
+	_, late := accepted(t, "tcp4", "127.0.0.1:0")
+	// Our ends: the accepted sockets' peers are the dialled ends, held here too.
+	for name, c := range map[string]net.Conn{"early": early, "late": late} {
+		if held, known := holds(os.Getpid(), inodeOf(c)); !held || !known {
+			t.Errorf("%s socket: held %v known %v", name, held, known)
+		}
+	}
+	if held, known := holds(os.Getpid(), "socket:[1]"); held || !known {
+		t.Errorf("an inode nobody holds: held %v known %v", held, known)
+	}
+	if top := fdTableSize(os.Getpid()); top < 3000 {
+		t.Errorf("FDSize %d with over 3,000 descriptors open", top)
+	}
+
+	dir, err := os.Open("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]bool{}
+	for _, n := range names {
+		fd, _ := strconv.Atoi(n)
+		want[fd] = true
+	}
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got := map[int]bool{}
+	for _, w := range [][2]int{{0, 1000}, {1000, 1024}, {1024, 2500}, {2500, 0}} {
+		fds, err := fdsIn(int(d.Fd()), w[0], w[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fd := range fds {
+			if fd < w[0] || (w[1] > 0 && fd >= w[1]) || got[fd] {
+				t.Errorf("window %v: descriptor %d outside it or listed twice", w, fd)
+			}
+			got[fd] = true
+		}
+	}
+	// The listings differ only by the directories each opened.
+	delete(want, int(dir.Fd()))
+	delete(got, int(dir.Fd()))
+	delete(want, int(d.Fd()))
+	delete(got, int(d.Fd()))
+	if len(got) != len(want) {
+		t.Errorf("windows list %d descriptors, the directory %d", len(got), len(want))
+	}
+	for fd := range want {
+		if !got[fd] {
+			t.Errorf("descriptor %d missing from the windows", fd)
+			break
+		}
+	}
+}
