@@ -161,59 +161,73 @@ func holds(pid int, want string) (held, known bool) {
 	if err != nil {
 		return false, false
 	}
-	size := fdTableSize(pid)
 	var buf [64]byte
 	var ferr error
 	if err := raw.Control(func(fd uintptr) {
 		dfd := int(fd)
-		top := 0 // 0: unknown, read the whole table at once
-		if size > 0 {
-			if top, ferr = aboveHighestFD(dfd, size); ferr != nil {
-				return
-			}
+		// Most processes hold a few descriptors: one read lists them all.
+		low, more, err := fdsIn(dfd, 0, smallTable)
+		if err != nil {
+			ferr = err
+			return
 		}
-		for hi, win := top, 256; ; win *= 4 {
-			lo := max(hi-win, 0)
-			if hi == 0 {
-				lo = 0 // table size unknown: one window, the whole table
+		found := func(fds []int) bool {
+			for _, n := range slices.Backward(fds) {
+				k, err := unix.Readlinkat(dfd, strconv.Itoa(n), buf[:])
+				if err == nil && string(buf[:k]) == want {
+					return true
+				}
 			}
-			fds, err := fdsIn(dfd, lo, hi)
+			return false
+		}
+		if more {
+			size := fdTableSize(pid)
+			if size <= 0 {
+				size = 1 << 30 // unknown: bisect below any table the kernel allows
+			}
+			top, err := aboveHighestFD(dfd, size)
 			if err != nil {
 				ferr = err
 				return
 			}
-			for _, n := range slices.Backward(fds) {
-				k, err := unix.Readlinkat(dfd, strconv.Itoa(n), buf[:])
-				if err == nil && string(buf[:k]) == want {
+			for hi, win := top, 256; hi > smallTable; win *= 4 {
+				lo := max(hi-win, smallTable)
+				fds, _, err := fdsIn(dfd, lo, hi)
+				if err != nil {
+					ferr = err
+					return
+				}
+				if found(fds) {
 					held = true
 					return
 				}
+				hi = lo
 			}
-			if lo == 0 {
-				return
-			}
-			hi = lo
 		}
+		held = found(low)
 	}); err != nil || ferr != nil {
 		return false, false
 	}
 	return held, true
 }
 
+// smallTable is how many descriptors holds reads in one go before it looks from the top down.
+const smallTable = 512
+
 // fdsIn lists, in increasing order, the descriptors lo <= fd < hi (hi 0: no
-// bound) of the open /proc/PID/fd directory dfd. In procfs the directory
+// bound) of the open /proc/PID/fd directory dfd, and whether there are more
+// at hi or above. In procfs the directory
 // offset of descriptor fd is fd+2 (0 and 1 are "." and ".."), so it seeks
 // there and reads on only as far as hi; lo 0 reads from the start, which is
 // right for any directory.
-func fdsIn(dfd, lo, hi int) ([]int, error) {
+func fdsIn(dfd, lo, hi int) (fds []int, more bool, err error) {
 	off := int64(0)
 	if lo > 0 {
 		off = int64(lo) + 2
 	}
 	if _, err := unix.Seek(dfd, off, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("seeking in the descriptor directory: %w", err)
+		return nil, false, fmt.Errorf("seeking in the descriptor directory: %w", err)
 	}
-	var fds []int
 	buf := make([]byte, 8192)
 	for {
 		n, err := unix.Getdents(dfd, buf)
@@ -221,11 +235,11 @@ func fdsIn(dfd, lo, hi int) ([]int, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading the descriptor directory: %w", err)
+			return nil, false, fmt.Errorf("reading the descriptor directory: %w", err)
 		}
 		if n <= 0 {
 			slices.Sort(fds) // procfs lists them in order already
-			return fds, nil
+			return fds, false, nil
 		}
 		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
 		for _, name := range names {
@@ -235,7 +249,7 @@ func fdsIn(dfd, lo, hi int) ([]int, error) {
 			}
 			if hi > 0 && fd >= hi {
 				slices.Sort(fds)
-				return fds, nil
+				return fds, true, nil
 			}
 			fds = append(fds, fd)
 		}
