@@ -270,7 +270,7 @@ func Ask(path string, c net.Conn) (*Peer, error) {
 // end of c (HeldBy, for a process this one cannot read). Errors are as Ask's, and
 // ErrUnknownQuery from a helper older than this query.
 func AskHeld(path string, c net.Conn, pid int) (bool, error) {
-	if pid <= 0 || pid > math.MaxUint32 {
+	if pid <= 0 || uint64(pid) > math.MaxUint32 {
 		return false, fmt.Errorf("ident: bad process id %d", pid)
 	}
 	body := binary.LittleEndian.AppendUint32([]byte{queryHeld}, uint32(pid))

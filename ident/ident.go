@@ -136,7 +136,14 @@ func checkOwner(uid int, inode uint64, err error) (int, uint64, error) {
 // false when pid's open files cannot be listed (another user's process, or
 // one that made itself undumpable, as sshd does, seen without privilege).
 func HeldBy(pid int, inode uint64) (held, known bool) {
-	return holds(pid, "socket:["+strconv.FormatUint(inode, 10)+"]")
+	held, known = holds(pid, "socket:["+strconv.FormatUint(inode, 10)+"]")
+	if !known && unix.Kill(pid, 0) == unix.ESRCH {
+		// A process that is not there holds nothing. (kill(2) with signal
+		// 0 says ESRCH only then: EPERM for a process we may not signal,
+		// whatever /proc's hidepid= hides.)
+		return false, true
+	}
+	return held, known
 }
 
 // holds reports whether process pid has an open file whose link reads want
@@ -228,7 +235,11 @@ func fdsIn(dfd, lo, hi int) (fds []int, more bool, err error) {
 	if _, err := unix.Seek(dfd, off, io.SeekStart); err != nil {
 		return nil, false, fmt.Errorf("seeking in the descriptor directory: %w", err)
 	}
-	buf := make([]byte, 8192)
+	size := 8192 // about 256 entries; each one listed costs the kernel a lookup
+	if hi > 0 {
+		size = min(size, (hi-lo)*32+64) // do not read far past hi
+	}
+	buf := make([]byte, size)
 	for {
 		n, err := unix.Getdents(dfd, buf)
 		if err == unix.EINTR {

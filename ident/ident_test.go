@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseAddr(t *testing.T) {
@@ -403,6 +404,37 @@ func TestHoldsManyDescriptors(t *testing.T) {
 	if held, known := holds(os.Getpid(), "socket:[1]"); held || !known {
 		t.Errorf("an inode nobody holds: held %v known %v", held, known)
 	}
+	// A socket whose only descriptor sits at a window's edge or in a middle
+	// window (the windows run down from the top: 256, then 1,024, ...).
+	top, err := aboveHighestFD(openDir(t), fdTableSize(os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []int{smallTable - 1, smallTable, 1500, top - 257, top - 256, top + 5} {
+		_, c := accepted(t, "tcp4", "127.0.0.1:0")
+		want := inodeOf(c)
+		f, err := c.(*net.TCPConn).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Dup2(int(f.Fd()), at); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		c.Close() // the socket lives on at descriptor at only
+		if held, known := holds(os.Getpid(), want); !held || !known {
+			t.Errorf("socket at descriptor %d (top %d): held %v known %v", at, top, held, known)
+		}
+		unix.Close(at)
+	}
+	// A process that is not there holds nothing (known), unlike one whose
+	// descriptors cannot be read.
+	gone := exec.Command("true")
+	if err := gone.Run(); err == nil {
+		if held, known := HeldBy(gone.Process.Pid, 1); held || !known {
+			t.Errorf("a process that has ended: held %v known %v", held, known)
+		}
+	}
 	if top := fdTableSize(os.Getpid()); top < 3000 {
 		t.Errorf("FDSize %d with over 3,000 descriptors open", top)
 	}
@@ -453,4 +485,15 @@ func TestHoldsManyDescriptors(t *testing.T) {
 			break
 		}
 	}
+}
+
+// openDir opens /proc/self/fd for the length of the test.
+func openDir(t *testing.T) int {
+	t.Helper()
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return int(d.Fd())
 }

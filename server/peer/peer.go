@@ -40,6 +40,7 @@ type Finder struct {
 	TunnelOnly func() bool
 
 	helperDown atomic.Int64 // when the helper last failed to answer (UnixNano; 0: it did not)
+	helperOld  atomic.Int64 // when the helper last refused the held query (UnixNano; 0: never)
 	blindInfo  sync.Once
 }
 
@@ -96,15 +97,20 @@ func (f *Finder) Held(c net.Conn, pid int) (held, known bool) {
 	if f.helperWasDown() {
 		return false, false
 	}
-	held, err := ident.AskHeld(cmp.Or(f.Helper, ident.HelperSocket), c, pid)
-	if errors.Is(err, ident.ErrUnknownQuery) {
-		if p, err := f.Ask(c); err == nil && p.PID != 0 {
-			return p.PID == pid, true
+	if t := f.helperOld.Load(); t == 0 || time.Since(time.Unix(0, t)) >= time.Minute {
+		held, err := ident.AskHeld(cmp.Or(f.Helper, ident.HelperSocket), c, pid)
+		if !errors.Is(err, ident.ErrUnknownQuery) {
+			f.noteHelper(err)
+			return held, err == nil
 		}
-		return false, false
+		// A helper started before the daemon's upgrade: not asked the held
+		// question again for a minute (until it is restarted).
+		f.helperOld.Store(time.Now().UnixNano())
 	}
-	f.noteHelper(err)
-	return held, err == nil
+	if p, err := f.Ask(c); err == nil && p.PID != 0 {
+		return p.PID == pid, true
+	}
+	return false, false
 }
 
 // helperWasDown reports whether the helper failed to answer less than a minute ago.

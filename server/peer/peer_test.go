@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -142,6 +143,7 @@ func TestHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ol.Close()
+	var heldQueries atomic.Int32
 	go func() {
 		for {
 			hc, err := ol.AcceptUnix()
@@ -161,6 +163,7 @@ func TestHeld(t *testing.T) {
 			if n == 1 && buf[0] == 'L' {
 				hc.Write([]byte(`{"uid":1001,"pid":4242,"ssh":true}`))
 			} else {
+				heldQueries.Add(1)
 				hc.Write([]byte(`{"uid":0,"error":"unknown query"}`))
 			}
 			hc.Close()
@@ -172,6 +175,9 @@ func TestHeld(t *testing.T) {
 	}
 	if held, known := fo.Held(c, 4343); held || !known {
 		t.Errorf("old helper, another process: held %v known %v", held, known)
+	}
+	if n := heldQueries.Load(); n != 1 {
+		t.Errorf("the old helper was asked the held question %d times, want once (then not for a minute)", n)
 	}
 
 	// No helper: cannot tell, and the next question is not even asked.
