@@ -138,8 +138,10 @@ func TestInstallOnTestbed(t *testing.T) {
 	})
 	p.sh("tunnelftpd check -q")
 
-	// Enable, log in and transfer through sshd.
-	p.sh("systemctl enable --now tunnelftpd.socket")
+	// Enable, log in and transfer through sshd, with the identity helper:
+	// the unprivileged daemon asks it who is behind each control connection
+	// and, under same_owner, whether sshd holds each data connection.
+	p.sh("systemctl enable --now tunnelftpd.socket tunnelftpd-ident.socket")
 	p.addSSHUser()
 	p.startTunnel()
 	curl := func(args ...string) (string, error) {
@@ -181,6 +183,10 @@ func TestInstallOnTestbed(t *testing.T) {
 		t.Errorf("reload restarted the daemon (pid %s -> %s)", pid, after)
 	}
 	edited := p.readConf()
+	identPID := strings.TrimSpace(p.sh("systemctl show -P MainPID tunnelftpd-ident.service"))
+	if identPID == "0" {
+		t.Errorf("tunnelftpd-ident.service did not start on the daemon's first question (socket activation)")
+	}
 
 	// Upgrade: the edited config stays as it is, with its mode and group;
 	// the running daemon is restarted on the new binary.
@@ -195,6 +201,11 @@ func TestInstallOnTestbed(t *testing.T) {
 	p.checkConfMode()
 	if after := p.mainPID(); after == pid || after == "0" {
 		t.Errorf("the upgrade did not restart the running daemon (pid %s -> %s)", pid, after)
+	}
+	// The helper runs until stopped: the upgrade restarts it too, so it
+	// answers the new daemon's questions.
+	if after := strings.TrimSpace(p.sh("systemctl show -P MainPID tunnelftpd-ident.service")); after == identPID || after == "0" {
+		t.Errorf("the upgrade did not restart the identity helper (pid %s -> %s)", identPID, after)
 	}
 	if got := strings.TrimSpace(p.sh("tunnelftpd version | head -1; readlink /proc/$(systemctl show -P MainPID tunnelftpd.service)/exe")); got != "tunnelftpd "+newer+" (commit "+commit+")\n/usr/sbin/tunnelftpd" {
 		t.Errorf("after the upgrade, the binary and the running daemon's: %q, want version %s running from /usr/sbin/tunnelftpd", got, newer)
