@@ -173,7 +173,7 @@ func holds(pid int, want string) (held, known bool) {
 	if err := raw.Control(func(fd uintptr) {
 		dfd := int(fd)
 		// Most processes hold a few descriptors: one read lists them all.
-		low, more, err := fdsIn(dfd, 0, smallTable)
+		low, more, err := fdsIn(dfd, 0, smallTable, 0)
 		if err != nil {
 			ferr = err
 			return
@@ -199,7 +199,7 @@ func holds(pid int, want string) (held, known bool) {
 			}
 			for hi, win := top, 256; hi > smallTable; win *= 4 {
 				lo := max(hi-win, smallTable)
-				fds, _, err := fdsIn(dfd, lo, hi)
+				fds, _, err := fdsIn(dfd, lo, hi, 0)
 				if err != nil {
 					ferr = err
 					return
@@ -222,12 +222,12 @@ func holds(pid int, want string) (held, known bool) {
 const smallTable = 512
 
 // fdsIn lists, in increasing order, the descriptors lo <= fd < hi (hi 0: no
-// bound) of the open /proc/PID/fd directory dfd, and whether there are more
-// at hi or above. In procfs the directory
+// bound) of the open /proc/PID/fd directory dfd, at most limit of them (0: no
+// limit), and whether there are more at hi or above. In procfs the directory
 // offset of descriptor fd is fd+2 (0 and 1 are "." and ".."), so it seeks
-// there and reads on only as far as hi; lo 0 reads from the start, which is
-// right for any directory.
-func fdsIn(dfd, lo, hi int) (fds []int, more bool, err error) {
+// there and reads on only as far as it must; lo 0 reads from the start,
+// which is right for any directory.
+func fdsIn(dfd, lo, hi, limit int) (fds []int, more bool, err error) {
 	off := int64(0)
 	if lo > 0 {
 		off = int64(lo) + 2
@@ -235,9 +235,14 @@ func fdsIn(dfd, lo, hi int) (fds []int, more bool, err error) {
 	if _, err := unix.Seek(dfd, off, io.SeekStart); err != nil {
 		return nil, false, fmt.Errorf("seeking in the descriptor directory: %w", err)
 	}
-	size := 8192 // about 256 entries; each one listed costs the kernel a lookup
+	// About 256 entries of 32 bytes; each one listed costs the kernel a
+	// lookup, so do not read far past what is asked for.
+	size := 8192
 	if hi > 0 {
-		size = min(size, (hi-lo)*32+64) // do not read far past hi
+		size = min(size, (hi-lo)*32+64)
+	}
+	if limit > 0 {
+		size = min(size, limit*32+64)
 	}
 	buf := make([]byte, size)
 	for {
@@ -263,56 +268,33 @@ func fdsIn(dfd, lo, hi int) (fds []int, more bool, err error) {
 				return fds, true, nil
 			}
 			fds = append(fds, fd)
+			if len(fds) == limit {
+				slices.Sort(fds)
+				return fds, true, nil
+			}
 		}
 	}
 }
 
 // aboveHighestFD is one more than the highest descriptor open in the /proc/PID/fd directory
-// dfd, found by bisection below the table's size: each probe lists one entry (fdsIn lists from
-// an offset on, and every entry it lists costs the kernel a lookup, which is what makes reading
-// the whole directory slow).
+// dfd, found by bisection below the table's size: each probe lists one entry (fdsIn with a
+// limit of 1; every entry listed costs the kernel a lookup, which is what makes reading the
+// whole directory slow).
 func aboveHighestFD(dfd, size int) (int, error) {
 	lo, hi, above := 0, size, 0 // no descriptor at hi or above; one at above-1 if above > 0
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		fd, ok, err := firstFD(dfd, mid)
+		first, _, err := fdsIn(dfd, mid, 0, 1)
 		switch {
 		case err != nil:
 			return 0, err
-		case ok:
-			above, lo = fd+1, fd+1
+		case len(first) == 1:
+			above, lo = first[0]+1, first[0]+1
 		default:
 			hi = mid
 		}
 	}
 	return above, nil
-}
-
-// firstFD is the lowest open descriptor from lo up in the /proc/PID/fd directory dfd (ok false
-// if none).
-func firstFD(dfd, lo int) (fd int, ok bool, err error) {
-	if _, err := unix.Seek(dfd, int64(lo)+2, io.SeekStart); err != nil {
-		return 0, false, fmt.Errorf("seeking in the descriptor directory: %w", err)
-	}
-	var buf [128]byte // room for one entry or two: the kernel stops when it is full
-	for {
-		n, err := unix.Getdents(dfd, buf[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, false, fmt.Errorf("reading the descriptor directory: %w", err)
-		}
-		if n <= 0 {
-			return 0, false, nil
-		}
-		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
-		for _, name := range names {
-			if fd, err := strconv.Atoi(name); err == nil && fd >= lo {
-				return fd, true, nil
-			}
-		}
-	}
 }
 
 // fdTableSize is the size of pid's descriptor table (FDSize in

@@ -460,7 +460,7 @@ func TestHoldsManyDescriptors(t *testing.T) {
 	defer d.Close()
 	got := map[int]bool{}
 	for _, w := range [][2]int{{0, 1000}, {1000, 1024}, {1024, 2500}, {2500, 0}} {
-		fds, _, err := fdsIn(int(d.Fd()), w[0], w[1])
+		fds, _, err := fdsIn(int(d.Fd()), w[0], w[1], 0)
 		if err != nil {
 			t.Fatal(err)
 		}
