@@ -97,7 +97,7 @@ func (f *Finder) Held(c net.Conn, pid int) (held, known bool) {
 	if f.helperWasDown() {
 		return false, false
 	}
-	if t := f.helperOld.Load(); t == 0 || time.Since(time.Unix(0, t)) >= time.Minute {
+	if !withinMinute(&f.helperOld) {
 		held, err := ident.AskHeld(cmp.Or(f.Helper, ident.HelperSocket), c, pid)
 		if !errors.Is(err, ident.ErrUnknownQuery) {
 			f.noteHelper(err)
@@ -114,9 +114,13 @@ func (f *Finder) Held(c net.Conn, pid int) (held, known bool) {
 }
 
 // helperWasDown reports whether the helper failed to answer less than a minute ago.
-func (f *Finder) helperWasDown() bool {
-	t := f.helperDown.Load()
-	return t != 0 && time.Since(time.Unix(0, t)) < time.Minute
+func (f *Finder) helperWasDown() bool { return withinMinute(&f.helperDown) }
+
+// withinMinute reports whether the time stored in t (UnixNano; 0: never) was less than a minute
+// ago: how long the helper is left alone after it failed or refused a question.
+func withinMinute(t *atomic.Int64) bool {
+	at := t.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) < time.Minute
 }
 
 // noteHelper records a helper that is not there (no socket, nobody listening, no permission,
@@ -216,7 +220,7 @@ func (p Conn) Tunnel() auth.Tunnel {
 	if p.Peer != nil {
 		// A process that could not be seen (no privilege to list others'
 		// fds) is taken as sshd; one that was seen must be sshd.
-		t.SSHUser, t.Verified = p.Peer.User, p.Peer.PID == 0 || p.Peer.SSH
+		t.SSHUser, t.Verified = p.Peer.User, sshdOrUnseen(p.Peer)
 	}
 	return t
 }
@@ -231,8 +235,12 @@ func (p Conn) ViaSSHD() bool {
 	if !ok || !a.IP.IsLoopback() {
 		return false
 	}
-	return p.Peer == nil || p.Peer.PID == 0 || p.Peer.SSH
+	return p.Peer == nil || sshdOrUnseen(p.Peer)
 }
+
+// sshdOrUnseen is how a peer's process counts as sshd: it was seen to be an sshd session, or
+// could not be seen at all (no privilege to list others' descriptors, no helper).
+func sshdOrUnseen(p *ident.Peer) bool { return p.PID == 0 || p.SSH }
 
 // Access is what the access policy knows of the connection before login: the real SSH
 // client's address when the tunnel was identified, else the TCP peer's, and the SSH user when
