@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,14 +66,40 @@ const (
 // daemon asking).
 var ErrUnknownQuery = errors.New("unknown query")
 
+// helperIdle is how long the helper keeps a connection open with no query after answering one:
+// the daemon keeps a few open between queries (Client), and dials again after this.
+var helperIdle = time.Minute
+
+// maxKept is how many connections the helper keeps open between queries; beyond it, a
+// connection is answered once and closed, as every one was before askers kept them.
+var maxKept int32 = 256
+
+// errReading is a query that could not be read (the connection is then given up).
+var errReading = errors.New("reading the query")
+
+// errNoQuery is a connection that ended (closed, or idle past helperIdle) before its next query.
+var errNoQuery = errors.New("no query")
+
 // Serve answers queries on l (a "unixpacket" listener) until l is closed,
-// then returns nil. logf (may be nil) hears refused queries; it never sees
-// more than the asker's credentials and the reason.
+// then closes the connections it still has open and returns nil. A
+// connection may carry one query after another (Client keeps its
+// connections open). logf (may be nil) hears refused queries; it
+// never sees more than the asker's credentials and the reason.
 func Serve(l *net.UnixListener, logf func(format string, args ...any)) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	sem := make(chan struct{}, maxLookups)
+	var open atomic.Int32
+	var mu sync.Mutex
+	conns := map[*net.UnixConn]bool{}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range conns {
+			c.Close()
+		}
+	}()
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
@@ -83,25 +112,49 @@ func Serve(l *net.UnixListener, logf func(format string, args ...any)) error {
 			}
 			return fmt.Errorf("ident helper: accept: %w", err)
 		}
-		sem <- struct{}{}
+		keep := open.Add(1) <= maxKept
+		mu.Lock()
+		conns[c] = true
+		mu.Unlock()
 		go func() {
-			defer func() { <-sem }()
-			defer c.Close()
-			if err := answer(c); err != nil {
-				logf("ident helper: query from %s refused: %v", peerCred(c), err)
+			defer open.Add(-1)
+			defer func() {
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+				c.Close()
+			}()
+			for wait := helperTimeout; ; wait = helperIdle {
+				inStep, err := answer(c, sem, wait)
+				if err != nil && !errors.Is(err, errNoQuery) {
+					logf("ident helper: query from %s refused: %v", peerCred(c), err)
+				}
+				if !inStep || !keep {
+					return
+				}
 			}
 		}()
 	}
 }
 
-// answer reads one query from c and writes the answer. The error (for the
-// helper's log) is also what the asker is told.
-func answer(c *net.UnixConn) error {
-	c.SetDeadline(time.Now().Add(helperTimeout)) //nolint:errcheck // a dead connection fails the read
+// answer reads one query from c, waiting wait for it, runs it (at most maxLookups at once,
+// through sem) and writes the answer. The error (for the helper's log) is also what the asker
+// is told; errNoQuery (nothing written) when c ended first, or sent nothing in time after an
+// earlier query. inStep says c may carry another query: this one was read and answered whole.
+func answer(c *net.UnixConn, sem chan struct{}, wait time.Duration) (inStep bool, err error) {
+	c.SetReadDeadline(time.Now().Add(wait)) //nolint:errcheck // a dead connection fails the read
 	q, err := readQuery(c)
+	var ne net.Error
+	if errors.Is(err, errNoQuery) || (wait == helperIdle && errors.As(err, &ne) && ne.Timeout()) {
+		return false, errNoQuery
+	}
+	inStep = !errors.Is(err, errReading)
+	c.SetDeadline(time.Now().Add(helperTimeout)) //nolint:errcheck // the write fails then
 	var w wirePeer
 	if err == nil {
+		sem <- struct{}{}
 		w, err = q.run()
+		<-sem
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -110,13 +163,16 @@ func answer(c *net.UnixConn) error {
 		w = wirePeer{Error: err.Error()}
 	}
 	b, _ := json.Marshal(w)
-	if _, werr := c.Write(b); werr != nil && err == nil {
-		err = werr
+	if _, werr := c.Write(b); werr != nil {
+		inStep = false
+		if err == nil {
+			err = werr
+		}
 	}
 	if errors.Is(err, ErrNotFound) {
-		return nil
+		return inStep, nil
 	}
-	return err
+	return inStep, err
 }
 
 // helperQuery is one query received: its kind, the PID of queryHeld, and the two ends of the
@@ -153,8 +209,11 @@ func readQuery(c *net.UnixConn) (helperQuery, error) {
 	buf := make([]byte, 16)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
+	if (n == 0 && oobn == 0 && err == nil) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return q, errNoQuery
+	}
 	if err != nil {
-		return q, fmt.Errorf("reading the query: %w", err)
+		return q, fmt.Errorf("%w: %w", errReading, err)
 	}
 	fds, ferr := receivedFDs(oob[:oobn])
 	defer func() {
@@ -257,74 +316,180 @@ func peerCred(c *net.UnixConn) string {
 // Ask asks the helper listening at path who is at the other end of c, a
 // TCP connection this process holds; it passes c's socket, never closes
 // it. ErrNotFound is returned as Lookup does; a helper that is not there
-// gives an error wrapping os.ErrNotExist or syscall.ECONNREFUSED.
+// gives an error wrapping os.ErrNotExist or syscall.ECONNREFUSED. It opens
+// a connection to the helper for this one query (Client keeps them).
 func Ask(path string, c net.Conn) (*Peer, error) {
-	w, err := ask(path, c, []byte{query})
-	if err != nil {
-		return nil, err
-	}
-	return &Peer{UID: w.UID, User: w.User, Inode: w.Inode, PID: w.PID, Comm: w.Comm, SSH: w.SSH, Client: w.Client}, nil
+	h := &Client{Path: path}
+	defer h.Close()
+	return h.Ask(c)
 }
 
 // AskHeld asks the helper listening at path whether process pid holds the socket at the other
 // end of c (HeldBy, for a process this one cannot read). Errors are as Ask's, and
 // ErrUnknownQuery from a helper older than this query.
 func AskHeld(path string, c net.Conn, pid int) (bool, error) {
+	h := &Client{Path: path}
+	defer h.Close()
+	return h.AskHeld(c, pid)
+}
+
+// Client asks the helper listening at Path, keeping up to clientMaxIdle connections to it open
+// between queries: a query then costs one message each way, not a connect, an accept and two
+// closes as well (the daemon asks on every data connection). A kept connection the helper has
+// closed meanwhile (restarted, idle for helperIdle, or a helper that answers one query per
+// connection) is found at the next query, which then dials. Set Path before first use; a Client
+// is safe for concurrent use, one query per connection at a time.
+type Client struct {
+	Path string
+
+	mu   sync.Mutex
+	idle []keptConn // most recently used last
+}
+
+// keptConn is a connection to the helper between queries.
+type keptConn struct {
+	c     *net.UnixConn
+	since time.Time
+}
+
+// clientMaxIdle is how many connections a Client keeps open between queries: one per query
+// running at once, up to this many.
+const clientMaxIdle = 4
+
+// clientIdle is how long a Client keeps a connection unused: less than the helper's helperIdle,
+// so a kept connection is rarely one the helper has just closed.
+const clientIdle = 30 * time.Second
+
+// Ask is the package's Ask, over the client's connections.
+func (h *Client) Ask(c net.Conn) (*Peer, error) {
+	w, err := h.ask(c, []byte{query})
+	if err != nil {
+		return nil, err
+	}
+	return &Peer{UID: w.UID, User: w.User, Inode: w.Inode, PID: w.PID, Comm: w.Comm, SSH: w.SSH, Client: w.Client}, nil
+}
+
+// AskHeld is the package's AskHeld, over the client's connections.
+func (h *Client) AskHeld(c net.Conn, pid int) (bool, error) {
 	if pid <= 0 || uint64(pid) > math.MaxUint32 {
 		return false, fmt.Errorf("ident: bad process id %d", pid)
 	}
 	body := binary.LittleEndian.AppendUint32([]byte{queryHeld}, uint32(pid))
-	w, err := ask(path, c, body)
+	w, err := h.ask(c, body)
 	if err != nil {
 		return false, err
 	}
 	return w.Held, nil
 }
 
-// ask sends body with c's socket to the helper at path and reads its answer.
-func ask(path string, c net.Conn, body []byte) (wirePeer, error) {
-	var w wirePeer
+// Close closes the connections kept open; the Client dials again if asked after.
+func (h *Client) Close() error {
+	h.mu.Lock()
+	idle := h.idle
+	h.idle = nil
+	h.mu.Unlock()
+	for _, k := range idle {
+		k.c.Close()
+	}
+	return nil
+}
+
+// take returns a kept connection (nil if none), closing those unused for clientIdle.
+func (h *Client) take() *net.UnixConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for len(h.idle) > 0 {
+		k := h.idle[len(h.idle)-1]
+		h.idle = h.idle[:len(h.idle)-1]
+		if time.Since(k.since) < clientIdle {
+			return k.c
+		}
+		k.c.Close()
+	}
+	return nil
+}
+
+// put keeps hc for the next query, or closes it when clientMaxIdle are kept already.
+func (h *Client) put(hc *net.UnixConn) {
+	h.mu.Lock()
+	if len(h.idle) < clientMaxIdle {
+		h.idle = append(h.idle, keptConn{hc, time.Now()})
+		hc = nil
+	}
+	h.mu.Unlock()
+	if hc != nil {
+		hc.Close()
+	}
+}
+
+// ask sends body with c's socket to the helper and reads its answer, on a kept connection if
+// there is one. A kept connection that fails other than by timing out was closed by the helper
+// meanwhile: the query is asked again on the next one, or on a new connection (a query only
+// reads, so asking twice is harmless). Only a connection whose answer was read whole is kept:
+// one left with an answer on its way would answer the next query.
+func (h *Client) ask(c net.Conn, body []byte) (wirePeer, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return w, fmt.Errorf("ident: %T has no socket to pass", c)
+		return wirePeer{}, fmt.Errorf("ident: %T has no socket to pass", c)
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return w, fmt.Errorf("ident: %w", err)
+		return wirePeer{}, fmt.Errorf("ident: %w", err)
 	}
-	h, err := net.DialTimeout("unixpacket", path, helperTimeout)
-	if err != nil {
-		return w, fmt.Errorf("ident helper %s: %w", path, err)
+	for {
+		hc := h.take()
+		kept := hc != nil
+		if !kept {
+			d, err := net.DialTimeout("unixpacket", h.Path, helperTimeout)
+			if err != nil {
+				return wirePeer{}, fmt.Errorf("ident helper %s: %w", h.Path, err)
+			}
+			hc = d.(*net.UnixConn)
+		}
+		w, answered, err := exchange(hc, raw, body)
+		if answered {
+			h.put(hc)
+			return w, err
+		}
+		hc.Close()
+		var ne net.Error
+		if kept && !(errors.As(err, &ne) && ne.Timeout()) {
+			continue
+		}
+		return w, err
 	}
-	defer h.Close()
-	hc := h.(*net.UnixConn)
+}
+
+// exchange sends body with raw's socket on hc and reads the answer; answered says the answer
+// was read whole (err is then the helper's answer: ErrNotFound, ErrUnknownQuery, a refusal).
+func exchange(hc *net.UnixConn, raw syscall.RawConn, body []byte) (w wirePeer, answered bool, err error) {
 	hc.SetDeadline(time.Now().Add(helperTimeout)) //nolint:errcheck // the read fails then
 	var sendErr error
 	if err := raw.Control(func(fd uintptr) {
 		_, _, sendErr = hc.WriteMsgUnix(body, unix.UnixRights(int(fd)), nil)
 	}); err != nil {
-		return w, fmt.Errorf("ident helper: %w", err)
+		return w, false, fmt.Errorf("ident helper: %w", err)
 	}
 	if sendErr != nil {
-		return w, fmt.Errorf("ident helper: sending the query: %w", sendErr)
+		return w, false, fmt.Errorf("ident helper: sending the query: %w", sendErr)
 	}
 	buf := make([]byte, 4096)
 	n, err := hc.Read(buf)
 	if err != nil {
-		return w, fmt.Errorf("ident helper: reading the answer: %w", err)
+		return w, false, fmt.Errorf("ident helper: reading the answer: %w", err)
 	}
 	if err := json.Unmarshal(buf[:n], &w); err != nil {
-		return w, fmt.Errorf("ident helper: bad answer: %w", err)
+		return w, false, fmt.Errorf("ident helper: bad answer: %w", err)
 	}
 	switch {
 	case w.NotFound:
-		return w, ErrNotFound
+		return w, true, ErrNotFound
 	case w.Error == ErrUnknownQuery.Error():
-		return w, fmt.Errorf("ident helper: %w", ErrUnknownQuery)
+		return w, true, fmt.Errorf("ident helper: %w", ErrUnknownQuery)
 	case w.Error != "":
-		return w, fmt.Errorf("ident helper: %s", w.Error)
+		return w, true, fmt.Errorf("ident helper: %s", w.Error)
 	}
-	return w, nil
+	return w, true, nil
 }
 
 // ListenHelper listens on path ("unixpacket"), replacing a stale socket

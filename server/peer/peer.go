@@ -39,6 +39,8 @@ type Finder struct {
 	// TunnelOnly says tunnel_only is in force (not seeing sshd then refuses everyone).
 	TunnelOnly func() bool
 
+	helper     ident.Client // asks the helper, over connections kept between queries
+	helperPath sync.Once    // sets helper.Path from Helper at first use
 	helperDown atomic.Int64 // when the helper last failed to answer (UnixNano; 0: it did not)
 	helperOld  atomic.Int64 // when the helper last refused the held query (UnixNano; 0: never)
 	blindInfo  sync.Once
@@ -84,7 +86,7 @@ func (f *Finder) Ask(c net.Conn) (*ident.Peer, error) {
 	if f.helperWasDown() {
 		return nil, errHelperDown
 	}
-	p, err := ident.Ask(cmp.Or(f.Helper, ident.HelperSocket), c)
+	p, err := f.client().Ask(c)
 	f.noteHelper(err)
 	return p, err
 }
@@ -98,7 +100,7 @@ func (f *Finder) Held(c net.Conn, pid int) (held, known bool) {
 		return false, false
 	}
 	if !withinMinute(&f.helperOld) {
-		held, err := ident.AskHeld(cmp.Or(f.Helper, ident.HelperSocket), c, pid)
+		held, err := f.client().AskHeld(c, pid)
 		if !errors.Is(err, ident.ErrUnknownQuery) {
 			f.noteHelper(err)
 			return held, err == nil
@@ -111,6 +113,12 @@ func (f *Finder) Held(c net.Conn, pid int) (held, known bool) {
 		return p.PID == pid, true
 	}
 	return false, false
+}
+
+// client is the helper's client, its socket set from Helper.
+func (f *Finder) client() *ident.Client {
+	f.helperPath.Do(func() { f.helper.Path = cmp.Or(f.Helper, ident.HelperSocket) })
+	return &f.helper
 }
 
 // helperWasDown reports whether the helper failed to answer less than a minute ago.
