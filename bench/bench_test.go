@@ -268,7 +268,8 @@ func TestTableAndVerify(t *testing.T) {
 }
 
 // TestPairedRatios: per-run ratios, not ratios of medians, decide throughput
-// targets when the paired figure is present.
+// targets when the paired figure is present; the peer they compare with is
+// the run's best by median, not whichever peer was best in each run.
 func TestPairedRatios(t *testing.T) {
 	servers := []Server{{Name: Ours}, {Name: "vsftpd"}, {Name: "proftpd"}}
 	k := func(s string) [2]string { return [2]string{s, "retr_mibps"} }
@@ -281,11 +282,27 @@ func TestPairedRatios(t *testing.T) {
 	if !ok {
 		t.Fatal("no paired result")
 	}
-	if got := r.Extra["vs_peer"].(float64); got < 1.05 || got > 1.06 {
-		t.Errorf("vs_peer = %v, want the median of 100/95, 50/45, 200/190 = 1.053", got)
+	// vsftpd's median (90) beats proftpd's (70: 95 and 45): vsftpd is the best peer of the run.
+	if got := r.Extra["vs_peer"].(float64); got < 1.11 || got > 1.12 || r.Extra["best_peer"] != "vsftpd" {
+		t.Errorf("vs_peer = %v against %v, want vsftpd's: the median of 100/90, 50/40, 200/190 = 1.111", got, r.Extra["best_peer"])
+	}
+	if got := r.Extra["vs_peer_max"].(float64); got < 1.05 || got > 1.06 {
+		t.Errorf("vs_peer_max = %v, want the median of 100/95, 50/45, 200/190 = 1.053", got)
 	}
 	if got := r.Extra["vs_limit"].(float64); got < 0.95 || got > 0.96 {
 		t.Errorf("vs_limit = %v, want the median of 100/105, 50/52, 200/210 = 0.952", got)
+	}
+	// Each peer best in one run by far: the fixed best peer (B, median 91) is not each run's best.
+	three := []Server{{Name: Ours}, {Name: "A"}, {Name: "B"}, {Name: "C"}}
+	byPeer := func(a, b, c float64) map[[2]string]float64 {
+		return map[[2]string]float64{k(Ours): 100, k("A"): a, k("B"): b, k("C"): c}
+	}
+	r3, _ := pairedRatios("tunnel", "retr_mibps", []map[[2]string]float64{byPeer(130, 90, 90), byPeer(90, 130, 91), byPeer(90, 91, 130)}, three)
+	if got := r3.Extra["vs_peer"].(float64); r3.Extra["best_peer"] != "B" || got < 1.09 || got > 1.10 {
+		t.Errorf("vs_peer = %v against %v, want B's: the median of 100/90, 100/130, 100/91 = 1.099", got, r3.Extra["best_peer"])
+	}
+	if got := r3.Extra["vs_peer_max"].(float64); got < 0.76 || got > 0.77 {
+		t.Errorf("vs_peer_max = %v, want 100/130 = 0.769 (the luckiest peer of each run)", got)
 	}
 	cfg := &Config{Servers: servers, Sizes: Sizes{BigMiB: 1024}}
 	results := []Result{

@@ -170,6 +170,9 @@ func Table(results []Result, cfg *Config) (string, []Check) {
 		if pr, ok := idx[[3]string{rw.phase, rw.metric + "_paired", Ours}]; ok {
 			if v, ok := pr.Extra["vs_peer"].(float64); ok {
 				rPeer, paired, bestName = v, " paired", "per run"
+				if name, ok := pr.Extra["best_peer"].(string); ok && name != "" {
+					bestName = name + ", per run"
+				}
 			}
 			if v, ok := pr.Extra["vs_limit"].(float64); ok {
 				rLimit, paired = v, " paired"
