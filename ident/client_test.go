@@ -50,7 +50,9 @@ func tcpFD(t *testing.T, srv net.Conn) int {
 // same connection (a Client keeps its connections), each right, and closes a connection that
 // stays idle for helperIdle.
 func TestHelperAnswersQueriesOnOneConnection(t *testing.T) {
-	defer func(d time.Duration) { helperIdle = d }(helperIdle)
+	// Restored after the helper has stopped (cleanups run last in, first out).
+	saved := helperIdle
+	t.Cleanup(func() { helperIdle = saved })
 	helperIdle = 300 * time.Millisecond
 	path := startHelper(t)
 	srv, _ := accepted(t, "tcp4", "127.0.0.1:0")
@@ -88,11 +90,12 @@ func TestHelperAnswersQueriesOnOneConnection(t *testing.T) {
 	}
 }
 
-// TestHelperKeepsAtMostMaxKept: beyond maxKept connections open at once, a connection is
-// answered once and closed.
-func TestHelperKeepsAtMostMaxKept(t *testing.T) {
-	defer func(n int32) { maxKept = n }(maxKept)
-	maxKept = 1
+// TestHelperEvictsOldestIdle: with maxOpen connections open, a new one closes the connection
+// idle the longest between queries; the others, and the new one, keep answering.
+func TestHelperEvictsOldestIdle(t *testing.T) {
+	saved := maxOpen
+	t.Cleanup(func() { maxOpen = saved })
+	maxOpen = 2
 	path := startHelper(t)
 	srv, _ := accepted(t, "tcp4", "127.0.0.1:0")
 	fd := tcpFD(t, srv)
@@ -104,19 +107,25 @@ func TestHelperKeepsAtMostMaxKept(t *testing.T) {
 		t.Cleanup(func() { d.Close() })
 		return d.(*net.UnixConn)
 	}
-	first := dial()
-	if _, err := queryOn(first, heldBody(os.Getpid()), fd); err != nil {
-		t.Fatal(err)
+	first, second := dial(), dial()
+	for _, c := range []*net.UnixConn{first, second} {
+		if w, err := queryOn(c, heldBody(os.Getpid()), fd); err != nil || !w.Held {
+			t.Fatalf("query: %+v, %v", w, err)
+		}
+		time.Sleep(10 * time.Millisecond) // first is idle the longer
 	}
-	second := dial()
-	if w, err := queryOn(second, heldBody(os.Getpid()), fd); err != nil || !w.Held {
-		t.Fatalf("second connection, first query: %+v, %v", w, err)
+	third := dial()
+	if w, err := queryOn(third, heldBody(os.Getpid()), fd); err != nil || !w.Held {
+		t.Fatalf("the connection beyond maxOpen: %+v, %v", w, err)
 	}
-	if _, err := queryOn(second, heldBody(os.Getpid()), fd); err == nil {
-		t.Error("the connection beyond maxKept answered a second query; want it closed after one")
+	first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := first.Read(make([]byte, 16)); !errors.Is(err, io.EOF) {
+		t.Errorf("the connection idle the longest: read %v, want EOF (closed to make room)", err)
 	}
-	if w, err := queryOn(first, heldBody(os.Getpid()), fd); err != nil || !w.Held {
-		t.Errorf("the kept connection, second query: %+v, %v", w, err)
+	for i, c := range []*net.UnixConn{second, third} {
+		if w, err := queryOn(c, heldBody(os.Getpid()), fd); err != nil || !w.Held {
+			t.Errorf("connection %d after the eviction: %+v, %v", i+2, w, err)
+		}
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,9 +69,12 @@ var ErrUnknownQuery = errors.New("unknown query")
 // the daemon keeps a few open between queries (Client), and dials again after this.
 var helperIdle = time.Minute
 
-// maxKept is how many connections the helper keeps open between queries; beyond it, a
-// connection is answered once and closed, as every one was before askers kept them.
-var maxKept int32 = 256
+// maxOpen is how many connections the helper has open at once. A connection beyond it closes
+// the one idle the longest between queries (its asker dials again when it next asks), or, when
+// none is idle, waits up to helperTimeout for one to end and is closed if none does: a member of
+// the socket's group cannot make the helper hold a goroutine and a descriptor per connection
+// without bound.
+var maxOpen = 512
 
 // errReading is a query that could not be read (the connection is then given up).
 var errReading = errors.New("reading the query")
@@ -80,25 +82,102 @@ var errReading = errors.New("reading the query")
 // errNoQuery is a connection that ended (closed, or idle past helperIdle) before its next query.
 var errNoQuery = errors.New("no query")
 
+// openConns is the helper's open connections: when each became idle between queries (the zero
+// time while it waits for its first query or runs one).
+type openConns struct {
+	mu    sync.Mutex
+	idle  map[*net.UnixConn]time.Time
+	ended chan struct{} // a token when a connection ends
+}
+
+// admit counts c in, making room as maxOpen says; false: no room, c must be closed.
+func (o *openConns) admit(c *net.UnixConn) bool {
+	deadline := time.Now().Add(helperTimeout)
+	for {
+		o.mu.Lock()
+		if len(o.idle) < maxOpen {
+			o.idle[c] = time.Time{}
+			o.mu.Unlock()
+			return true
+		}
+		var oldest *net.UnixConn
+		var since time.Time
+		for k, t := range o.idle {
+			if !t.IsZero() && (oldest == nil || t.Before(since)) {
+				oldest, since = k, t
+			}
+		}
+		if oldest != nil {
+			delete(o.idle, oldest)
+			o.idle[c] = time.Time{}
+			o.mu.Unlock()
+			oldest.Close() // its goroutine's read ends: errNoQuery
+			return true
+		}
+		o.mu.Unlock()
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-o.ended:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// set marks c idle since now (idle true) or busy; a connection already evicted stays out.
+func (o *openConns) set(c *net.UnixConn, idle bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.idle[c]; !ok {
+		return
+	}
+	var t time.Time
+	if idle {
+		t = time.Now()
+	}
+	o.idle[c] = t
+}
+
+// remove counts c out.
+func (o *openConns) remove(c *net.UnixConn) {
+	o.mu.Lock()
+	delete(o.idle, c)
+	o.mu.Unlock()
+	select {
+	case o.ended <- struct{}{}:
+	default:
+	}
+}
+
+// closeAll closes every open connection (Serve returning).
+func (o *openConns) closeAll() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for c := range o.idle {
+		c.Close()
+	}
+}
+
 // Serve answers queries on l (a "unixpacket" listener) until l is closed,
-// then closes the connections it still has open and returns nil. A
-// connection may carry one query after another (Client keeps its
-// connections open). logf (may be nil) hears refused queries; it
-// never sees more than the asker's credentials and the reason.
+// then closes the connections it still has open, waits for their
+// goroutines and returns nil. A connection may carry one query after
+// another (Client keeps its connections open). logf (may be nil) hears
+// refused queries; it never sees more than the asker's credentials and the
+// reason.
 func Serve(l *net.UnixListener, logf func(format string, args ...any)) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	sem := make(chan struct{}, maxLookups)
-	var open atomic.Int32
-	var mu sync.Mutex
-	conns := map[*net.UnixConn]bool{}
+	open := &openConns{idle: map[*net.UnixConn]time.Time{}, ended: make(chan struct{}, 1)}
+	var wg sync.WaitGroup
 	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for c := range conns {
-			c.Close()
-		}
+		open.closeAll()
+		wg.Wait()
 	}()
 	for {
 		c, err := l.AcceptUnix()
@@ -112,42 +191,44 @@ func Serve(l *net.UnixListener, logf func(format string, args ...any)) error {
 			}
 			return fmt.Errorf("ident helper: accept: %w", err)
 		}
-		keep := open.Add(1) <= maxKept
-		mu.Lock()
-		conns[c] = true
-		mu.Unlock()
+		if !open.admit(c) {
+			logf("ident helper: %d connections open, none idle: connection from %s closed", maxOpen, peerCred(c))
+			c.Close()
+			continue
+		}
+		wg.Add(1)
 		go func() {
-			defer open.Add(-1)
+			defer wg.Done()
 			defer func() {
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
+				open.remove(c)
 				c.Close()
 			}()
 			for wait := helperTimeout; ; wait = helperIdle {
-				inStep, err := answer(c, sem, wait)
+				inStep, err := answer(c, sem, wait, func() { open.set(c, false) })
 				if err != nil && !errors.Is(err, errNoQuery) {
 					logf("ident helper: query from %s refused: %v", peerCred(c), err)
 				}
-				if !inStep || !keep {
+				if !inStep {
 					return
 				}
+				open.set(c, true)
 			}
 		}()
 	}
 }
 
-// answer reads one query from c, waiting wait for it, runs it (at most maxLookups at once,
-// through sem) and writes the answer. The error (for the helper's log) is also what the asker
+// answer reads one query from c, waiting wait for it, calls onRead once it has one, runs it
+// (at most maxLookups at once, through sem) and writes the answer. The error (for the helper's log) is also what the asker
 // is told; errNoQuery (nothing written) when c ended first, or sent nothing in time after an
 // earlier query. inStep says c may carry another query: this one was read and answered whole.
-func answer(c *net.UnixConn, sem chan struct{}, wait time.Duration) (inStep bool, err error) {
+func answer(c *net.UnixConn, sem chan struct{}, wait time.Duration, onRead func()) (inStep bool, err error) {
 	c.SetReadDeadline(time.Now().Add(wait)) //nolint:errcheck // a dead connection fails the read
 	q, err := readQuery(c)
 	var ne net.Error
 	if errors.Is(err, errNoQuery) || (wait == helperIdle && errors.As(err, &ne) && ne.Timeout()) {
 		return false, errNoQuery
 	}
+	onRead()
 	inStep = !errors.Is(err, errReading)
 	c.SetDeadline(time.Now().Add(helperTimeout)) //nolint:errcheck // the write fails then
 	var w wirePeer
@@ -209,7 +290,7 @@ func readQuery(c *net.UnixConn) (helperQuery, error) {
 	buf := make([]byte, 16)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
-	if (n == 0 && oobn == 0 && err == nil) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+	if (n == 0 && oobn == 0 && err == nil) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
 		return q, errNoQuery
 	}
 	if err != nil {
@@ -434,6 +515,10 @@ func (h *Client) ask(c net.Conn, body []byte) (wirePeer, error) {
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
+		return wirePeer{}, fmt.Errorf("ident: %w", err)
+	}
+	if err := raw.Control(func(uintptr) {}); err != nil {
+		// c is closed: no query to ask, and no kept connection to give up for it.
 		return wirePeer{}, fmt.Errorf("ident: %w", err)
 	}
 	for {
