@@ -492,3 +492,57 @@ func TestPortsHeldByAnotherProgram(t *testing.T) {
 	}
 	rc2.Expect(200, "NOOP")
 }
+
+// TestOneUserBorrowsTheRange: one user's sessions (lftp mirror --parallel) take more ports
+// than passive.max_per_user while nobody else waits, leaving one port of the five free, which
+// another user then gets at once; a port taken beyond the share that no data connection
+// reaches is released after half of passive.wait, not after accept_timeout; a borrowed port
+// that is used carries its transfer.
+func TestOneUserBorrowsTheRange(t *testing.T) {
+	ts := startServer(t, 5, func(c *config.Config) {
+		c.Passive.Wait = config.Duration{Duration: 2 * time.Second}
+		c.Passive.AcceptTimeout = config.Duration{Duration: time.Minute}
+	})
+	if got := ts.cfg.Passive.PerUserLimit(); got != 1 {
+		t.Fatalf("max_per_user in force %d, want the automatic 1 for 5 ports", got)
+	}
+	os.WriteFile(filepath.Join(ts.Root, "small"), []byte("s"), 0o644)
+	var same []*testutil.RawConn
+	for i := range 4 {
+		rc := dialRaw(t, ts.Addr)
+		rc.Login(testUser, testPassword)
+		if code, msg := rc.Cmd("PASV"); code != 227 {
+			t.Fatalf("session %d of the same user: PASV %d %s, want 227 (a port beyond the share while nobody waits)", i+1, code, msg)
+		}
+		same = append(same, rc)
+	}
+	if got := ts.PassivePortsBusy(); got != 4 {
+		t.Fatalf("%d ports busy, want 4 (one left free)", got)
+	}
+	// A fifth session of the same user finds only the last free port: it waits, and gets
+	// one when a borrowed port is released unused (after wait/2 = 1 s).
+	fifth := dialRaw(t, ts.Addr)
+	fifth.Login(testUser, testPassword)
+	start := time.Now()
+	if code, msg := fifth.Cmd("PASV"); code != 227 {
+		t.Fatalf("fifth session: PASV %d %s, want 227 once a borrowed port was released", code, msg)
+	}
+	if el := time.Since(start); el < 700*time.Millisecond || el > 1900*time.Millisecond {
+		t.Errorf("fifth session waited %v, want about 1 s (a borrowed port released unused after wait/2)", el)
+	}
+	// Another user gets the free port at once.
+	os.WriteFile(filepath.Join(ts.RORoot, "small"), []byte("s"), 0o644)
+	other := dialRaw(t, ts.Addr)
+	other.Login(roUser, testPassword)
+	start = time.Now()
+	if got := other.Retr("small"); string(got) != "s" {
+		t.Fatalf("other user: %q", got)
+	}
+	if el := time.Since(start); el > 500*time.Millisecond {
+		t.Errorf("another user waited %v for a port, want none", el)
+	}
+	// A borrowed port carries a transfer when used.
+	if got := same[3].Retr("small"); string(got) != "s" {
+		t.Errorf("same user's session 4: %q", got)
+	}
+}

@@ -337,7 +337,7 @@ func (s *session) passiveShare(u *auth.User) passive.Share {
 	if s.from.Peer != nil {
 		keys = append(keys, "ssh:"+strconv.Itoa(s.from.Peer.UID))
 	}
-	return passive.Share{Keys: keys, Max: s.live.cfg.Passive.PerUserLimit()}
+	return passive.Share{Keys: keys, Max: s.live.cfg.Passive.PerUserLimit(), Borrow: s.live.cfg.Passive.BorrowTimeout()}
 }
 
 // cwd is the session's working directory, "" before login.

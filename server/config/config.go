@@ -639,6 +639,23 @@ func (p *PassiveConfig) PerUserLimit() int {
 	return min(max(1, (p.Last-p.First+1)/5), MaxPassivePerUser)
 }
 
+// BorrowTimeout is how long a passive port taken beyond a user's share
+// (passive.max_per_user, while no other user waits) waits for its data
+// connection: half of passive.wait, at least a second, at most
+// accept_timeout; 0 (no borrowing) when passive.wait is 0, since a PASV that
+// does not wait never queues, and a user at its share could then be kept
+// from every port by another.
+func (p *PassiveConfig) BorrowTimeout() time.Duration {
+	if p.Wait.Duration <= 0 {
+		return 0
+	}
+	b := max(p.Wait.Duration/2, time.Second)
+	if p.AcceptTimeout.Duration > 0 {
+		b = min(b, p.AcceptTimeout.Duration)
+	}
+	return b
+}
+
 // PreloginLimit is max_prelogin in force: how many connections may be not
 // logged in at once (half of max_sessions, at least 1, when it is 0).
 func (c *Config) PreloginLimit() int {

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"io"
 	"slices"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,9 +30,19 @@ import (
 // Share is what a PASV counts against the per-user limits: the keys of its
 // session (its FTP user, and its SSH user where known) and the limit.
 // A zero Share (no keys, or Max 0) has no limit.
+//
+// With Borrow set, a PASV of a user at its limit may still take a port
+// beyond it ("borrow" one) while no PASV of another user waits and at least
+// one port of the range stays free after it: one user's parallel sessions
+// (lftp mirror --parallel) use the range when nobody else needs it, and
+// another user still finds a free port at once. A borrowed port that no data
+// connection reaches within Borrow is released (not after accept_timeout),
+// so ports borrowed and left unused are back within Borrow for a user who
+// waits.
 type Share struct {
-	Keys []string
-	Max  int
+	Keys   []string
+	Max    int
+	Borrow time.Duration
 }
 
 // MaxShare is the highest per-user limit (the size of a user's region of
@@ -189,8 +200,58 @@ func (p *Pool) dropTokens(ts []heldToken) {
 
 // Grant is the tokens one PASV holds; Release gives them back (once).
 type Grant struct {
-	p      *Pool
-	tokens []heldToken
+	p        *Pool
+	tokens   []heldToken
+	borrowed time.Duration // a port beyond the share: released after this unused
+}
+
+// Borrowed is how long the PASV's port may wait for its data connection when
+// it was taken beyond the user's share (Share.Borrow), 0 when within it.
+func (g *Grant) Borrowed() time.Duration {
+	if g == nil {
+		return 0
+	}
+	return g.borrowed
+}
+
+// freePorts counts the ports that could be taken now. p.mu held.
+func (p *Pool) freePorts() int {
+	n := 0
+	for slot, busy := range p.busy {
+		if !busy && !p.foreign[slot] && (p.lock == nil || !p.lockedElsewhere(int64(p.first+slot))) {
+			n++
+		}
+	}
+	return n
+}
+
+// otherUserWaits reports whether a PASV of another user (other keys) than sh
+// waits for a port. p.mu held.
+func (p *Pool) otherUserWaits(sh share) bool {
+	for _, o := range p.waiters() {
+		if !slices.Equal(o.sh.keys, sh.keys) {
+			return true
+		}
+	}
+	return false
+}
+
+// borrowLocked takes a port beyond the share sh is at the limit of, when
+// Share.Borrow allows it: nobody else waits, and a port stays free after.
+// p.mu held.
+func (p *Pool) borrowLocked(sh share, borrow time.Duration, probeErr *error) (int, *Grant, bool) {
+	if borrow <= 0 || len(sh.keys) == 0 || p.mayTake(sh) || p.freePorts() < 2 || p.otherUserWaits(sh) {
+		return 0, nil, false
+	}
+	n := len(p.busy)
+	for i := 0; i < n; i++ {
+		slot := (p.next + i) % n
+		if p.take(slot, probeErr) {
+			p.next = (slot + 1) % n
+			return p.first + slot, &Grant{p: p, borrowed: borrow}, true
+		}
+	}
+	return 0, nil, false
 }
 
 // Release gives the tokens back; a nil Grant or a second call does nothing.

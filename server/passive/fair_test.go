@@ -216,3 +216,152 @@ func slicesEqual(a, b []string) bool {
 	}
 	return true
 }
+
+func borrower(name string) Share {
+	return Share{Keys: []string{"ftp:" + name}, Max: 1, Borrow: time.Second}
+}
+
+// TestBorrowBeyondShare: with Share.Borrow a user at its limit takes more ports while nobody
+// else waits, always leaving one free (which another user then gets at once); without Borrow it
+// gets none beyond its share; while another user waits it borrows none; a borrowed grant says
+// so (Wrap gives its listener the short timeout).
+func TestBorrowBeyondShare(t *testing.T) {
+	first, last := testutil.FreePortRange(t, 5)
+	p := NewPool(first, last, nil, quietLog())
+	var grants []*Grant
+	for i := range 4 {
+		_, g, err := p.acquire(0, borrower("a"))
+		if err != nil {
+			t.Fatalf("a's PASV %d of 4 (share 1, borrowing): %v", i+1, err)
+		}
+		if b := g.Borrowed(); (i == 0) != (b == 0) || (i > 0 && b != time.Second) {
+			t.Errorf("a's PASV %d: borrowed %v, want 0 for the first (its share), 1s after", i+1, b)
+		}
+		grants = append(grants, g)
+	}
+	if port, _, err := p.acquire(50*time.Millisecond, borrower("a")); !errors.Is(err, errShareExhausted) {
+		t.Fatalf("a's fifth PASV took port %d (%v): the last free port must stay for another user", port, err)
+	}
+	pb, gb, err := p.acquire(0, borrower("b"))
+	if err != nil {
+		t.Fatalf("b with a holding 4 of 5 ports: %v", err)
+	}
+	// No port free now: b's next PASV waits (b is at its share too). a gives back one borrowed
+	// port (its listener's TTL ran out): that one stays free, the last of the range; a second
+	// goes to b's waiting PASV, borrowed.
+	got, gch := make(chan string, 2), make(chan *Grant, 2)
+	waitInLine(t, p, borrower("b"), "b", got, gch)
+	grants[1].Release()
+	p.release(first + 1) // grants[1]'s port: ports are handed out in order
+	select {
+	case name := <-got:
+		t.Fatalf("b's waiting PASV took the last free port: %s", name)
+	case <-time.After(300 * time.Millisecond):
+	}
+	grants[2].Release()
+	p.release(first + 2)
+	select {
+	case name := <-got:
+		if name != "b" {
+			t.Fatalf("the freed port went to %q", name)
+		}
+		if g := <-gch; g.Borrowed() == 0 {
+			t.Error("b's second port is beyond its share: want a borrowed grant")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("b's waiting PASV got nothing when two ports were free")
+	}
+	p.release(pb)
+	gb.Release()
+
+	// Without Borrow, the share is strict.
+	q := NewPool(first, last, nil, quietLog())
+	if _, _, err := q.acquire(0, user("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.acquire(50*time.Millisecond, user("c")); !errors.Is(err, errShareExhausted) {
+		t.Fatalf("without Borrow: %v, want errShareExhausted", err)
+	}
+}
+
+// TestNoBorrowWhileAnotherUserWaits: a PASV of another user waiting (here for a token, its
+// user holding one elsewhere) stops a user at its share from borrowing a free port.
+func TestNoBorrowWhileAnotherUserWaits(t *testing.T) {
+	first, last := testutil.FreePortRange(t, 5)
+	p := NewPool(first, last, nil, quietLog())
+	if _, _, err := p.acquire(0, borrower("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.acquire(0, borrower("b")); err != nil {
+		t.Fatal(err)
+	}
+	got, gch := make(chan string, 1), make(chan *Grant, 1)
+	// b again (strict: no Borrow) waits for its token, b's first PASV holding it.
+	waitInLine(t, p, user("b"), "b-strict", got, gch)
+	if port, _, err := p.acquire(50*time.Millisecond, borrower("a")); !errors.Is(err, errShareExhausted) {
+		t.Fatalf("a borrowed port %d (%v) while b waits", port, err)
+	}
+	select {
+	case name := <-got:
+		t.Fatalf("b's waiting PASV returned: %s", name)
+	default:
+	}
+}
+
+// TestBorrowAcrossProcesses: with a lock file (per-connection processes), a user borrows
+// ports beyond its share across processes, one port of the range stays free, and a PASV of
+// another user waiting in one process stops borrowing in the other.
+func TestBorrowAcrossProcesses(t *testing.T) {
+	first, last := testutil.FreePortRange(t, 4)
+	path := filepath.Join(t.TempDir(), "passive.lock")
+	open := func() *os.File {
+		f, err := OpenLock(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	a := NewPool(first, last, open(), quietLog())
+	b := NewPool(first, last, open(), quietLog())
+	c := NewPool(first, last, open(), quietLog())
+	if _, _, err := a.acquire(0, borrower("u")); err != nil {
+		t.Fatal(err)
+	}
+	_, gb, err := b.acquire(0, borrower("u"))
+	if err != nil || gb.Borrowed() == 0 {
+		t.Fatalf("u's second port, in another process: %v (borrowed %v), want a borrowed one", err, gb.Borrowed())
+	}
+	// Two of four held: a third leaves one free; a fourth would not.
+	if _, _, err := c.acquire(0, borrower("u")); err != nil {
+		t.Fatalf("u's third port: %v", err)
+	}
+	if port, _, err := a.acquire(50*time.Millisecond, borrower("u")); !errors.Is(err, errShareExhausted) {
+		t.Fatalf("u's fourth port %d (%v): the last port must stay free", port, err)
+	}
+	// v takes the last port; then w (another user) waits in c, and u may not borrow the port
+	// b gives back while w waits: w gets it.
+	pv, gv, err := b.acquire(0, borrower("v"))
+	if err != nil {
+		t.Fatalf("v: %v", err)
+	}
+	got, grants := make(chan string, 1), make(chan *Grant, 1)
+	waitInLine(t, c, borrower("w"), "w", got, grants)
+	gb.Release()
+	b.release(first + 1)
+	b.release(pv)
+	gv.Release()
+	// Two ports free now: u may not borrow one while w waits (nor after w took one: the last
+	// must stay free).
+	if port, _, err := a.acquire(50*time.Millisecond, borrower("u")); !errors.Is(err, errShareExhausted) {
+		t.Fatalf("u borrowed port %d (%v) while w waited in another process", port, err)
+	}
+	select {
+	case name := <-got:
+		if name != "w" {
+			t.Fatalf("served %s, want w", name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("w got no port")
+	}
+}

@@ -151,6 +151,10 @@ func (p *Pool) acquire(wait time.Duration, s Share) (int, *Grant, error) {
 				return port, g, nil
 			}
 		}
+		if port, g, ok := p.borrowLocked(sh, s.Borrow, &probeErr); ok {
+			p.mu.Unlock()
+			return port, g, nil
+		}
 		changed := p.changed
 		left := time.Until(deadline)
 		if w == nil && left > 0 {
