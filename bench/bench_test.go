@@ -304,6 +304,13 @@ func TestPairedRatios(t *testing.T) {
 	if got := r3.Extra["vs_peer_max"].(float64); got < 0.76 || got > 0.77 {
 		t.Errorf("vs_peer_max = %v, want 100/130 = 0.769 (the luckiest peer of each run)", got)
 	}
+	// A peer with a figure in one run of three (it failed in the others) is not the best peer,
+	// however fast that one run was.
+	r4, _ := pairedRatios("tunnel", "retr_mibps", []map[[2]string]float64{
+		{k(Ours): 100, k("A"): 90, k("B"): 500}, {k(Ours): 100, k("A"): 90}, {k(Ours): 100, k("A"): 90}}, three)
+	if r4.Extra["best_peer"] != "A" || r4.Extra["vs_peer_n"] != 3 {
+		t.Errorf("best peer %v over %v runs, want A over 3 (B has a figure in one run of three)", r4.Extra["best_peer"], r4.Extra["vs_peer_n"])
+	}
 	cfg := &Config{Servers: servers, Sizes: Sizes{BigMiB: 1024}}
 	results := []Result{
 		{Phase: "loopback", Server: Ours, Metric: "retr_mibps", Value: 100, OK: 3},

@@ -314,18 +314,31 @@ func (b *Bench) Throughput(tunnel bool) error {
 // every server equally fast and ±10% per run, that ratio comes out at 0.92
 // on average, the fixed peer's at 0.97 (simulated, 5 runs).
 func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers []Server) (Result, bool) {
+	// A peer is a candidate only with a figure in most of the runs where
+	// tunnelftpd has one: a peer that failed in the others would otherwise
+	// be judged on its one good run, and those runs would drop out.
+	oursRuns := 0
+	for _, m := range perRun {
+		if _, ok := m[[2]string{Ours, metric}]; ok {
+			oursRuns++
+		}
+	}
 	bestPeer, bestMed := "", 0.0
 	for _, s := range servers {
 		if s.Name == Ours {
 			continue
 		}
 		var vals []float64
+		both := 0
 		for _, m := range perRun {
 			if v, ok := m[[2]string{s.Name, metric}]; ok {
 				vals = append(vals, v)
+				if _, ok := m[[2]string{Ours, metric}]; ok {
+					both++
+				}
 			}
 		}
-		if len(vals) > 0 && median(vals) > bestMed {
+		if 2*both > oursRuns && median(vals) > bestMed {
 			bestPeer, bestMed = s.Name, median(vals)
 		}
 	}
@@ -358,6 +371,7 @@ func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers 
 	if len(vsPeer) > 0 {
 		extra["vs_peer"] = round3(median(vsPeer))
 		extra["best_peer"] = bestPeer
+		extra["vs_peer_n"] = len(vsPeer)
 	}
 	if len(vsMax) > 0 {
 		extra["vs_peer_max"] = round3(median(vsMax))
