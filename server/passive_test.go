@@ -494,8 +494,7 @@ func TestPortsHeldByAnotherProgram(t *testing.T) {
 }
 
 // TestOneUserBorrowsTheRange: one user's sessions (lftp mirror --parallel) take more ports
-// than passive.max_per_user while nobody else waits, leaving one port of the five free, which
-// another user then gets at once; a port taken beyond the share that no data connection
+// than passive.max_per_user while nobody else waits, leaving one port of the five free; a port taken beyond the share that no data connection
 // reaches is released after half of passive.wait, not after accept_timeout; a borrowed port
 // that is used carries its transfer.
 func TestOneUserBorrowsTheRange(t *testing.T) {
@@ -530,7 +529,9 @@ func TestOneUserBorrowsTheRange(t *testing.T) {
 	if el := time.Since(start); el < 700*time.Millisecond || el > 1900*time.Millisecond {
 		t.Errorf("fifth session waited %v, want about 1 s (a borrowed port released unused after wait/2)", el)
 	}
-	// Another user gets the free port at once.
+	// Another FTP user gets a port at once. (Here it is the same SSH user, root, as every
+	// session of these tests, so it is at its limit too and borrows; the spare port for a
+	// user with other keys is passive's TestBorrowBeyondShare.)
 	os.WriteFile(filepath.Join(ts.RORoot, "small"), []byte("s"), 0o644)
 	other := dialRaw(t, ts.Addr)
 	other.Login(roUser, testPassword)

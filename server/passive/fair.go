@@ -226,10 +226,11 @@ func (p *Pool) freePorts() int {
 }
 
 // otherUserWaits reports whether a PASV of another user (other keys) than sh
-// waits for a port. p.mu held.
-func (p *Pool) otherUserWaits(sh share) bool {
-	for _, o := range p.waiters() {
-		if !slices.Equal(o.sh.keys, sh.keys) {
+// waits for a port it could take within its share. (One at its own limit
+// does not stop sh borrowing: it may borrow too.) ws is the queue. p.mu held.
+func (p *Pool) otherUserWaits(sh share, ws []*waiter) bool {
+	for _, o := range ws {
+		if !slices.Equal(o.sh.keys, sh.keys) && p.mayTake(o.sh) {
 			return true
 		}
 	}
@@ -237,10 +238,22 @@ func (p *Pool) otherUserWaits(sh share) bool {
 }
 
 // borrowLocked takes a port beyond the share sh is at the limit of, when
-// Share.Borrow allows it: nobody else waits, and a port stays free after.
-// p.mu held.
+// Share.Borrow allows it: no other user waits, and a port stays free after.
+// With a lock file, the check and the take run under the waiters' table's
+// lock, which every borrow and every PASV that joins the queue takes: two
+// processes cannot both take the last port but one, nor borrow past a user
+// that has just joined the queue. p.mu held.
 func (p *Pool) borrowLocked(sh share, borrow time.Duration, probeErr *error) (int, *Grant, bool) {
-	if borrow <= 0 || len(sh.keys) == 0 || p.mayTake(sh) || p.freePorts() < 2 || p.otherUserWaits(sh) {
+	if borrow <= 0 || len(sh.keys) == 0 || p.mayTake(sh) {
+		return 0, nil, false
+	}
+	ws := p.queue
+	if p.lock != nil {
+		p.lockByte(queueMutex, true)
+		defer p.unlockByte(queueMutex)
+		ws = p.tableWaiters()
+	}
+	if p.freePorts() < 2 || p.otherUserWaits(sh, ws) {
 		return 0, nil, false
 	}
 	n := len(p.busy)
@@ -337,6 +350,13 @@ func (p *Pool) waiters() []*waiter {
 	if p.lock == nil {
 		return p.queue
 	}
+	p.lockByte(queueMutex, true)
+	defer p.unlockByte(queueMutex)
+	return p.tableWaiters()
+}
+
+// tableWaiters is waiters with a lock file, its table's lock held by the caller.
+func (p *Pool) tableWaiters() []*waiter {
 	mine := map[int]bool{}
 	for _, w := range p.queue {
 		if w.slot >= 0 {
@@ -344,7 +364,7 @@ func (p *Pool) waiters() []*waiter {
 		}
 	}
 	var ws []*waiter
-	p.withTable(func(tab []byte) {
+	p.tableIO(func(tab []byte) {
 		for i := range queueSlots {
 			e := tab[8+i*slotSize : 8+(i+1)*slotSize]
 			seq := binary.LittleEndian.Uint64(e)
@@ -378,6 +398,12 @@ func int64cmp(a, b uint64) int {
 func (p *Pool) withTable(fn func(tab []byte)) {
 	p.lockByte(queueMutex, true)
 	defer p.unlockByte(queueMutex)
+	p.tableIO(fn)
+}
+
+// tableIO reads the waiters' table, runs fn on it and writes it back if fn
+// changed it; the table's lock held by the caller.
+func (p *Pool) tableIO(fn func(tab []byte)) {
 	tab := make([]byte, 8+queueSlots*slotSize)
 	fd := int(p.lock.Fd())
 	if n, err := unix.Pread(fd, tab, queueData); err != nil || n < len(tab) {

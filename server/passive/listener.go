@@ -25,6 +25,7 @@ type listener struct {
 	mu       sync.Mutex
 	closed   bool
 	ttl      *time.Timer
+	hard     bool // the TTL runs on while Accept waits (a borrowed port)
 	released bool
 	conn     *net.TCPConn // the data connection it handed out
 }
@@ -42,10 +43,11 @@ func (l *listener) cutConn() bool {
 }
 
 // newListener wraps inner. The port is released after ttl unless Accept
-// has started by then.
-func newListener(inner *net.TCPListener, port int, ttl time.Duration, release func(int),
+// has started by then; with hard, after ttl unless a data connection came
+// (a pending Accept then fails).
+func newListener(inner *net.TCPListener, port int, ttl time.Duration, hard bool, release func(int),
 	allow func(net.Conn) bool, onConn func(*net.TCPConn), log *slog.Logger) *listener {
-	l := &listener{inner: inner, port: port, release: release, allow: allow, onConn: onConn, log: log}
+	l := &listener{inner: inner, port: port, release: release, allow: allow, onConn: onConn, log: log, hard: hard}
 	l.ttl = time.AfterFunc(ttl, func() {
 		l.log.Debug("passive port not used in time, released", "port", port)
 		l.Close()
@@ -61,7 +63,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.inner.Addr(), Err: net.ErrClosed}
 	}
-	l.ttl.Stop()
+	if !l.hard {
+		l.ttl.Stop()
+	}
 	l.mu.Unlock()
 	for {
 		c, err := l.inner.AcceptTCP()

@@ -233,7 +233,7 @@ func (o *Offer) Wrap(l net.Listener) (net.Listener, error) {
 		ttl = min(ttl, b)
 		o.Log.Debug("passive port beyond the user's share: nobody else waits", "port", port, "released_unused_after", b.String())
 	}
-	o.current = newListener(tl, port, ttl, func(p int) {
+	o.current = newListener(tl, port, ttl, grant.Borrowed() > 0, func(p int) {
 		pool.release(p)
 		grant.Release()
 		if onBusy != nil {

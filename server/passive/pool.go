@@ -259,7 +259,11 @@ func (p *Pool) candidates(wait time.Duration, spares int, s Share) ([]int, *Gran
 		if err != nil {
 			return nil, nil, err
 		}
-		got := append([]int{port}, p.extra(spares)...)
+		keep := 0
+		if g.Borrowed() > 0 {
+			keep = 1 // a borrowed port's spares leave the range's last free port alone
+		}
+		got := append([]int{port}, p.extra(spares, keep)...)
 		if len(got) > spares || !isAddrInUse(probeBind(port)) {
 			return got, g, nil
 		}
@@ -269,13 +273,17 @@ func (p *Pool) candidates(wait time.Duration, spares int, s Share) ([]int, *Gran
 }
 
 // extra reserves up to max more free ports, in round-robin order after the
-// last one acquired, without waiting: spare candidates for one PASV.
-func (p *Pool) extra(max int) []int {
+// last one acquired, without waiting: spare candidates for one PASV. It
+// leaves keep ports free.
+func (p *Pool) extra(max, keep int) []int {
 	if max <= 0 {
 		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if keep > 0 {
+		max = min(max, p.freePorts()-keep)
+	}
 	var got []int
 	var ignored error
 	n := len(p.busy)

@@ -71,7 +71,7 @@ func TestPoolSkipsForeignPortsUntilFree(t *testing.T) {
 		if err != nil || port != last {
 			t.Fatalf("acquire with %d foreign: %d %v, want %d", first, port, err, last)
 		}
-		if extra := p.extra(2); len(extra) != 0 {
+		if extra := p.extra(2, 0); len(extra) != 0 {
 			t.Fatalf("extra handed out %v; %d is foreign and %d taken", extra, first, last)
 		}
 		p.release(port)
@@ -138,7 +138,7 @@ func TestPoolExtraReservesSpares(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	extra := p.extra(2)
+	extra := p.extra(2, 0)
 	if len(extra) != 2 || p.InUse() != 3 {
 		t.Fatalf("extra(2) = %v with %d in use, want two more reserved", extra, p.InUse())
 	}
