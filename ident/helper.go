@@ -218,9 +218,10 @@ func Serve(l *net.UnixListener, logf func(format string, args ...any)) error {
 }
 
 // answer reads one query from c, waiting wait for it, calls onRead once it has one, runs it
-// (at most maxLookups at once, through sem) and writes the answer. The error (for the helper's log) is also what the asker
-// is told; errNoQuery (nothing written) when c ended first, or sent nothing in time after an
-// earlier query. inStep says c may carry another query: this one was read and answered whole.
+// (at most maxLookups at once, through sem) and writes the answer. The error (for the
+// helper's log) is also what the asker is told; errNoQuery (nothing written) when c ended
+// first, or sent nothing in time after an earlier query. inStep says c may carry another
+// query: this one was read and answered whole.
 func answer(c *net.UnixConn, sem chan struct{}, wait time.Duration, onRead func()) (inStep bool, err error) {
 	c.SetReadDeadline(time.Now().Add(wait)) //nolint:errcheck // a dead connection fails the read
 	q, err := readQuery(c)

@@ -150,10 +150,15 @@ func (p *Pool) mayTake(sh share) bool {
 	return true
 }
 
+// slotFree reports whether the port of slot could be taken now. p.mu held.
+func (p *Pool) slotFree(slot int) bool {
+	return !p.busy[slot] && !p.foreign[slot] && (p.lock == nil || !p.lockedElsewhere(int64(p.first+slot)))
+}
+
 // anyPortFree reports whether some port could be taken now. p.mu held.
 func (p *Pool) anyPortFree() bool {
-	for slot, busy := range p.busy {
-		if !busy && !p.foreign[slot] && (p.lock == nil || !p.lockedElsewhere(int64(p.first+slot))) {
+	for slot := range p.busy {
+		if p.slotFree(slot) {
 			return true
 		}
 	}
@@ -217,8 +222,8 @@ func (g *Grant) Borrowed() time.Duration {
 // freePorts counts the ports that could be taken now. p.mu held.
 func (p *Pool) freePorts() int {
 	n := 0
-	for slot, busy := range p.busy {
-		if !busy && !p.foreign[slot] && (p.lock == nil || !p.lockedElsewhere(int64(p.first+slot))) {
+	for slot := range p.busy {
+		if p.slotFree(slot) {
 			n++
 		}
 	}
@@ -256,15 +261,12 @@ func (p *Pool) borrowLocked(sh share, borrow time.Duration, probeErr *error) (in
 	if p.freePorts() < 2 || p.otherUserWaits(sh, ws) {
 		return 0, nil, false
 	}
-	n := len(p.busy)
-	for i := 0; i < n; i++ {
-		slot := (p.next + i) % n
-		if p.take(slot, probeErr) {
-			p.next = (slot + 1) % n
-			return p.first + slot, &Grant{p: p, borrowed: borrow}, true
-		}
+	slot, ok := p.takeNext(probeErr)
+	if !ok {
+		return 0, nil, false
 	}
-	return 0, nil, false
+	p.next = (slot + 1) % len(p.busy)
+	return p.first + slot, &Grant{p: p, borrowed: borrow}, true
 }
 
 // Release gives the tokens back; a nil Grant or a second call does nothing.

@@ -227,13 +227,13 @@ func (o *Offer) Wrap(l net.Listener) (net.Listener, error) {
 	o.grant = nil // the listener holds the PASV's tokens with its port
 	o.releaseReservedLocked(failed)
 	pool, onBusy := o.Pool, o.OnBusy
-	ttl := o.AcceptTimeout
-	if b := grant.Borrowed(); b > 0 {
+	ttl, borrowed := o.AcceptTimeout, grant.Borrowed()
+	if borrowed > 0 {
 		// Beyond the user's share (Share.Borrow): back soon if unused.
-		ttl = min(ttl, b)
-		o.Log.Debug("passive port beyond the user's share: nobody else waits", "port", port, "released_unused_after", b.String())
+		ttl = min(ttl, borrowed)
+		o.Log.Debug("passive port beyond the user's share: nobody else waits", "port", port, "released_unused_after", borrowed.String())
 	}
-	o.current = newListener(tl, port, ttl, grant.Borrowed() > 0, func(p int) {
+	o.current = newListener(tl, port, ttl, borrowed > 0, func(p int) {
 		pool.release(p)
 		grant.Release()
 		if onBusy != nil {

@@ -203,22 +203,30 @@ func (p *Pool) takeLocked(sh share, probeErr *error) (int, *Grant, bool) {
 	if !p.mayTake(sh) {
 		return 0, nil, false
 	}
-	n := len(p.busy)
-	for i := 0; i < n; i++ {
-		slot := (p.next + i) % n
-		if !p.take(slot, probeErr) {
-			continue
-		}
-		tokens, ok := p.takeTokens(sh)
-		if !ok {
-			p.busy[slot] = false
-			p.unlockPort(p.first + slot)
-			return 0, nil, false
-		}
-		p.next = (slot + 1) % n
-		return p.first + slot, &Grant{p: p, tokens: tokens}, true
+	slot, ok := p.takeNext(probeErr)
+	if !ok {
+		return 0, nil, false
 	}
-	return 0, nil, false
+	tokens, ok := p.takeTokens(sh)
+	if !ok {
+		p.busy[slot] = false
+		p.unlockPort(p.first + slot)
+		return 0, nil, false
+	}
+	p.next = (slot + 1) % len(p.busy)
+	return p.first + slot, &Grant{p: p, tokens: tokens}, true
+}
+
+// takeNext reserves the first port take allows, in round-robin order from
+// p.next (which the caller advances once the PASV has the port). p.mu held.
+func (p *Pool) takeNext(probeErr *error) (slot int, ok bool) {
+	n := len(p.busy)
+	for i := range n {
+		if slot := (p.next + i) % n; p.take(slot, probeErr) {
+			return slot, true
+		}
+	}
+	return 0, false
 }
 
 // take reserves slot if it is free, locked by no other process and, when
