@@ -2,7 +2,6 @@ package driver
 
 import (
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -42,20 +41,7 @@ func TestProgressOfARunningDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	server, client := testutil.TCPPair(t)
 	done := make(chan int64, 1)
 	go func() {
 		n, _ := io.Copy(server, file) // (*File).WriteTo: sendfile

@@ -4,6 +4,7 @@
 // built daemon in a process of its own (Daemon, Process), the one skip
 // policy (Privileged, Require, RequireTool: skip when something is absent,
 // fail under TUNNELFTPD_E2E=1), waits on state (WaitFor, Poll), free ports,
+// a loopback connection to itself (TCPPair),
 // cheap password hashes and the build of the binary.
 //
 // It is test code only: product packages never import it. It imports no
@@ -143,4 +144,27 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return lo
+}
+
+// TCPPair is a connection the test process makes to itself on 127.0.0.1:
+// the accepted end (server) and the dialled one (client), both closed at the
+// end of the test.
+func TCPPair(t testing.TB) (server, client net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err = net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return server, client
 }

@@ -2,7 +2,6 @@ package passive
 
 import (
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,16 +17,7 @@ import (
 // at once: at most two may succeed, so that one port stays free.
 func TestBorrowKeepsOnePortFreeAcrossProcesses(t *testing.T) {
 	first, last := testutil.FreePortRange(t, 4)
-	path := filepath.Join(t.TempDir(), "passive.lock")
-	pools := make([]*Pool, 4)
-	for i := range pools {
-		f, err := OpenLock(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		pools[i] = NewPool(first, last, f, quietLog())
-	}
+	_, pools := lockedPools(t, first, last, 4)
 	share, gs, err := pools[0].acquire(0, borrower("u"))
 	if err != nil || gs.Borrowed() != 0 {
 		t.Fatalf("u's share: %v (borrowed %v)", err, gs.Borrowed())

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -129,18 +128,8 @@ func TestArrivalOrderSkipsUserAtLimit(t *testing.T) {
 // closed (its process gone) lets go of its user's tokens.
 func TestSharesAcrossProcesses(t *testing.T) {
 	first, last := testutil.FreePortRange(t, 2)
-	path := filepath.Join(t.TempDir(), "passive.lock")
-	open := func() *os.File {
-		f, err := OpenLock(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
-	fa, fb := open(), open()
-	a := NewPool(first, last, fa, quietLog())
-	b := NewPool(first, last, fb, quietLog())
+	path, pools := lockedPools(t, first, last, 2)
+	a, b := pools[0], pools[1]
 
 	// One user, two processes: one port between them.
 	pa, ga, err := a.acquire(0, user("u"))
@@ -215,6 +204,23 @@ func slicesEqual(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// lockedPools makes n pools on the range, each on its own description of
+// one lock file (as n session processes have), closed at the end of the test;
+// path is the file.
+func lockedPools(t *testing.T, first, last, n int) (path string, pools []*Pool) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "passive.lock")
+	for range n {
+		f, err := OpenLock(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		pools = append(pools, NewPool(first, last, f, quietLog()))
+	}
+	return path, pools
 }
 
 func borrower(name string) Share {
@@ -325,18 +331,8 @@ func TestBorrowPastWaitersAtTheirLimit(t *testing.T) {
 // another user waiting in one process stops borrowing in the other.
 func TestBorrowAcrossProcesses(t *testing.T) {
 	first, last := testutil.FreePortRange(t, 4)
-	path := filepath.Join(t.TempDir(), "passive.lock")
-	open := func() *os.File {
-		f, err := OpenLock(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
-	a := NewPool(first, last, open(), quietLog())
-	b := NewPool(first, last, open(), quietLog())
-	c := NewPool(first, last, open(), quietLog())
+	_, pools := lockedPools(t, first, last, 3)
+	a, b, c := pools[0], pools[1], pools[2]
 	if _, _, err := a.acquire(0, borrower("u")); err != nil {
 		t.Fatal(err)
 	}

@@ -11,30 +11,8 @@ import (
 	"testing"
 
 	"github.com/tunnelftpd/tunnelftpd/ident"
+	"github.com/tunnelftpd/tunnelftpd/internal/testutil"
 )
-
-// loopbackPair returns the accepted end of a loopback connection the test
-// process made to itself: its peer socket is owned by this process's uid and
-// held by this process.
-func loopbackPair(t *testing.T) net.Conn {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	c, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // hideProcesses points ident at a /proc that has the socket tables
 // (/proc/self/net) but no process directories, for the rest of the test:
@@ -123,7 +101,8 @@ func TestAllowAsksHelperOnlyWhenHeldByCannotTell(t *testing.T) {
 			if tc.hidden {
 				hideProcesses(t)
 			}
-			c := loopbackPair(t)
+			// Its peer socket is owned by this process's uid and held by this process.
+			c, _ := testutil.TCPPair(t)
 			var logs bytes.Buffer
 			o := &Offer{
 				Control:   c.RemoteAddr(),
