@@ -278,7 +278,7 @@ func TestPairedRatios(t *testing.T) {
 		{k(Ours): 50, k("vsftpd"): 40, k("proftpd"): 45, k(LimitServer): 52}, // a busy moment: all slower
 		{k(Ours): 200, k("vsftpd"): 190, k(LimitServer): 210},
 	}
-	r, ok := pairedRatios("loopback", "retr_mibps", runs, servers)
+	r, ok := pairedRatios("loopback", "retr_mibps", runs, servers, nil)
 	if !ok {
 		t.Fatal("no paired result")
 	}
@@ -297,7 +297,7 @@ func TestPairedRatios(t *testing.T) {
 	byPeer := func(a, b, c float64) map[[2]string]float64 {
 		return map[[2]string]float64{k(Ours): 100, k("A"): a, k("B"): b, k("C"): c}
 	}
-	r3, _ := pairedRatios("tunnel", "retr_mibps", []map[[2]string]float64{byPeer(130, 90, 90), byPeer(90, 130, 91), byPeer(90, 91, 130)}, three)
+	r3, _ := pairedRatios("tunnel", "retr_mibps", []map[[2]string]float64{byPeer(130, 90, 90), byPeer(90, 130, 91), byPeer(90, 91, 130)}, three, nil)
 	if got := r3.Extra["vs_peer"].(float64); r3.Extra["best_peer"] != "B" || got < 1.09 || got > 1.10 {
 		t.Errorf("vs_peer = %v against %v, want B's: the median of 100/90, 100/130, 100/91 = 1.099", got, r3.Extra["best_peer"])
 	}
@@ -307,9 +307,22 @@ func TestPairedRatios(t *testing.T) {
 	// A peer with a figure in one run of three (it failed in the others) is not the best peer,
 	// however fast that one run was.
 	r4, _ := pairedRatios("tunnel", "retr_mibps", []map[[2]string]float64{
-		{k(Ours): 100, k("A"): 90, k("B"): 500}, {k(Ours): 100, k("A"): 90}, {k(Ours): 100, k("A"): 90}}, three)
+		{k(Ours): 100, k("A"): 90, k("B"): 500}, {k(Ours): 100, k("A"): 90}, {k(Ours): 100, k("A"): 90}}, three, nil)
 	if r4.Extra["best_peer"] != "A" || r4.Extra["vs_peer_n"] != 3 {
 		t.Errorf("best peer %v over %v runs, want A over 3 (B has a figure in one run of three)", r4.Extra["best_peer"], r4.Extra["vs_peer_n"])
+	}
+	// A peer the table leaves out (a failed transfer in its runs: see comparable) is not the best
+	// peer either, though it has a figure in every run.
+	same := []map[[2]string]float64{byPeer(90, 120, 80), byPeer(90, 120, 80), byPeer(90, 120, 80)}
+	withErr := []Result{{Phase: "tunnel", Server: "B", Metric: "retr_mibps", Value: 120, OK: 3, Err: "run 2: 426"},
+		{Phase: "tunnel", Server: "A", Metric: "retr_mibps", Value: 90, OK: 3},
+		{Phase: "tunnel", Server: "C", Metric: "stor_mibps", Value: 80, OK: 3, Err: "another metric's failure"}}
+	r5, _ := pairedRatios("tunnel", "retr_mibps", same, three, left(withErr, "retr_mibps"))
+	if r5.Extra["best_peer"] != "A" {
+		t.Errorf("best peer %v, want A: B's retr figure carries an error, so the table leaves B out", r5.Extra["best_peer"])
+	}
+	if got := left(withErr, "retr_mibps"); len(got) != 1 || !got["B"] {
+		t.Errorf("left out %v, want only B (C's error is on stor_mibps)", got)
 	}
 	cfg := &Config{Servers: servers, Sizes: Sizes{BigMiB: 1024}}
 	results := []Result{

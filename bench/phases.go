@@ -288,6 +288,7 @@ func (b *Bench) Throughput(tunnel bool) error {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	var added []Result
 	for _, k := range keys {
 		s := got[k]
 		r := Result{Phase: phase, Server: k[0], Metric: k[1], Unit: "MiB/s", Samples: s.vals,
@@ -296,9 +297,10 @@ func (b *Bench) Throughput(tunnel bool) error {
 			r.Err = strings.Join(s.errs, "; ")
 		}
 		b.Sink.Add(r)
+		added = append(added, r)
 	}
 	for _, metric := range []string{"retr_mibps", "stor_mibps"} {
-		if r, ok := pairedRatios(phase, metric, perRun, c.Servers); ok {
+		if r, ok := pairedRatios(phase, metric, perRun, c.Servers, left(added, metric)); ok {
 			b.Sink.Add(r)
 		}
 	}
@@ -312,8 +314,9 @@ func (b *Bench) Throughput(tunnel bool) error {
 // apart. Comparing with whichever peer was best in each run instead (kept
 // as vs_peer_max) compares with the luckiest of three noisy samples: with
 // every server equally fast and ±10% per run, that ratio comes out at 0.92
-// on average, the fixed peer's at 0.97 (simulated, 5 runs).
-func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers []Server) (Result, bool) {
+// on average, the fixed peer's at 0.97 (simulated, 5 runs). A peer in
+// leftOut (one the table leaves out: see comparable) is never the best peer.
+func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers []Server, leftOut map[string]bool) (Result, bool) {
 	// A peer is a candidate only with a figure in most of the runs where
 	// tunnelftpd has one: a peer that failed in the others would otherwise
 	// be judged on its one good run, and those runs would drop out.
@@ -325,7 +328,7 @@ func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers 
 	}
 	bestPeer, bestMed := "", 0.0
 	for _, s := range servers {
-		if s.Name == Ours {
+		if s.Name == Ours || leftOut[s.Name] {
 			continue
 		}
 		var vals []float64
@@ -380,6 +383,18 @@ func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers 
 		extra["vs_limit"] = round3(median(vsLimit))
 	}
 	return Result{Phase: phase, Server: Ours, Metric: metric + "_paired", Unit: "ratio", OK: max(len(vsPeer), len(vsLimit)), Extra: extra}, true
+}
+
+// left returns the servers whose result for metric the table leaves out
+// when it names the best peer (see comparable).
+func left(rs []Result, metric string) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range rs {
+		if r.Metric == metric && !comparable(r) {
+			out[r.Server] = true
+		}
+	}
+	return out
 }
 
 func (b *Bench) rawRetr(addr, name, down string, size int64, want Digest) (float64, error) {

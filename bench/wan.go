@@ -262,6 +262,7 @@ func (b *Bench) emitWAN(a *wanAcc) {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i][1]+keys[i][0] < keys[j][1]+keys[j][0] })
 	metrics := map[string]bool{}
+	var added []Result
 	for _, k := range keys {
 		ss := a.samples[k]
 		metrics[k[1]] = true
@@ -314,6 +315,7 @@ func (b *Bench) emitWAN(a *wanAcc) {
 			}
 		}
 		b.Sink.Add(r)
+		added = append(added, r)
 	}
 	var ms []string
 	for m := range metrics {
@@ -324,7 +326,7 @@ func (b *Bench) emitWAN(a *wanAcc) {
 		if strings.HasSuffix(m, "_ok") {
 			continue
 		}
-		if r, ok := pairedRatios("wan", m, a.perRun, b.Cfg.Servers); ok {
+		if r, ok := pairedRatios("wan", m, a.perRun, b.Cfg.Servers, left(added, m)); ok {
 			r.Extra["rtt_ms"] = a.rtt
 			b.Sink.Add(r)
 		}
