@@ -317,11 +317,11 @@ func TestPairedRatios(t *testing.T) {
 	withErr := []Result{{Phase: "tunnel", Server: "B", Metric: "retr_mibps", Value: 120, OK: 3, Err: "run 2: 426"},
 		{Phase: "tunnel", Server: "A", Metric: "retr_mibps", Value: 90, OK: 3},
 		{Phase: "tunnel", Server: "C", Metric: "stor_mibps", Value: 80, OK: 3, Err: "another metric's failure"}}
-	r5, _ := pairedRatios("tunnel", "retr_mibps", same, three, left(withErr, "retr_mibps"))
+	r5, _ := pairedRatios("tunnel", "retr_mibps", same, three, leftOutPeers(withErr, "retr_mibps"))
 	if r5.Extra["best_peer"] != "A" {
 		t.Errorf("best peer %v, want A: B's retr figure carries an error, so the table leaves B out", r5.Extra["best_peer"])
 	}
-	if got := left(withErr, "retr_mibps"); len(got) != 1 || !got["B"] {
+	if got := leftOutPeers(withErr, "retr_mibps"); len(got) != 1 || !got["B"] {
 		t.Errorf("left out %v, want only B (C's error is on stor_mibps)", got)
 	}
 	cfg := &Config{Servers: servers, Sizes: Sizes{BigMiB: 1024}}

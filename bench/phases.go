@@ -300,7 +300,7 @@ func (b *Bench) Throughput(tunnel bool) error {
 		added = append(added, r)
 	}
 	for _, metric := range []string{"retr_mibps", "stor_mibps"} {
-		if r, ok := pairedRatios(phase, metric, perRun, c.Servers, left(added, metric)); ok {
+		if r, ok := pairedRatios(phase, metric, perRun, c.Servers, leftOutPeers(added, metric)); ok {
 			b.Sink.Add(r)
 		}
 	}
@@ -385,9 +385,9 @@ func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers 
 	return Result{Phase: phase, Server: Ours, Metric: metric + "_paired", Unit: "ratio", OK: max(len(vsPeer), len(vsLimit)), Extra: extra}, true
 }
 
-// left returns the servers whose result for metric the table leaves out
+// leftOutPeers returns the servers whose result for metric the table leaves out
 // when it names the best peer (see comparable).
-func left(rs []Result, metric string) map[string]bool {
+func leftOutPeers(rs []Result, metric string) map[string]bool {
 	out := map[string]bool{}
 	for _, r := range rs {
 		if r.Metric == metric && !comparable(r) {

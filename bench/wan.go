@@ -326,7 +326,7 @@ func (b *Bench) emitWAN(a *wanAcc) {
 		if strings.HasSuffix(m, "_ok") {
 			continue
 		}
-		if r, ok := pairedRatios("wan", m, a.perRun, b.Cfg.Servers, left(added, m)); ok {
+		if r, ok := pairedRatios("wan", m, a.perRun, b.Cfg.Servers, leftOutPeers(added, m)); ok {
 			r.Extra["rtt_ms"] = a.rtt
 			b.Sink.Add(r)
 		}
