@@ -311,7 +311,7 @@ func TestPairedRatios(t *testing.T) {
 	if r4.Extra["best_peer"] != "A" || r4.Extra["vs_peer_n"] != 3 {
 		t.Errorf("best peer %v over %v runs, want A over 3 (B has a figure in one run of three)", r4.Extra["best_peer"], r4.Extra["vs_peer_n"])
 	}
-	// A peer the table leaves out (a failed transfer in its runs: see comparable) is not the best
+	// A peer the table leaves out (a failed transfer in its runs: see canBeBestPeer) is not the best
 	// peer either, though it has a figure in every run.
 	same := []map[[2]string]float64{byPeer(90, 120, 80), byPeer(90, 120, 80), byPeer(90, 120, 80)}
 	withErr := []Result{{Phase: "tunnel", Server: "B", Metric: "retr_mibps", Value: 120, OK: 3, Err: "run 2: 426"},

@@ -315,7 +315,7 @@ func (b *Bench) Throughput(tunnel bool) error {
 // as vs_peer_max) compares with the luckiest of three noisy samples: with
 // every server equally fast and ±10% per run, that ratio comes out at 0.92
 // on average, the fixed peer's at 0.97 (simulated, 5 runs). A peer in
-// leftOut (one the table leaves out: see comparable) is never the best peer.
+// leftOut (one the table leaves out: see canBeBestPeer) is never the best peer.
 func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers []Server, leftOut map[string]bool) (Result, bool) {
 	// A peer is a candidate only with a figure in most of the runs where
 	// tunnelftpd has one: a peer that failed in the others would otherwise
@@ -386,11 +386,11 @@ func pairedRatios(phase, metric string, perRun []map[[2]string]float64, servers 
 }
 
 // leftOutPeers returns the servers whose result for metric the table leaves out
-// when it names the best peer (see comparable).
+// when it names the best peer (see canBeBestPeer).
 func leftOutPeers(rs []Result, metric string) map[string]bool {
 	out := map[string]bool{}
 	for _, r := range rs {
-		if r.Metric == metric && !comparable(r) {
+		if r.Metric == metric && !canBeBestPeer(r) {
 			out[r.Server] = true
 		}
 	}

@@ -131,7 +131,7 @@ func Table(results []Result, cfg *Config) (string, []Check) {
 			if ok && len(r.Failures) > 0 && (r.Err == "" || rw.phase == "concurrency" || rw.phase == "wan") {
 				notes = append(notes, fmt.Sprintf("%s, %s: failures %s", rw.label, s, failures(r.Failures)))
 			}
-			if s == Ours || !ok || !comparable(r) {
+			if s == Ours || !ok || !canBeBestPeer(r) {
 				continue
 			}
 			v := r.Value
@@ -266,10 +266,10 @@ func Table(results []Result, cfg *Config) (string, []Check) {
 	return b.String(), checks
 }
 
-// comparable reports whether a peer's result can name the best peer: a real
+// canBeBestPeer reports whether a peer's result can name the best peer: a real
 // figure (usable) from a run that measured the same thing as the others.
 // The table and the paired ratios (pairedRatios) both ask it.
-func comparable(r Result) bool {
+func canBeBestPeer(r Result) bool {
 	return usable(r) != nil && r.Extra["not_comparable"] != true
 }
 
